@@ -1,0 +1,92 @@
+"""Per-frame, per-side positions measured on head-fixed landmarks (pure functions).
+
+All positions are in the head-fixed frame of :func:`facescore.geometry.head_fixed`, in pixels;
+the pipeline turns them into millimetres once the video's scale is known. "Lateral" is the
+distance from the midline toward the side's own ear, so that left and right values compare
+directly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .anatomy import (
+    BROW,
+    BROW_INNER,
+    EYE_CORNERS,
+    LID_CENTRE_PAIRS,
+    MOUTH_CORNER,
+    SIDES,
+)
+
+#: Position columns (without the ``_left``/``_right`` suffix) and what they mean; px here, mm
+#: in the per-frame table.
+POSITION_COLUMNS = {
+    "brow_height": "mean brow height above the eye corners",
+    "brow_inner_lateral": "inner-brow distance from the midline (falls when brows knit)",
+    "upper_lid_height": "central upper-lid height above the eye corners",
+    "eye_aperture_lm": "palpebral aperture, upper to lower lid at the eye's centre (landmarks)",
+    "mouth_corner_lateral": "mouth-corner distance from the midline",
+    "mouth_corner_height": "mouth-corner height relative to the nasal midline origin",
+}
+
+
+def lateral_sign(side: str) -> float:
+    """+1 for the left side (head-frame X points to the patient's left), −1 for the right."""
+    return 1.0 if side == "left" else -1.0
+
+
+def side_positions(head: np.ndarray, side: str) -> dict[str, float]:
+    """Positions of one side's brow, lids and mouth corner.
+
+    Parameters
+    ----------
+    head : (478, 2 or 3) ndarray
+        Head-fixed landmarks (X to the patient's left, Y up), px.
+    side : {"left", "right"}
+
+    Returns
+    -------
+    dict of str to float
+        One value per key of :data:`POSITION_COLUMNS`, px.
+    """
+    x, y = head[:, 0], head[:, 1]
+    sign = lateral_sign(side)
+    eye_level = y[list(EYE_CORNERS[side])].mean()
+    centre_upper = [u for u, _ in LID_CENTRE_PAIRS[side]]
+    return {
+        "brow_height": float(y[list(BROW[side])].mean() - eye_level),
+        "brow_inner_lateral": float(sign * x[list(BROW_INNER[side])].mean()),
+        "upper_lid_height": float(y[centre_upper].mean() - eye_level),
+        "eye_aperture_lm": float(np.mean([y[u] - y[lo] for u, lo in LID_CENTRE_PAIRS[side]])),
+        "mouth_corner_lateral": float(sign * x[MOUTH_CORNER[side]]),
+        "mouth_corner_height": float(y[MOUTH_CORNER[side]]),
+    }
+
+
+def positions(head: np.ndarray) -> dict[str, float]:
+    """:func:`side_positions` for both sides, keyed ``<name>_<side>``."""
+    return {f"{name}_{side}": value for side in SIDES
+            for name, value in side_positions(head, side).items()}
+
+
+#: Blendshape pairs kept as secondary signals: (ours, MediaPipe's stem). MediaPipe's ``Left`` and
+#: ``Right`` name the subject's sides, as ours do.
+BLENDSHAPE_PAIRS = {
+    "bs_brow_outer_up": "browOuterUp",
+    "bs_brow_down": "browDown",
+    "bs_eye_blink": "eyeBlink",
+    "bs_eye_squint": "eyeSquint",
+    "bs_mouth_smile": "mouthSmile",
+    "bs_mouth_frown": "mouthFrown",
+}
+
+
+def blendshape_pairs(scores: dict[str, float]) -> dict[str, float]:
+    """Per-side blendshape scores, keyed ``bs_<movement>_<side>`` (NaN when absent)."""
+    return {f"{ours}_{side}": scores.get(f"{stem}{side.capitalize()}", np.nan)
+            for ours, stem in BLENDSHAPE_PAIRS.items() for side in SIDES}
+
+
+__all__ = ["POSITION_COLUMNS", "BLENDSHAPE_PAIRS", "positions", "side_positions",
+           "blendshape_pairs", "lateral_sign"]

@@ -1,0 +1,286 @@
+"""Face landmarks from MediaPipe's Face Landmarker: the only module that imports mediapipe.
+
+The stock detector sees a 128 px thumbnail of the whole frame and misses faces narrower than
+about a fifth of a 16:9 frame. :class:`FaceTracker` therefore *searches* for the face on the full
+frame and then on overlapping square tiles, picks the largest and most central face, and from
+then on *tracks* a square region of interest around it: each frame the region is cropped,
+resized and handed to the landmarker in video mode, and the next region is taken from the
+landmarks just found. When the face is lost, the search runs again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from .model import verified_model_path
+
+N_LANDMARKS = 478
+
+
+@dataclass(frozen=True)
+class FaceObservation:
+    """One face in one frame.
+
+    Attributes
+    ----------
+    points : (478, 3) float ndarray
+        Landmarks in frame pixels: x right, y down, z depth (toward the camera is negative) on
+        the same pixel scale as x.
+    matrix : (4, 4) float ndarray
+        MediaPipe's facial transformation matrix (canonical face → camera space).
+    blendshapes : dict of str to float
+        The 52 blendshape scores (0–1); ``...Left``/``...Right`` name the subject's sides.
+    """
+
+    points: np.ndarray
+    matrix: np.ndarray
+    blendshapes: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def width_px(self) -> float:
+        """Width of the landmark cloud in frame pixels."""
+        return float(np.ptp(self.points[:, 0]))
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence the C++ start-up chatter MediaPipe and TFLite write straight to fd 2."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    with open(os.devnull, "wb") as devnull:
+        os.dup2(devnull.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _create(running_mode: str, num_faces: int, blendshapes: bool, model_path):
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    with _quiet_stderr():
+        from mediapipe.tasks.python import BaseOptions, vision
+
+        options = vision.FaceLandmarkerOptions(
+            base_options=BaseOptions(model_asset_path=str(model_path)),
+            running_mode=getattr(vision.RunningMode, running_mode),
+            num_faces=num_faces,
+            min_face_detection_confidence=0.5,
+            min_face_presence_confidence=0.5,
+            min_tracking_confidence=0.5,
+            output_face_blendshapes=blendshapes,
+            output_facial_transformation_matrixes=True,
+        )
+        return vision.FaceLandmarker.create_from_options(options)
+
+
+def _mp_image(rgb: np.ndarray):
+    import mediapipe as mp
+
+    return mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
+
+
+def _observations(result, x0: float, y0: float, scale_x: float, scale_y: float):
+    """Map a landmarker result on a crop back to frame pixels."""
+    faces = []
+    for i, landmarks in enumerate(result.face_landmarks):
+        normalized = np.array([(p.x, p.y, p.z) for p in landmarks], dtype=np.float64)
+        points = np.empty_like(normalized)
+        points[:, 0] = x0 + normalized[:, 0] * scale_x
+        points[:, 1] = y0 + normalized[:, 1] * scale_y
+        points[:, 2] = normalized[:, 2] * scale_x
+        matrix = (np.asarray(result.facial_transformation_matrixes[i], dtype=np.float64)
+                  if result.facial_transformation_matrixes else np.eye(4))
+        shapes = ({b.category_name: float(b.score) for b in result.face_blendshapes[i]}
+                  if result.face_blendshapes else {})
+        faces.append(FaceObservation(points, matrix, shapes))
+    return faces
+
+
+def crop_square(rgb: np.ndarray, cx: float, cy: float, size: float, out_px: int):
+    """Cut a square of side ``size`` px centred on (cx, cy), zero-padded, resized to ``out_px``.
+
+    Returns the crop and its top-left corner in frame pixels.
+    """
+    x0, y0 = int(round(cx - size / 2)), int(round(cy - size / 2))
+    side = int(round(size))
+    height, width = rgb.shape[:2]
+    xa, ya, xb, yb = max(x0, 0), max(y0, 0), min(x0 + side, width), min(y0 + side, height)
+    if xb <= xa or yb <= ya:
+        return None, (x0, y0, side)
+    patch = rgb[ya:yb, xa:xb]
+    if (xa, ya, xb, yb) != (x0, y0, x0 + side, y0 + side):
+        patch = cv2.copyMakeBorder(patch, ya - y0, y0 + side - yb, xa - x0, x0 + side - xb,
+                                   cv2.BORDER_CONSTANT, value=0)
+    interpolation = cv2.INTER_AREA if side > out_px else cv2.INTER_LINEAR
+    return cv2.resize(patch, (out_px, out_px), interpolation=interpolation), (x0, y0, side)
+
+
+def search_windows(width: int, height: int) -> list[tuple[int, int, int, int]]:
+    """Windows (x0, y0, w, h) to look for a face in: the frame, then square tiles of two sizes.
+
+    Tiles overlap by half so that any face smaller than half a tile lies wholly inside one.
+    """
+    windows = [(0, 0, width, height)]
+    short = min(width, height)
+    for side in (short, short // 2):
+        if side < 64:
+            continue
+        step = side // 2
+        xs = list(range(0, max(width - side, 0) + 1, step)) or [0]
+        ys = list(range(0, max(height - side, 0) + 1, step)) or [0]
+        if xs[-1] != width - side:
+            xs.append(max(width - side, 0))
+        if ys[-1] != height - side:
+            ys.append(max(height - side, 0))
+        windows += [(x, y, side, side) for y in ys for x in xs if (side, side) != (width, height)]
+    return windows
+
+
+def choose_face(faces: list[FaceObservation], width: int, height: int) -> FaceObservation:
+    """The face to follow: the largest, discounted by its distance from the frame centre."""
+    centre = np.array([width / 2, height / 2])
+    diagonal = float(np.hypot(width, height))
+
+    def score(face: FaceObservation) -> float:
+        offset = np.linalg.norm(face.points[:, :2].mean(axis=0) - centre) / diagonal
+        return face.width_px * (1.0 - offset)
+
+    return max(faces, key=score)
+
+
+def _deduplicate(faces: list[FaceObservation]) -> list[FaceObservation]:
+    kept: list[FaceObservation] = []
+    for face in sorted(faces, key=lambda f: -f.width_px):
+        centre = face.points[:, :2].mean(axis=0)
+        if all(np.linalg.norm(centre - k.points[:, :2].mean(axis=0)) > 0.3 * k.width_px
+               for k in kept):
+            kept.append(face)
+    return kept
+
+
+class FaceTracker:
+    """Follows one face through a stream of frames.
+
+    Parameters
+    ----------
+    model_path : str or Path, optional
+        The Face Landmarker bundle; defaults to the verified copy in ``models/``.
+    blendshapes : bool
+        Also return the 52 blendshape scores.
+    crop_px : int
+        Side of the square crop handed to the landmarker while tracking, in px.
+    roi_scale : float
+        Region of interest side as a multiple of the landmark cloud's larger extent.
+
+    Use as a context manager, or call :meth:`close`.
+    """
+
+    def __init__(self, model_path=None, blendshapes: bool = True, crop_px: int = 384,
+                 roi_scale: float = 1.9):
+        path = verified_model_path(model_path)
+        self._video = _create("VIDEO", 1, blendshapes, path)
+        self._image = _create("IMAGE", 4, False, path)
+        self.crop_px = crop_px
+        self.roi_scale = roi_scale
+        self._roi: tuple[float, float, float] | None = None
+        self._last_ms = -1
+        self.n_faces_seen = 0  # most faces seen at once during a search
+
+    # --- search ---------------------------------------------------------------------------
+    def search(self, rgb: np.ndarray) -> list[FaceObservation]:
+        """All faces found by a full-frame and tiled search, in frame pixels (no tracking)."""
+        height, width = rgb.shape[:2]
+        found: list[FaceObservation] = []
+        level_ends = {0}
+        windows = search_windows(width, height)
+        # Stop after the first window size that finds anything: full frame, big tiles, small tiles.
+        sides = [w for (_, _, w, _) in windows]
+        for i in range(1, len(windows)):
+            if sides[i] != sides[i - 1]:
+                level_ends.add(i)
+        for i, (x0, y0, w, h) in enumerate(windows):
+            if i in level_ends and i > 0 and found:
+                break
+            tile = rgb[y0:y0 + h, x0:x0 + w]
+            scale = 1.0
+            if max(w, h) > 640:  # the detector sees 128 px anyway; spare the resize work
+                scale = 640 / max(w, h)
+                tile = cv2.resize(tile, (round(w * scale), round(h * scale)),
+                                  interpolation=cv2.INTER_AREA)
+            result = self._image.detect(_mp_image(tile))
+            found += _observations(result, x0, y0, w, h)
+        faces = _deduplicate(found)
+        self.n_faces_seen = max(self.n_faces_seen, len(faces))
+        return faces
+
+    # --- tracking -------------------------------------------------------------------------
+    def _set_roi(self, face: FaceObservation) -> None:
+        xy = face.points[:, :2]
+        (xmin, ymin), (xmax, ymax) = xy.min(axis=0), xy.max(axis=0)
+        size = max(xmax - xmin, ymax - ymin) * self.roi_scale
+        self._roi = ((xmin + xmax) / 2, (ymin + ymax) / 2, size)
+
+    def _track_roi(self, rgb: np.ndarray, t_ms: int) -> FaceObservation | None:
+        cx, cy, size = self._roi
+        crop, (x0, y0, side) = crop_square(rgb, cx, cy, size, self.crop_px)
+        if crop is None:
+            return None
+        result = self._video.detect_for_video(_mp_image(crop), t_ms)
+        faces = _observations(result, x0, y0, side, side)
+        return faces[0] if faces else None
+
+    def track(self, rgb: np.ndarray, t_s: float) -> FaceObservation | None:
+        """Landmarks of the followed face in this frame, or None when there is no face.
+
+        Parameters
+        ----------
+        rgb : (H, W, 3) uint8 ndarray
+        t_s : float
+            Frame time in seconds; must not decrease between calls.
+        """
+        t_ms = max(int(round(t_s * 1000)), self._last_ms + 1)
+        self._last_ms = t_ms
+        face = self._track_roi(rgb, t_ms) if self._roi is not None else None
+        if face is None:
+            self._roi = None
+            candidates = self.search(rgb)
+            if not candidates:
+                return None
+            self._set_roi(choose_face(candidates, rgb.shape[1], rgb.shape[0]))
+            self._last_ms += 1
+            face = self._track_roi(rgb, self._last_ms)
+            if face is None:
+                self._roi = None
+                return None
+        self._set_roi(face)
+        return face
+
+    def close(self) -> None:
+        for landmarker in (self._video, self._image):
+            with contextlib.suppress(Exception):
+                landmarker.close()
+
+    def __enter__(self) -> FaceTracker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def mesh_triangles() -> np.ndarray:
+    """The face mesh's 852 triangles as a (852, 3) int array of landmark indices."""
+    from mediapipe.tasks.python.vision import FaceLandmarksConnections
+
+    edges = FaceLandmarksConnections.FACE_LANDMARKS_TESSELATION
+    pairs = np.array([(c.start, c.end) for c in edges])
+    # The tesselation lists each triangle as three consecutive edges a→b, b→c, c→a.
+    return np.stack([pairs[0::3, 0], pairs[1::3, 0], pairs[2::3, 0]], axis=1)

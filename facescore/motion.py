@@ -1,0 +1,253 @@
+"""How far each side moved, measured without a left-right prior.
+
+MediaPipe's landmark model pulls faces toward symmetry (BRIEF §4): it under-reports the moving
+side and makes a frozen side appear to move. Here each side's movement is measured by tracking
+small image patches, seeded on the landmarks of a reference (rest) frame, with pyramidal
+Lucas-Kanade optical flow. Flow knows nothing about faces, so it cannot borrow movement from the
+other side. Landmarks are used only to seed the patches, to stand in for a patch whose track
+fails its forward-backward check, and to cross-check.
+
+The head's own motion is removed with a similarity transform fitted to patches on the nasal
+bridge and inner canthi (:data:`facescore.anatomy.RIGID`), and displacements are expressed
+along the reference frame's head axes: up, and lateral (toward the side's own ear).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .anatomy import BROW, BROW_INNER, LID_CENTRE_PAIRS, MOUTH_CORNER, RIGID, SIDES
+from .features import lateral_sign
+from .geometry import apply_affine, invert_affine, similarity_fit
+
+#: Displacement signals (without ``_left``/``_right``), positive in the direction named.
+DISPLACEMENT_COLUMNS = {
+    "brow_lift": "brow travel upward (negative: descent)",
+    "brow_medial": "inner-brow travel toward the midline (knitting)",
+    "lid_drop": "central upper-lid travel downward (closing)",
+    "lower_lid_rise": "central lower-lid travel upward",
+    "mouth_out": "mouth-corner travel outward (toward the ear)",
+    "mouth_up": "mouth-corner travel upward",
+}
+
+
+def _groups() -> dict[str, tuple[int, ...]]:
+    groups = {"rigid": tuple(RIGID)}
+    for side in SIDES:
+        groups[f"brow_{side}"] = BROW[side]
+        groups[f"brow_inner_{side}"] = BROW_INNER[side]
+        groups[f"upper_lid_{side}"] = tuple(u for u, _ in LID_CENTRE_PAIRS[side])
+        groups[f"lower_lid_{side}"] = tuple(lo for _, lo in LID_CENTRE_PAIRS[side])
+        groups[f"mouth_{side}"] = (MOUTH_CORNER[side],)
+    return groups
+
+
+GROUPS = _groups()
+SEED_INDICES = np.array(sorted({i for group in GROUPS.values() for i in group}))
+_ROW = {landmark: row for row, landmark in enumerate(SEED_INDICES)}
+
+LK_PARAMS = {
+    "winSize": (21, 21),
+    "maxLevel": 3,
+    "criteria": (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01),
+}
+#: Lid patches get a smaller window: a 21 px window (at IOD 100 px) spans both lids, and the
+#: still lower lid then holds the closing upper lid back.
+LID_WINDOW = (11, 11)
+#: A track is trusted when tracking it back lands within this many px of where it started.
+FORWARD_BACKWARD_PX = 1.0
+
+
+_LID_ROWS = np.array([_ROW[i] for side in SIDES for pair in LID_CENTRE_PAIRS[side]
+                      for i in pair])
+_OTHER_ROWS = np.setdiff1d(np.arange(len(SEED_INDICES)), _LID_ROWS)
+
+
+def _track(previous: np.ndarray, current: np.ndarray, points: np.ndarray,
+           window: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Lucas-Kanade from ``previous`` to ``current`` with a forward-backward check.
+
+    Returns the new positions (N, 2) and whether each passed the check (N,).
+    """
+    params = {**LK_PARAMS, "winSize": window}
+    start = points.reshape(-1, 1, 2).astype(np.float32)
+    forward, ok_f, _ = cv2.calcOpticalFlowPyrLK(previous, current, start, None, **params)
+    backward, ok_b, _ = cv2.calcOpticalFlowPyrLK(current, previous, forward, None, **params)
+    error = np.linalg.norm((backward - start).reshape(-1, 2), axis=1)
+    good = (ok_f.ravel() == 1) & (ok_b.ravel() == 1) & (error < FORWARD_BACKWARD_PX)
+    return forward.reshape(-1, 2), good
+
+
+#: Lid patches sit this share of the resting aperture off the lid margin, on the lid itself,
+#: so that their window holds lid (which moves as a sheet) rather than both lids and the eye.
+LID_SEED_OFFSET = 0.3
+
+
+def seed_positions(points_xy: np.ndarray, up: np.ndarray) -> np.ndarray:
+    """Where the patches start: on the seed landmarks, lid patches moved off the margin.
+
+    Parameters
+    ----------
+    points_xy : (478, 2) ndarray
+        Landmarks, image px.
+    up : (2,) ndarray
+        Unit vector up the face, image coordinates.
+
+    Returns
+    -------
+    (len(SEED_INDICES), 2) ndarray
+    """
+    seeds = points_xy[SEED_INDICES].astype(float).copy()
+    for side in SIDES:
+        pairs = LID_CENTRE_PAIRS[side]
+        aperture = np.mean([(points_xy[u] - points_xy[lo]) @ up for u, lo in pairs])
+        offset = LID_SEED_OFFSET * max(aperture, 0.0) * up
+        for upper, lower in pairs:
+            seeds[_ROW[upper]] += offset
+            seeds[_ROW[lower]] -= offset
+    return seeds
+
+
+def head_axes(points_xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unit vectors (image coordinates) toward the patient's left and upward.
+
+    Parameters
+    ----------
+    points_xy : (478, 2) ndarray
+        Landmarks in image pixels of the reference frame.
+    """
+    left_eye = points_xy[list(LID_CENTRE_PAIRS["left"][1])].mean(axis=0)
+    right_eye = points_xy[list(LID_CENTRE_PAIRS["right"][1])].mean(axis=0)
+    to_left = left_eye - right_eye
+    to_left /= np.linalg.norm(to_left)
+    up = np.array([to_left[1], -to_left[0]])  # image y grows downward
+    return to_left, up
+
+
+def displacements(shift: np.ndarray, to_left: np.ndarray, up: np.ndarray,
+                  tag: str = "") -> dict[str, float]:
+    """Per-side displacement signals from per-seed shifts in the reference frame.
+
+    Parameters
+    ----------
+    shift : (len(SEED_INDICES), 2) ndarray
+        Each seed's displacement from its reference position, head motion removed, px.
+    to_left, up : (2,) ndarray
+        Head axes of the reference frame (see :func:`head_axes`).
+    tag : str
+        Inserted before the side in each key (``brow_lift<tag>_left``).
+    """
+
+    def mean_shift(group: str) -> np.ndarray:
+        return shift[[_ROW[i] for i in GROUPS[group]]].mean(axis=0)
+
+    out: dict[str, float] = {}
+    for side in SIDES:
+        outward = lateral_sign(side) * to_left
+        brow, inner = mean_shift(f"brow_{side}"), mean_shift(f"brow_inner_{side}")
+        upper, lower = mean_shift(f"upper_lid_{side}"), mean_shift(f"lower_lid_{side}")
+        mouth = mean_shift(f"mouth_{side}")
+        values = {
+            "brow_lift": brow @ up,
+            "brow_medial": -(inner @ outward),
+            "lid_drop": -(upper @ up),
+            "lower_lid_rise": lower @ up,
+            "mouth_out": mouth @ outward,
+            "mouth_up": mouth @ up,
+        }
+        out.update({f"{name}{tag}_{side}": float(v) for name, v in values.items()})
+    return out
+
+
+@dataclass
+class PatchTrackerState:
+    reference: np.ndarray  # (K, 2) seed positions in the reference frame, working px
+    current: np.ndarray  # (K, 2) seed positions now, working px
+    gray: np.ndarray  # previous working image
+    to_left: np.ndarray
+    up: np.ndarray
+
+
+class PatchTracker:
+    """Tracks landmark-seeded patches with optical flow and reports per-side displacements.
+
+    Parameters
+    ----------
+    scale : float
+        Working scale: frames are converted to grey and resized by this factor before tracking
+        (chosen so that the inter-ocular distance is about 100 px).
+    """
+
+    def __init__(self, scale: float = 1.0):
+        self.scale = scale
+        self.state: PatchTrackerState | None = None
+        self.n_fallbacks = 0
+
+    def working_image(self, rgb: np.ndarray) -> np.ndarray:
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        if self.scale != 1.0:
+            gray = cv2.resize(gray, None, fx=self.scale, fy=self.scale,
+                              interpolation=cv2.INTER_AREA)
+        return gray
+
+    def reset(self, gray: np.ndarray, points_xy: np.ndarray) -> None:
+        """Start a new reference: seed patches on this frame's landmarks (frame px)."""
+        to_left, up = head_axes(points_xy)
+        seeds = (seed_positions(points_xy, up) * self.scale).astype(np.float32)
+        self.state = PatchTrackerState(seeds.copy(), seeds.copy(), gray, to_left, up)
+
+    def update(self, gray: np.ndarray, landmark_step: np.ndarray | None) -> tuple[dict, float]:
+        """Track all patches into ``gray``.
+
+        Parameters
+        ----------
+        gray : 2-D uint8 ndarray
+            This frame's working image.
+        landmark_step : (len(SEED_INDICES), 2) ndarray or None
+            How far the seeds' landmarks moved since the previous frame (frame px); used for
+            patches whose flow fails the forward-backward check. None when no face was found.
+
+        Returns
+        -------
+        displacements : dict of str to float
+            Per-side signals in working px (see :data:`DISPLACEMENT_COLUMNS`).
+        tracked_fraction : float
+            Share of patches whose flow passed the check.
+        """
+        state = self.state
+        current = state.current.copy()
+        good = np.zeros(len(current), dtype=bool)
+        for rows, window in ((_OTHER_ROWS, LK_PARAMS["winSize"]), (_LID_ROWS, LID_WINDOW)):
+            current[rows], good[rows] = _track(state.gray, gray, state.current[rows], window)
+        if not good.all():
+            if landmark_step is not None:
+                stand_in = state.current + landmark_step * self.scale
+            else:
+                stand_in = state.current
+            current = np.where(good[:, None], current, stand_in.astype(np.float32))
+            self.n_fallbacks += int((~good).sum())
+        state.current, state.gray = current, gray
+
+        rigid_rows = [_ROW[i] for i in RIGID]
+        head_motion = similarity_fit(state.reference[rigid_rows], current[rigid_rows])
+        in_reference = apply_affine(invert_affine(head_motion), current)
+        shift = in_reference - state.reference
+        return displacements(shift, state.to_left, state.up), float(good.mean())
+
+
+def landmark_displacements(head: np.ndarray, head_reference: np.ndarray) -> dict[str, float]:
+    """The same signals as :meth:`PatchTracker.update`, from head-fixed landmarks alone.
+
+    Kept beside the flow signals as a cross-check: where the two disagree, the landmark model's
+    pull toward symmetry is the usual cause.
+
+    Parameters
+    ----------
+    head, head_reference : (478, 2 or 3) ndarray
+        Head-fixed landmarks (X to the patient's left, Y up) now and in the reference frame, px.
+    """
+    shift = head[SEED_INDICES, :2] - head_reference[SEED_INDICES, :2]
+    return displacements(shift, np.array([1.0, 0.0]), np.array([0.0, 1.0]), tag="_lm")

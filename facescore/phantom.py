@@ -1,0 +1,556 @@
+"""Ground-truth exam videos: a face photo warped along its face mesh with known per-side movement.
+
+A phantom is how facescore proves its numbers. The photo's landmarks define a mesh; each exam
+movement is a displacement of the mesh's vertices, built separately for each side and scaled by
+that side's *gain* (1 = normal movement, 0 = paralysed). Every frame moves the vertices by the
+movements' current envelopes, adds mild head sway, and renders the photo through the inverse of
+that piecewise-linear warp. Because the vertex displacements are known exactly, so is each side's
+excursion in millimetres, which is written beside the video as JSON.
+
+Millimetres: the photo's scale is taken from its iris diameter (11.7 mm), as in the measurement.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+from scipy.interpolate import LinearNDInterpolator
+
+from . import geometry
+from .anatomy import (
+    BROW,
+    BROW_INNER,
+    EYE_CORNERS,
+    LID_CENTRE_PAIRS,
+    LOWER_LID,
+    MOUTH_CORNER,
+    RIGID,
+    SIDES,
+    UPPER_LID,
+)
+from .errors import FaceError
+
+MOVEMENTS: tuple[str, ...] = ("brow_raise", "eye_closure", "smile", "frown")
+
+#: Movement at gain 1, mm. Brow raise and smile are mid-range normal values (BRIEF §3);
+#: eye closure is a fraction of the resting aperture.
+AMPLITUDE_MM = {
+    "brow_raise": 8.0,  # brow upward
+    "smile": 8.0,  # mouth corner, up and out at 45°
+    "frown_brow_down": 4.0,
+    "frown_brow_medial": 3.0,
+    "frown_mouth_down": 3.0,
+}
+#: Share of the resting aperture the upper lid travels in a full (gain 1) closure. Below 1 so
+#: that the warp never folds the lid over itself.
+CLOSURE_FRACTION = 0.92
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Phases of every performance, s."""
+
+    lead_in_s: float = 1.2  # rest before the first movement
+    ramp_s: float = 0.4  # rest → peak and peak → rest
+    hold_s: float = 0.6  # at peak
+    rest_s: float = 1.0  # between performances
+
+
+@dataclass(frozen=True)
+class Sway:
+    """Mild rigid head motion: amplitudes of slow sinusoids."""
+
+    roll_deg: float = 2.0
+    shift_px: float = 4.0  # in output pixels
+    scale: float = 0.01
+
+
+@dataclass
+class PhantomSpec:
+    """What to generate.
+
+    Attributes
+    ----------
+    gains : dict of movement to {"left": g, "right": g}
+        Per-side gain of each movement; missing sides or movements default to 1.
+    order : sequence of str
+        Movements in the order performed (see :data:`MOVEMENTS`).
+    repetitions : int
+        How many times the whole ``order`` is performed.
+    size : (int, int)
+        Output width and height, px.
+    face_width_frac : float
+        Width of the face (landmark cloud) as a share of the output width.
+    face_centre_frac : (float, float)
+        Where the face centre sits, as shares of the output width and height.
+    fps : float
+    noise : float
+        Standard deviation of per-pixel Gaussian noise, grey levels.
+    mirror : bool
+        Write a mirror image, as a webcam preview would be (the truth stays anatomical).
+    """
+
+    gains: dict[str, dict[str, float]] = field(default_factory=dict)
+    order: Sequence[str] = MOVEMENTS
+    repetitions: int = 1
+    size: tuple[int, int] = (480, 480)
+    face_width_frac: float = 0.45
+    face_centre_frac: tuple[float, float] = (0.5, 0.5)
+    fps: float = 30.0
+    noise: float = 2.0
+    mirror: bool = False
+    timing: Timing = field(default_factory=Timing)
+    sway: Sway = field(default_factory=Sway)
+    seed: int = 0
+
+    def gain(self, movement: str, side: str) -> float:
+        return float(self.gains.get(movement, {}).get(side, 1.0))
+
+
+def right_weak(gain: float, **kwargs) -> PhantomSpec:
+    """A spec in which every movement of the right side has ``gain`` and the left is normal."""
+    gains = {m: {"left": 1.0, "right": gain} for m in MOVEMENTS}
+    return PhantomSpec(gains=gains, **kwargs)
+
+
+# --- the face and its movement fields -----------------------------------------------------------
+
+@dataclass(frozen=True)
+class BaseFace:
+    """A photo and its mesh, in photo pixels."""
+
+    rgb: np.ndarray
+    points: np.ndarray  # (478, 2) landmarks
+    to_left: np.ndarray  # unit vector toward the patient's left
+    up: np.ndarray  # unit vector upward
+    origin: np.ndarray  # nasal midline point
+    iod_px: float
+    mm_per_px: float
+    name: str
+
+
+def load_base_face(rgb: np.ndarray, name: str, model_path=None) -> BaseFace:
+    """Find the face in a photo and set up its frame of reference.
+
+    Raises
+    ------
+    FaceError
+        When the photo has no face.
+    """
+    from .landmarks import FaceTracker, choose_face
+
+    with FaceTracker(model_path, blendshapes=False) as tracker:
+        faces = tracker.search(rgb)
+    if not faces:
+        raise FaceError(f"no face found in the phantom's base photo {name}")
+    face = choose_face(faces, rgb.shape[1], rgb.shape[0])
+    head = geometry.head_fixed(face.points, face.matrix)
+    points = face.points[:, :2]
+    right_eye = points[[u for u, _ in LID_CENTRE_PAIRS["right"]]].mean(axis=0)
+    left_eye = points[[u for u, _ in LID_CENTRE_PAIRS["left"]]].mean(axis=0)
+    to_left = (left_eye - right_eye) / np.linalg.norm(left_eye - right_eye)
+    up = np.array([to_left[1], -to_left[0]])
+    return BaseFace(
+        rgb=np.ascontiguousarray(rgb),
+        points=points,
+        to_left=to_left,
+        up=up,
+        origin=points[list(RIGID)].mean(axis=0),
+        iod_px=float(np.linalg.norm(left_eye - right_eye)),
+        mm_per_px=geometry.IRIS_DIAMETER_MM / geometry.iris_diameter_px(head),
+        name=name,
+    )
+
+
+def astronaut() -> tuple[np.ndarray, str]:
+    """scikit-image's astronaut photo (NASA, public domain): the bundled base face."""
+    from skimage import data
+
+    return data.astronaut(), "skimage.data.astronaut (NASA, public domain)"
+
+
+def _local(face: BaseFace) -> tuple[np.ndarray, np.ndarray]:
+    """Each vertex's lateral (toward the patient's left) and vertical coordinate, px."""
+    rel = face.points - face.origin
+    return rel @ face.to_left, rel @ face.up
+
+
+def _smoothstep(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (3 - 2 * x)
+
+
+def _vector(face: BaseFace, side: str, outward: np.ndarray, upward: np.ndarray) -> np.ndarray:
+    """(478, 2) image displacement from per-vertex outward and upward components."""
+    sign = 1.0 if side == "left" else -1.0
+    return outward[:, None] * (sign * face.to_left) + upward[:, None] * face.up
+
+
+def _on_side(face: BaseFace, side: str) -> np.ndarray:
+    u, _ = _local(face)
+    return (u > 0) if side == "left" else (u < 0)
+
+
+def _brow_profile(face: BaseFace, side: str) -> np.ndarray:
+    """How much each vertex of one side follows its brow: 1 on the brow, 0 at the lid margin."""
+    u, w = _local(face)
+    brow_w = w[list(BROW[side])].mean()
+    lid_w = w[[p for p, _ in LID_CENTRE_PAIRS[side]]].mean()
+    top_w = w.max()
+    below = np.clip((w - lid_w) / (brow_w - lid_w), 0.0, 1.0)
+    above = 1.0 - 0.65 * np.clip((w - brow_w) / (top_w - brow_w), 0.0, 1.0)
+    vertical = np.where(w >= brow_w, above, _smoothstep(below))
+    u_side = np.abs(u)
+    inner = np.abs(u[list(BROW_INNER[side])]).min()
+    outer = np.abs(u[list(BROW[side])]).max()
+    lateral = _smoothstep(u_side / inner) * (1.0 - _smoothstep((u_side - outer) / (0.5 * outer)))
+    return vertical * lateral * _on_side(face, side)
+
+
+def brow_raise_field(face: BaseFace, side: str) -> np.ndarray:
+    """Vertex displacements (478, 2) of one side's brow raise at gain 1, photo px."""
+    lift = AMPLITUDE_MM["brow_raise"] / face.mm_per_px
+    return _vector(face, side, np.zeros(len(face.points)), lift * _brow_profile(face, side))
+
+
+def _lid_curve(face: BaseFace, side: str, indices: Sequence[int]) -> tuple[np.ndarray, ...]:
+    u, w = _local(face)
+    lateral, medial = EYE_CORNERS[side]
+    us = np.concatenate([[u[lateral]], u[list(indices)], [u[medial]]])
+    ws = np.concatenate([[w[lateral]], w[list(indices)], [w[medial]]])
+    order = np.argsort(us)
+    return us[order], ws[order]
+
+
+def eye_closure_field(face: BaseFace, side: str) -> np.ndarray:
+    """Vertex displacements of one side's eye closure at gain 1: the upper lid comes down.
+
+    The upper lid moves as a sheet (the tarsal plate) for 0.6 aperture heights above its margin,
+    and the skin above that follows with a fall-off over one aperture height. Between the lids
+    the eye is compressed toward the lower lid, which stays.
+    """
+    u, w = _local(face)
+    up_u, up_w = _lid_curve(face, side, UPPER_LID[side])
+    lo_u, lo_w = _lid_curve(face, side, LOWER_LID[side])
+    upper = np.interp(u, up_u, up_w)
+    lower = np.interp(u, lo_u, lo_w)
+    gap = np.maximum(upper - lower, 0.0)
+    travel = CLOSURE_FRACTION * gap
+    aperture = gap.max()
+    inside = (w >= lower) & (w <= upper) & (gap > 0)
+    between = np.where(gap > 0, (w - lower) / np.where(gap > 0, gap, 1.0), 0.0)
+    above = np.clip(1.0 - (w - upper - 0.6 * aperture) / aperture, 0.0, 1.0) * (w > upper)
+    weight = np.where(inside, between, above)
+    in_span = (u >= min(up_u[0], lo_u[0])) & (u <= max(up_u[-1], lo_u[-1]))
+    down = travel * weight * in_span * _on_side(face, side)
+    return _vector(face, side, np.zeros(len(face.points)), -down)
+
+
+def _mouth_weight(face: BaseFace, side: str, sigma_iod: float) -> np.ndarray:
+    u, _ = _local(face)
+    corner = face.points[MOUTH_CORNER[side]]
+    distance = np.linalg.norm(face.points - corner, axis=1)
+    bump = np.exp(-0.5 * (distance / (sigma_iod * face.iod_px)) ** 2)
+    corner_u = abs(u[MOUTH_CORNER[side]])
+    return bump * _smoothstep(np.abs(u) / corner_u) * _on_side(face, side)
+
+
+def smile_field(face: BaseFace, side: str) -> np.ndarray:
+    """Vertex displacements of one side's smile at gain 1: the corner goes up and out at 45°."""
+    step = AMPLITUDE_MM["smile"] / face.mm_per_px / np.sqrt(2)
+    weight = _mouth_weight(face, side, 0.35)
+    return _vector(face, side, step * weight, step * weight)
+
+
+def frown_field(face: BaseFace, side: str) -> np.ndarray:
+    """One side's frown at gain 1: brow down and toward the midline, mouth corner down."""
+    u, _ = _local(face)
+    profile = _brow_profile(face, side)
+    inner = np.abs(u[list(BROW_INNER[side])]).mean()
+    outer = np.abs(u[list(BROW[side])]).max()
+    medial_share = 1.0 - _smoothstep((np.abs(u) - inner) / (outer - inner))
+    down = AMPLITUDE_MM["frown_brow_down"] / face.mm_per_px * profile
+    medial = AMPLITUDE_MM["frown_brow_medial"] / face.mm_per_px * profile * medial_share
+    mouth = AMPLITUDE_MM["frown_mouth_down"] / face.mm_per_px * _mouth_weight(face, side, 0.3)
+    return _vector(face, side, -medial, -down - mouth)
+
+
+FIELDS: dict[str, Callable[[BaseFace, str], np.ndarray]] = {
+    "brow_raise": brow_raise_field,
+    "eye_closure": eye_closure_field,
+    "smile": smile_field,
+    "frown": frown_field,
+}
+
+
+# --- truth ---------------------------------------------------------------------------------------
+
+def side_truth(face: BaseFace, movement: str, displacement: np.ndarray, side: str) -> dict:
+    """Per-side excursions (mm) of a vertex displacement field at its peak.
+
+    The measures use the same landmark groups as the measurement, so that truth and measurement
+    speak of the same anatomy. ``excursion_mm`` is the movement's primary measure.
+    """
+    sign = 1.0 if side == "left" else -1.0
+    outward_axis = sign * face.to_left
+
+    def mean(indices) -> np.ndarray:
+        return displacement[list(indices)].mean(axis=0) * face.mm_per_px
+
+    brow, inner = mean(BROW[side]), mean(BROW_INNER[side])
+    corner = mean([MOUTH_CORNER[side]])
+    lid = mean([p for p, _ in LID_CENTRE_PAIRS[side]])
+    if movement == "brow_raise":
+        return {"excursion_mm": float(brow @ face.up), "brow_lift_mm": float(brow @ face.up)}
+    if movement == "eye_closure":
+        u, w = _local(face)
+        aperture = np.mean([w[a] - w[b] for a, b in LID_CENTRE_PAIRS[side]]) * face.mm_per_px
+        drop = float(-(lid @ face.up))
+        return {"excursion_mm": drop, "lid_drop_mm": drop,
+                "rest_aperture_mm": float(aperture), "residual_gap_mm": float(aperture - drop)}
+    if movement == "smile":
+        return {"excursion_mm": float(np.linalg.norm(corner)),
+                "mouth_out_mm": float(corner @ outward_axis), "mouth_up_mm": float(corner @ face.up)}
+    if movement == "frown":
+        return {"excursion_mm": float(-(brow @ face.up)), "brow_descent_mm": float(-(brow @ face.up)),
+                "brow_medial_mm": float(-(inner @ outward_axis)),
+                "mouth_down_mm": float(-(corner @ face.up))}
+    raise ValueError(f"unknown movement {movement!r}")
+
+
+# --- the timeline ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Performance:
+    movement: str
+    rep: int
+    start_s: float
+    peak_start_s: float
+    peak_end_s: float
+    end_s: float
+
+    @property
+    def peak_s(self) -> float:
+        return (self.peak_start_s + self.peak_end_s) / 2
+
+    def envelope(self, t: float) -> float:
+        """0 at rest, 1 at peak, raised-cosine ramps."""
+        if t <= self.start_s or t >= self.end_s:
+            return 0.0
+        if t < self.peak_start_s:
+            x = (t - self.start_s) / (self.peak_start_s - self.start_s)
+        elif t <= self.peak_end_s:
+            return 1.0
+        else:
+            x = (self.end_s - t) / (self.end_s - self.peak_end_s)
+        return 0.5 - 0.5 * np.cos(np.pi * x)
+
+
+def schedule(spec: PhantomSpec) -> tuple[list[Performance], float]:
+    """Performances in order, and the video's duration, s."""
+    timing, t = spec.timing, spec.timing.lead_in_s
+    performances = []
+    for rep in range(1, spec.repetitions + 1):
+        for movement in spec.order:
+            if movement not in FIELDS:
+                raise ValueError(f"unknown movement {movement!r}; choose from {MOVEMENTS}")
+            start = t
+            peak_start = start + timing.ramp_s
+            peak_end = peak_start + timing.hold_s
+            end = peak_end + timing.ramp_s
+            performances.append(Performance(movement, rep, start, peak_start, peak_end, end))
+            t = end + timing.rest_s
+    return performances, t
+
+
+# --- rendering --------------------------------------------------------------------------------------
+
+def _placement(face: BaseFace, spec: PhantomSpec) -> np.ndarray:
+    """(2, 3) affine from photo px to output px that sizes and places the face."""
+    width, height = spec.size
+    face_width = np.ptp(face.points[:, 0])
+    scale = spec.face_width_frac * width / face_width
+    centre = face.points.mean(axis=0)
+    target = np.array([spec.face_centre_frac[0] * width, spec.face_centre_frac[1] * height])
+    return np.array([[scale, 0, target[0] - scale * centre[0]],
+                     [0, scale, target[1] - scale * centre[1]]])
+
+
+def _sway(spec: PhantomSpec, t: float, centre: np.ndarray) -> np.ndarray:
+    s = spec.sway
+    angle = s.roll_deg * np.sin(2 * np.pi * t / 5.0)
+    scale = 1.0 + s.scale * np.sin(2 * np.pi * t / 6.0)
+    affine = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), angle, scale)
+    affine[:, 2] += s.shift_px * np.array([np.sin(2 * np.pi * t / 7.0),
+                                           0.75 * np.sin(2 * np.pi * t / 4.0)])
+    return affine
+
+
+def _anchors(face: BaseFace, spec: PhantomSpec, to_photo: np.ndarray) -> np.ndarray:
+    """Still points: a ring well outside the face and the output's corners, in photo px."""
+    centre = face.points.mean(axis=0)
+    ring = centre + 1.35 * (face.points - centre)
+    hull = cv2.convexHull(ring.astype(np.float32)).reshape(-1, 2)
+    width, height = spec.size
+    margin = 0.25 * max(width, height)
+    corners = np.array([[-margin, -margin], [width + margin, -margin],
+                        [-margin, height + margin], [width + margin, height + margin],
+                        [width / 2, -margin], [width / 2, height + margin],
+                        [-margin, height / 2], [width + margin, height / 2]])
+    return np.vstack([hull, geometry.apply_affine(to_photo, corners)])
+
+
+def render_frame(face: BaseFace, displacement: np.ndarray, output: np.ndarray,
+                 spec: PhantomSpec, anchors: np.ndarray, grid_step: int = 4) -> np.ndarray:
+    """Render the photo with its vertices moved by ``displacement`` and placed by ``output``.
+
+    Parameters
+    ----------
+    displacement : (478, 2) ndarray
+        Vertex displacement in photo px.
+    output : (2, 3) ndarray
+        Affine from photo px to output px (placement and sway).
+
+    Returns
+    -------
+    (H, W, 3) uint8 ndarray
+    """
+    width, height = spec.size
+    source = np.vstack([face.points, anchors])
+    moved = np.vstack([face.points + displacement, anchors])
+    # Piecewise-linear inverse warp: output position → photo position, exact at the vertices.
+    inverse = LinearNDInterpolator(geometry.apply_affine(output, moved), source)
+    gx = np.arange(0, width + grid_step, grid_step, dtype=np.float64)
+    gy = np.arange(0, height + grid_step, grid_step, dtype=np.float64)
+    mesh_x, mesh_y = np.meshgrid(gx, gy)
+    coarse = inverse(mesh_x, mesh_y).astype(np.float32)
+    full = cv2.resize(coarse, (len(gx) * grid_step, len(gy) * grid_step),
+                      interpolation=cv2.INTER_LINEAR)
+    # cv2.resize aligns pixel centres; correct the half-step shift so grid nodes stay exact.
+    offset = (grid_step - 1) / 2
+    shift = np.float32([[1, 0, offset], [0, 1, offset]])
+    full = cv2.warpAffine(full, shift, (width, height),
+                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REPLICATE)
+    return cv2.remap(face.rgb, full[..., 0], full[..., 1], cv2.INTER_CUBIC,
+                     borderMode=cv2.BORDER_REFLECT101)
+
+
+@dataclass
+class Phantom:
+    """A generated phantom: where it was written and its truth."""
+
+    video: Path
+    truth_path: Path
+    truth: dict
+
+
+def _truth(face: BaseFace, spec: PhantomSpec, performances, duration, fields) -> dict:
+    items = []
+    for p in performances:
+        sides = {side: side_truth(face, p.movement, spec.gain(p.movement, side)
+                                  * fields[p.movement][side], side) for side in SIDES}
+        left, right = sides["left"]["excursion_mm"], sides["right"]["excursion_mm"]
+        stronger = max(abs(left), abs(right))
+        items.append({
+            "movement": p.movement, "rep": p.rep,
+            "start_s": round(p.start_s, 4), "peak_s": round(p.peak_s, 4),
+            "peak_start_s": round(p.peak_start_s, 4), "peak_end_s": round(p.peak_end_s, 4),
+            "end_s": round(p.end_s, 4),
+            "left": sides["left"], "right": sides["right"],
+            "right_left_ratio": right / left if left else None,
+            "symmetry_pct": 100 * min(abs(left), abs(right)) / stronger if stronger else 100.0,
+            "weaker_side": None if left == right else ("right" if abs(right) < abs(left)
+                                                       else "left"),
+        })
+    spec_dict = asdict(spec)
+    spec_dict["order"] = list(spec.order)
+    return {
+        "schema": "facescore-phantom-truth/1",
+        "base_face": face.name,
+        "base_mm_per_px": face.mm_per_px,
+        "duration_s": duration,
+        "spec": spec_dict,
+        "amplitude_mm": AMPLITUDE_MM,
+        "closure_fraction": CLOSURE_FRACTION,
+        "performances": items,
+        "note": "Sides are the patient's anatomical sides. excursion_mm is each movement's "
+                "primary measure: brow lift, upper-lid drop, mouth-corner excursion, brow descent.",
+    }
+
+
+def generate(path: str | Path, spec: PhantomSpec | None = None, photo: np.ndarray | None = None,
+             photo_name: str | None = None, model_path=None,
+             progress: Callable[[int, int], None] | None = None) -> Phantom:
+    """Write a phantom exam video (H.264 MP4) and its truth (``<video>.truth.json``).
+
+    Parameters
+    ----------
+    path : str or Path
+        Output video path.
+    spec : PhantomSpec, optional
+        Gains, order, timing and format; defaults to a symmetric, normal face.
+    photo : (H, W, 3) uint8 ndarray, optional
+        Base photo (RGB); defaults to scikit-image's astronaut.
+    """
+    import av
+
+    spec = spec or PhantomSpec()
+    if photo is None:
+        photo, photo_name = astronaut()
+    face = load_base_face(photo, photo_name or "user photo", model_path)
+    fields = {m: {side: FIELDS[m](face, side) for side in SIDES} for m in MOVEMENTS}
+    performances, duration = schedule(spec)
+    placement = _placement(face, spec)
+    to_photo = geometry.invert_affine(placement)
+    anchors = _anchors(face, spec, to_photo)
+    face_centre_out = geometry.apply_affine(placement, face.points.mean(axis=0)[None])[0]
+    rng = np.random.default_rng(spec.seed)
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    n_frames = int(round(duration * spec.fps))
+    rate = Fraction(spec.fps).limit_denominator(1001)
+    with av.open(str(partial), mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=rate)
+        stream.width, stream.height = spec.size
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": "16", "preset": "veryfast"}
+        for i in range(n_frames):
+            t = i / spec.fps
+            displacement = np.zeros_like(face.points)
+            for p in performances:
+                level = p.envelope(t)
+                if level:
+                    displacement += level * sum(spec.gain(p.movement, side)
+                                                * fields[p.movement][side] for side in SIDES)
+            sway = _sway(spec, t, face_centre_out)
+            output = np.vstack([sway, [0, 0, 1]]) @ np.vstack([placement, [0, 0, 1]])
+            rgb = render_frame(face, displacement, output[:2], spec, anchors)
+            if spec.noise:
+                noisy = rgb + rng.normal(0.0, spec.noise, rgb.shape)
+                rgb = np.clip(noisy, 0, 255).astype(np.uint8)
+            if spec.mirror:
+                rgb = np.ascontiguousarray(rgb[:, ::-1])
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                container.mux(packet)
+            if progress is not None:
+                progress(i + 1, n_frames)
+        for packet in stream.encode():
+            container.mux(packet)
+    truth = _truth(face, spec, performances, duration, fields)
+    truth["video_sha256"] = hashlib.sha256(partial.read_bytes()).hexdigest()
+    truth_path = path.with_name(path.name + ".truth.json")
+    truth_tmp = truth_path.with_name(truth_path.name + ".partial")
+    truth_tmp.write_text(json.dumps(truth, indent=2))
+    partial.replace(path)
+    truth_tmp.replace(truth_path)
+    return Phantom(path, truth_path, truth)

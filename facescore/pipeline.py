@@ -1,0 +1,154 @@
+"""Source → landmarks → per-frame features: one pass over a recording, streamed.
+
+:func:`measure_video` is the measurement core's public entry point. It reads one frame at a
+time, so memory stays flat with video length; what it keeps is one small row of numbers a frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import features, geometry
+from .anatomy import IRIS_CENTRE
+from .errors import FaceError
+from .landmarks import FaceTracker
+from .motion import SEED_INDICES, PatchTracker, landmark_displacements
+from .sources import SourceInfo, open_source
+from .table import to_table
+
+#: The optical flow works on frames scaled so the inter-ocular distance is about this, px.
+FLOW_IOD_PX = 100.0
+#: Faces whose inter-ocular distance is below this (frame px) are flagged as too small.
+MIN_IOD_PX = 30.0
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """How pixels became millimetres."""
+
+    mm_per_px: float
+    iris_diameter_px: float
+    method: str = (f"horizontal iris diameter = {geometry.IRIS_DIAMETER_MM} mm "
+                   "(median over frames with a face)")
+
+
+@dataclass
+class Measurement:
+    """Everything one pass over a recording produced.
+
+    Attributes
+    ----------
+    frames : pandas.DataFrame
+        The per-frame table (see :mod:`facescore.table`).
+    info : SourceInfo
+    calibration : Calibration
+    quality : dict
+        face_found_fraction, pose_ok_fraction, max_faces_seen, small_face, flow_fallbacks.
+    """
+
+    frames: pd.DataFrame
+    info: SourceInfo
+    calibration: Calibration
+    quality: dict = field(default_factory=dict)
+
+
+def _face_row(face, head: np.ndarray, pose: geometry.HeadPose) -> dict:
+    row = {
+        "face_found": True,
+        "yaw_deg": pose.yaw,
+        "pitch_deg": pose.pitch,
+        "roll_deg": pose.roll,
+        "pose_ok": pose.within_limits(),
+        "iod_px": float(np.linalg.norm(face.points[IRIS_CENTRE["left"], :2]
+                                       - face.points[IRIS_CENTRE["right"], :2])),
+        "iris_px": geometry.iris_diameter_px(head),
+    }
+    row.update(features.positions(head))
+    row.update(features.blendshape_pairs(face.blendshapes))
+    return row
+
+
+def measure_video(
+    source: str | Path | int,
+    mirrored: bool = False,
+    progress: Callable[[int, int | None], None] | None = None,
+    model_path: str | Path | None = None,
+) -> Measurement:
+    """Track the face through a recording and measure each side in every frame.
+
+    Parameters
+    ----------
+    source : str, Path or int
+        A video file, a still image, or a camera index.
+    mirrored : bool
+        The recording is a mirror image (webcam preview); sides are corrected.
+    progress : callable, optional
+        Called as ``progress(frames_done, frames_expected_or_None)`` after each frame.
+    model_path : str or Path, optional
+        Another copy of the verified landmark model.
+
+    Raises
+    ------
+    SourceError
+        Unreadable, corrupt or truncated input.
+    FaceError
+        No face in any frame.
+    """
+    rows: list[dict] = []
+    flow: PatchTracker | None = None
+    epoch = -1
+    with open_source(source, mirrored=mirrored) as frames, FaceTracker(model_path) as tracker:
+        info = frames.info
+        previous_points: np.ndarray | None = None
+        head_reference: np.ndarray | None = None
+        for frame in frames:
+            face = tracker.track(frame.rgb, frame.t_s)
+            row: dict = {"frame": frame.index, "t_s": frame.t_s, "face_found": False}
+            if face is not None:
+                head = geometry.head_fixed(face.points, face.matrix)
+                row.update(_face_row(face, head, geometry.head_pose(face.matrix)))
+                if flow is None:
+                    flow = PatchTracker(scale=min(1.0, FLOW_IOD_PX / max(row["iod_px"], 1.0)))
+                gray = flow.working_image(frame.rgb)
+                if previous_points is None:  # first frame of a new tracking epoch
+                    epoch += 1
+                    flow.reset(gray, face.points[:, :2])
+                    head_reference = head
+                    shifts, tracked = flow.update(gray, None)
+                else:
+                    step = (face.points[SEED_INDICES, :2] - previous_points[SEED_INDICES, :2])
+                    shifts, tracked = flow.update(gray, step)
+                row.update(shifts)
+                row.update(landmark_displacements(head, head_reference))
+                row["tracked_fraction"] = tracked
+                row["epoch"] = epoch
+                previous_points = face.points
+            else:
+                previous_points = None
+                row["epoch"] = epoch
+            rows.append(row)
+            if progress is not None:
+                progress(frame.index + 1, info.n_frames)
+        max_faces = tracker.n_faces_seen
+
+    found = np.array([r["face_found"] for r in rows])
+    if not found.any():
+        raise FaceError(f"no face found in {info.path}")
+    iris = np.array([r.get("iris_px", np.nan) for r in rows])
+    scale = geometry.mm_per_px(iris)
+    table = to_table(rows, scale, flow.scale)
+    median_iod = float(np.nanmedian(table["iod_px"]))
+    quality = {
+        "face_found_fraction": float(found.mean()),
+        "pose_ok_fraction": float(table["pose_ok"].fillna(False).astype(bool).mean()),
+        "max_faces_seen": int(max_faces),
+        "median_iod_px": median_iod,
+        "small_face": bool(median_iod < MIN_IOD_PX),
+        "flow_fallbacks": int(flow.n_fallbacks),
+    }
+    return Measurement(table, info, Calibration(scale, float(np.nanmedian(iris))), quality)

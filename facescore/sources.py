@@ -1,0 +1,253 @@
+"""Frames in, with true timestamps: video files (PyAV), still images and webcams.
+
+Every source yields :class:`Frame` objects one at a time, so memory stays flat however long the
+recording. Frames come out upright (rotation metadata applied) and un-mirrored (when the caller
+says the recording is mirrored), so everything downstream sees the patient as an examiner facing
+them would: the patient's right on the image's left.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from .errors import SourceError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded frame.
+
+    Attributes
+    ----------
+    index : int
+        0-based position in the source.
+    t_s : float
+        Presentation time in seconds from the start of the stream (true per-frame time, so
+        variable-frame-rate video is timed correctly).
+    rgb : (H, W, 3) uint8 ndarray
+        The picture, upright and un-mirrored.
+    """
+
+    index: int
+    t_s: float
+    rgb: np.ndarray
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What is known about a source before decoding it."""
+
+    path: str
+    kind: str  # "video", "image" or "camera"
+    width: int  # upright width in px
+    height: int  # upright height in px
+    fps: float  # average frame rate (nominal; use Frame.t_s for timing)
+    n_frames: int | None  # container's count, None when unknown
+    duration_s: float | None
+    rotation_deg: int  # counter-clockwise rotation applied to stored frames for display
+    mirrored: bool
+
+
+def _upright(rgb: np.ndarray, rotation_deg: int, mirrored: bool) -> np.ndarray:
+    quarter_turns = round(rotation_deg / 90) % 4
+    if quarter_turns:
+        rgb = np.rot90(rgb, k=quarter_turns)
+    if mirrored:
+        rgb = rgb[:, ::-1]
+    return np.ascontiguousarray(rgb)
+
+
+class VideoSource:
+    """A video file decoded with PyAV.
+
+    Parameters
+    ----------
+    path : str or Path
+        Any container/codec FFmpeg reads.
+    mirrored : bool
+        True when the recording is a mirror image (most webcam previews); frames are flipped back.
+    """
+
+    def __init__(self, path: str | Path, mirrored: bool = False):
+        import av
+
+        self.path = Path(path)
+        self.mirrored = mirrored
+        if not self.path.exists():
+            raise SourceError(f"no such file: {self.path}")
+        try:
+            self._container = av.open(str(self.path))
+        except (av.FFmpegError, UnicodeDecodeError) as exc:
+            raise SourceError(f"not a readable video: {self.path} ({_reason(exc)})") from exc
+        if not self._container.streams.video:
+            self._container.close()
+            raise SourceError(f"no video stream in {self.path}")
+        self._stream = self._container.streams.video[0]
+        # Frame-level threading: decoding runs in FFmpeg's threads with the GIL released.
+        self._stream.thread_type = "AUTO"
+        self._rotation = self._probe_rotation()
+        width, height = self._stream.codec_context.width, self._stream.codec_context.height
+        if self._rotation % 180:
+            width, height = height, width
+        rate = self._stream.average_rate or self._stream.guessed_rate or Fraction(30)
+        duration = None
+        if self._stream.duration is not None and self._stream.time_base is not None:
+            duration = float(self._stream.duration * self._stream.time_base)
+        elif self._container.duration is not None:
+            duration = self._container.duration / 1_000_000
+        self.info = SourceInfo(
+            path=str(self.path),
+            kind="video",
+            width=int(width),
+            height=int(height),
+            fps=float(rate),
+            n_frames=int(self._stream.frames) or None,
+            duration_s=duration,
+            rotation_deg=self._rotation,
+            mirrored=mirrored,
+        )
+
+    def _probe_rotation(self) -> int:
+        """Read the display-matrix rotation from the first frame, then rewind."""
+        import av
+
+        try:
+            for frame in self._container.decode(self._stream):
+                rotation = int(round(frame.rotation or 0))
+                break
+            else:
+                raise SourceError(f"no decodable frames in {self.path}")
+            self._container.seek(0)
+        except av.FFmpegError as exc:
+            raise SourceError(f"cannot decode {self.path} ({_reason(exc)})") from exc
+        return rotation
+
+    def __iter__(self) -> Iterator[Frame]:
+        import av
+
+        t0: float | None = None
+        index = 0
+        try:
+            for frame in self._container.decode(self._stream):
+                if frame.time is None:
+                    continue
+                if t0 is None:
+                    t0 = frame.time
+                rgb = frame.to_ndarray(format="rgb24")
+                yield Frame(index, frame.time - t0, _upright(rgb, self._rotation, self.mirrored))
+                index += 1
+        except av.FFmpegError as exc:
+            raise SourceError(
+                f"video is corrupt or truncated after frame {index}: {self.path} ({_reason(exc)})"
+            ) from exc
+        if index == 0:
+            raise SourceError(f"no decodable frames in {self.path}")
+
+    def close(self) -> None:
+        self._container.close()
+
+    def __enter__(self) -> VideoSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ImageSource:
+    """A still photo as a one-frame source."""
+
+    def __init__(self, path: str | Path, mirrored: bool = False):
+        from PIL import Image, ImageOps, UnidentifiedImageError
+
+        self.path = Path(path)
+        if not self.path.exists():
+            raise SourceError(f"no such file: {self.path}")
+        try:
+            with Image.open(self.path) as image:
+                # EXIF orientation is the photo's rotation metadata.
+                rgb = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+        except (UnidentifiedImageError, OSError) as exc:
+            raise SourceError(f"not a readable image: {self.path}") from exc
+        self._rgb = _upright(rgb, 0, mirrored)
+        height, width = self._rgb.shape[:2]
+        self.info = SourceInfo(str(self.path), "image", width, height, 0.0, 1, None, 0, mirrored)
+
+    def __iter__(self) -> Iterator[Frame]:
+        yield Frame(0, 0.0, self._rgb)
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> ImageSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class CameraSource:
+    """A live webcam through OpenCV, timed by the wall clock.
+
+    Webcam previews are usually mirrored; pass ``mirrored=True`` for those.
+    """
+
+    def __init__(self, index: int = 0, mirrored: bool = True):
+        import cv2
+
+        self._capture = cv2.VideoCapture(index)
+        if not self._capture.isOpened():
+            raise SourceError(f"cannot open camera {index}")
+        width = int(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+        height = int(self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        fps = float(self._capture.get(cv2.CAP_PROP_FPS) or 30.0)
+        self.mirrored = mirrored
+        self.info = SourceInfo(f"camera:{index}", "camera", width, height, fps, None, None, 0,
+                               mirrored)
+
+    def __iter__(self) -> Iterator[Frame]:
+        import cv2
+
+        t0 = time.monotonic()
+        index = 0
+        while True:
+            ok, bgr = self._capture.read()
+            if not ok:
+                return
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            yield Frame(index, time.monotonic() - t0, _upright(rgb, 0, self.mirrored))
+            index += 1
+
+    def close(self) -> None:
+        self._capture.release()
+
+    def __enter__(self) -> CameraSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+Source = VideoSource | ImageSource | CameraSource
+
+
+def open_source(spec: str | Path | int, mirrored: bool = False) -> Source:
+    """Open a video file, a still image or (an integer) a camera index."""
+    if isinstance(spec, int):
+        return CameraSource(spec, mirrored=mirrored)
+    path = Path(spec)
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return ImageSource(path, mirrored=mirrored)
+    return VideoSource(path, mirrored=mirrored)
+
+
+def _reason(exc: BaseException) -> str:
+    text = getattr(exc, "strerror", None) or str(exc)
+    return text.splitlines()[0] if text else type(exc).__name__
