@@ -1,0 +1,30 @@
+"""facescore: left-right facial asymmetry measured from video.
+
+The package reads as its pipeline:
+
+``sources`` (video, image, webcam → frames with timestamps)
+→ ``landmarks`` (MediaPipe; the only module that imports it)
+→ ``geometry`` (head pose, head-fixed frame, mm scale) and ``features`` (per-side positions)
+→ ``motion`` (per-side movement by optical flow, no left-right prior)
+→ ``table`` (the per-frame table) → ``scores`` (per-movement excursions).
+
+``pipeline.measure_video`` runs the chain; ``phantom`` makes ground-truth videos and
+``validation`` compares measurements with their truth; ``cli`` is the command line.
+
+A measurement aid, not a diagnostic device: scores are not validated against clinical grading.
+"""
+
+__version__ = "0.1.0"
+
+from .errors import FaceError, FacescoreError, ModelError, SourceError  # noqa: E402
+from .pipeline import Measurement, measure_video  # noqa: E402
+
+__all__ = [
+    "__version__",
+    "FacescoreError",
+    "FaceError",
+    "ModelError",
+    "SourceError",
+    "Measurement",
+    "measure_video",
+]

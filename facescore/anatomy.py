@@ -19,7 +19,7 @@ BROW = {
 #: The medial (inner) end of each brow: the part the corrugator pulls down and together.
 BROW_INNER = {"right": (107, 55, 65, 66), "left": (336, 285, 295, 296)}
 
-#: Upper and lower lid margins, listed lateral to medial so that UPPER_LID[s][i] faces LOWER_LID[s][i].
+#: Upper and lower lid margins, lateral to medial: UPPER_LID[s][i] faces LOWER_LID[s][i].
 UPPER_LID = {
     "right": (246, 161, 160, 159, 158, 157, 173),
     "left": (466, 388, 387, 386, 385, 384, 398),

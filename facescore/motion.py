@@ -83,7 +83,7 @@ def _track(previous: np.ndarray, current: np.ndarray, points: np.ndarray,
 
 #: Lid patches sit this share of the resting aperture off the lid margin, on the lid itself,
 #: so that their window holds lid (which moves as a sheet) rather than both lids and the eye.
-LID_SEED_OFFSET = 0.3
+LID_SEED_OFFSET = 0.45
 
 
 def seed_positions(points_xy: np.ndarray, up: np.ndarray) -> np.ndarray:
@@ -162,8 +162,19 @@ def displacements(shift: np.ndarray, to_left: np.ndarray, up: np.ndarray,
     return out
 
 
+#: Patches are tracked on a grey crop around the face, resampled so that the inter-ocular
+#: distance is this many px: the same patch windows then cover the same anatomy whatever the
+#: video's resolution or the face's size.
+WORKING_IOD_PX = 100.0
+#: The crop spans this multiple of the landmark cloud's extent, centred on the face.
+CROP_MARGIN = 2.0
+
+
 @dataclass
 class PatchTrackerState:
+    origin: np.ndarray  # (2,) top-left corner of the crop, frame px
+    size: int  # side of the square crop, frame px
+    scale: float  # working px per frame px
     reference: np.ndarray  # (K, 2) seed positions in the reference frame, working px
     current: np.ndarray  # (K, 2) seed positions now, working px
     gray: np.ndarray  # previous working image
@@ -174,38 +185,47 @@ class PatchTrackerState:
 class PatchTracker:
     """Tracks landmark-seeded patches with optical flow and reports per-side displacements.
 
-    Parameters
-    ----------
-    scale : float
-        Working scale: frames are converted to grey and resized by this factor before tracking
-        (chosen so that the inter-ocular distance is about 100 px).
+    Call :meth:`reset` on the first frame of a tracking run (its landmarks become the
+    reference) and :meth:`update` on every following frame.
     """
 
-    def __init__(self, scale: float = 1.0):
-        self.scale = scale
+    def __init__(self) -> None:
         self.state: PatchTrackerState | None = None
         self.n_fallbacks = 0
 
-    def working_image(self, rgb: np.ndarray) -> np.ndarray:
-        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        if self.scale != 1.0:
-            gray = cv2.resize(gray, None, fx=self.scale, fy=self.scale,
-                              interpolation=cv2.INTER_AREA)
-        return gray
+    def _working_image(self, rgb: np.ndarray, state: PatchTrackerState) -> np.ndarray:
+        x0, y0 = (int(v) for v in state.origin)
+        crop = rgb[max(y0, 0):y0 + state.size, max(x0, 0):x0 + state.size]
+        pad = (max(-y0, 0), state.size - crop.shape[0] - max(-y0, 0),
+               max(-x0, 0), state.size - crop.shape[1] - max(-x0, 0))
+        if any(pad):
+            crop = cv2.copyMakeBorder(crop, *pad, cv2.BORDER_REPLICATE)
+        gray = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
+        side = int(round(state.size * state.scale))
+        interpolation = cv2.INTER_AREA if state.scale < 1 else cv2.INTER_LINEAR
+        return cv2.resize(gray, (side, side), interpolation=interpolation)
 
-    def reset(self, gray: np.ndarray, points_xy: np.ndarray) -> None:
+    def reset(self, rgb: np.ndarray, points_xy: np.ndarray) -> None:
         """Start a new reference: seed patches on this frame's landmarks (frame px)."""
         to_left, up = head_axes(points_xy)
-        seeds = (seed_positions(points_xy, up) * self.scale).astype(np.float32)
-        self.state = PatchTrackerState(seeds.copy(), seeds.copy(), gray, to_left, up)
+        iod = np.linalg.norm(points_xy[LID_CENTRE_PAIRS["left"][1][0]]
+                             - points_xy[LID_CENTRE_PAIRS["right"][1][0]])
+        (xmin, ymin), (xmax, ymax) = points_xy.min(axis=0), points_xy.max(axis=0)
+        size = int(round(CROP_MARGIN * max(xmax - xmin, ymax - ymin)))
+        origin = np.round([(xmin + xmax - size) / 2, (ymin + ymax - size) / 2])
+        scale = float(np.clip(WORKING_IOD_PX / max(iod, 1.0), 0.2, 3.0))
+        seeds = ((seed_positions(points_xy, up) - origin) * scale).astype(np.float32)
+        state = PatchTrackerState(origin, size, scale, seeds.copy(), seeds.copy(), None,
+                                  to_left, up)
+        state.gray = self._working_image(rgb, state)
+        self.state = state
 
-    def update(self, gray: np.ndarray, landmark_step: np.ndarray | None) -> tuple[dict, float]:
-        """Track all patches into ``gray``.
+    def update(self, rgb: np.ndarray, landmark_step: np.ndarray | None) -> tuple[dict, float]:
+        """Track all patches into this frame.
 
         Parameters
         ----------
-        gray : 2-D uint8 ndarray
-            This frame's working image.
+        rgb : (H, W, 3) uint8 ndarray
         landmark_step : (len(SEED_INDICES), 2) ndarray or None
             How far the seeds' landmarks moved since the previous frame (frame px); used for
             patches whose flow fails the forward-backward check. None when no face was found.
@@ -213,28 +233,27 @@ class PatchTracker:
         Returns
         -------
         displacements : dict of str to float
-            Per-side signals in working px (see :data:`DISPLACEMENT_COLUMNS`).
+            Per-side signals in frame px (see :data:`DISPLACEMENT_COLUMNS`).
         tracked_fraction : float
             Share of patches whose flow passed the check.
         """
         state = self.state
+        gray = self._working_image(rgb, state)
         current = state.current.copy()
         good = np.zeros(len(current), dtype=bool)
         for rows, window in ((_OTHER_ROWS, LK_PARAMS["winSize"]), (_LID_ROWS, LID_WINDOW)):
             current[rows], good[rows] = _track(state.gray, gray, state.current[rows], window)
         if not good.all():
-            if landmark_step is not None:
-                stand_in = state.current + landmark_step * self.scale
-            else:
-                stand_in = state.current
-            current = np.where(good[:, None], current, stand_in.astype(np.float32))
+            step = 0.0 if landmark_step is None else landmark_step * state.scale
+            stand_in = (state.current + step).astype(np.float32)
+            current = np.where(good[:, None], current, stand_in)
             self.n_fallbacks += int((~good).sum())
         state.current, state.gray = current, gray
 
         rigid_rows = [_ROW[i] for i in RIGID]
         head_motion = similarity_fit(state.reference[rigid_rows], current[rigid_rows])
         in_reference = apply_affine(invert_affine(head_motion), current)
-        shift = in_reference - state.reference
+        shift = (in_reference - state.reference) / state.scale
         return displacements(shift, state.to_left, state.up), float(good.mean())
 
 

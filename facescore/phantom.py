@@ -120,7 +120,7 @@ def right_weak(gain: float, **kwargs) -> PhantomSpec:
     return PhantomSpec(gains=gains, **kwargs)
 
 
-# --- the face and its movement fields -----------------------------------------------------------
+# --- the face and its movement fields ------------------------------------------------------------
 
 @dataclass(frozen=True)
 class BaseFace:
@@ -317,15 +317,17 @@ def side_truth(face: BaseFace, movement: str, displacement: np.ndarray, side: st
                 "rest_aperture_mm": float(aperture), "residual_gap_mm": float(aperture - drop)}
     if movement == "smile":
         return {"excursion_mm": float(np.linalg.norm(corner)),
-                "mouth_out_mm": float(corner @ outward_axis), "mouth_up_mm": float(corner @ face.up)}
+                "mouth_out_mm": float(corner @ outward_axis),
+                "mouth_up_mm": float(corner @ face.up)}
     if movement == "frown":
-        return {"excursion_mm": float(-(brow @ face.up)), "brow_descent_mm": float(-(brow @ face.up)),
+        descent = float(-(brow @ face.up))
+        return {"excursion_mm": descent, "brow_descent_mm": descent,
                 "brow_medial_mm": float(-(inner @ outward_axis)),
                 "mouth_down_mm": float(-(corner @ face.up))}
     raise ValueError(f"unknown movement {movement!r}")
 
 
-# --- the timeline ---------------------------------------------------------------------------------
+# --- the timeline --------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Performance:
@@ -370,7 +372,7 @@ def schedule(spec: PhantomSpec) -> tuple[list[Performance], float]:
     return performances, t
 
 
-# --- rendering --------------------------------------------------------------------------------------
+# --- rendering -----------------------------------------------------------------------------------
 
 def _placement(face: BaseFace, spec: PhantomSpec) -> np.ndarray:
     """(2, 3) affine from photo px to output px that sizes and places the face."""
@@ -408,7 +410,7 @@ def _anchors(face: BaseFace, spec: PhantomSpec, to_photo: np.ndarray) -> np.ndar
 
 
 def render_frame(face: BaseFace, displacement: np.ndarray, output: np.ndarray,
-                 spec: PhantomSpec, anchors: np.ndarray, grid_step: int = 4) -> np.ndarray:
+                 spec: PhantomSpec, anchors: np.ndarray) -> np.ndarray:
     """Render the photo with its vertices moved by ``displacement`` and placed by ``output``.
 
     Parameters
@@ -425,20 +427,11 @@ def render_frame(face: BaseFace, displacement: np.ndarray, output: np.ndarray,
     width, height = spec.size
     source = np.vstack([face.points, anchors])
     moved = np.vstack([face.points + displacement, anchors])
-    # Piecewise-linear inverse warp: output position → photo position, exact at the vertices.
+    # Piecewise-linear inverse warp, output position → photo position, evaluated at every
+    # output pixel: exact at the vertices, linear between them.
     inverse = LinearNDInterpolator(geometry.apply_affine(output, moved), source)
-    gx = np.arange(0, width + grid_step, grid_step, dtype=np.float64)
-    gy = np.arange(0, height + grid_step, grid_step, dtype=np.float64)
-    mesh_x, mesh_y = np.meshgrid(gx, gy)
-    coarse = inverse(mesh_x, mesh_y).astype(np.float32)
-    full = cv2.resize(coarse, (len(gx) * grid_step, len(gy) * grid_step),
-                      interpolation=cv2.INTER_LINEAR)
-    # cv2.resize aligns pixel centres; correct the half-step shift so grid nodes stay exact.
-    offset = (grid_step - 1) / 2
-    shift = np.float32([[1, 0, offset], [0, 1, offset]])
-    full = cv2.warpAffine(full, shift, (width, height),
-                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_REPLICATE)
+    grid_y, grid_x = np.mgrid[0:height, 0:width]
+    full = inverse(grid_x, grid_y).astype(np.float32)
     return cv2.remap(face.rgb, full[..., 0], full[..., 1], cv2.INTER_CUBIC,
                      borderMode=cv2.BORDER_REFLECT101)
 

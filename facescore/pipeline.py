@@ -21,8 +21,6 @@ from .motion import SEED_INDICES, PatchTracker, landmark_displacements
 from .sources import SourceInfo, open_source
 from .table import to_table
 
-#: The optical flow works on frames scaled so the inter-ocular distance is about this, px.
-FLOW_IOD_PX = 100.0
 #: Faces whose inter-ocular distance is below this (frame px) are flagged as too small.
 MIN_IOD_PX = 30.0
 
@@ -100,7 +98,7 @@ def measure_video(
         No face in any frame.
     """
     rows: list[dict] = []
-    flow: PatchTracker | None = None
+    flow = PatchTracker()
     epoch = -1
     with open_source(source, mirrored=mirrored) as frames, FaceTracker(model_path) as tracker:
         info = frames.info
@@ -112,17 +110,14 @@ def measure_video(
             if face is not None:
                 head = geometry.head_fixed(face.points, face.matrix)
                 row.update(_face_row(face, head, geometry.head_pose(face.matrix)))
-                if flow is None:
-                    flow = PatchTracker(scale=min(1.0, FLOW_IOD_PX / max(row["iod_px"], 1.0)))
-                gray = flow.working_image(frame.rgb)
                 if previous_points is None:  # first frame of a new tracking epoch
                     epoch += 1
-                    flow.reset(gray, face.points[:, :2])
+                    flow.reset(frame.rgb, face.points[:, :2])
                     head_reference = head
-                    shifts, tracked = flow.update(gray, None)
+                    shifts, tracked = flow.update(frame.rgb, None)
                 else:
                     step = (face.points[SEED_INDICES, :2] - previous_points[SEED_INDICES, :2])
-                    shifts, tracked = flow.update(gray, step)
+                    shifts, tracked = flow.update(frame.rgb, step)
                 row.update(shifts)
                 row.update(landmark_displacements(head, head_reference))
                 row["tracked_fraction"] = tracked
@@ -141,7 +136,7 @@ def measure_video(
         raise FaceError(f"no face found in {info.path}")
     iris = np.array([r.get("iris_px", np.nan) for r in rows])
     scale = geometry.mm_per_px(iris)
-    table = to_table(rows, scale, flow.scale)
+    table = to_table(rows, scale)
     median_iod = float(np.nanmedian(table["iod_px"]))
     quality = {
         "face_found_fraction": float(found.mean()),

@@ -121,7 +121,8 @@ class VideoSource:
 
         try:
             for frame in self._container.decode(self._stream):
-                rotation = int(round(frame.rotation or 0))
+                rotation = int(round(frame.rotation or 0)) % 360
+                rotation = rotation - 360 if rotation > 180 else rotation  # (-180, 180]
                 break
             else:
                 raise SourceError(f"no decodable frames in {self.path}")

@@ -40,7 +40,7 @@ def pixel_columns() -> list[str]:
     return names
 
 
-def to_table(rows: list[dict], mm_per_px: float, flow_scale: float) -> pd.DataFrame:
+def to_table(rows: list[dict], mm_per_px: float) -> pd.DataFrame:
     """Turn the pipeline's raw rows (px) into the per-frame table (mm).
 
     Parameters
@@ -49,8 +49,6 @@ def to_table(rows: list[dict], mm_per_px: float, flow_scale: float) -> pd.DataFr
         One per frame, as :func:`facescore.pipeline.measure_video` collects them.
     mm_per_px : float
         Millimetres per frame pixel.
-    flow_scale : float
-        Working-image scale of the optical flow (working px per frame px).
     """
     raw = pd.DataFrame(rows)
     table = raw[[c for c in raw.columns if c not in _raw_lengths()]].copy()
@@ -59,7 +57,7 @@ def to_table(rows: list[dict], mm_per_px: float, flow_scale: float) -> pd.DataFr
             table[f"{name}_mm_{side}"] = raw[f"{name}_{side}"] * mm_per_px
     for name in DISPLACEMENT_COLUMNS:
         for side in SIDES:
-            table[f"{name}_mm_{side}"] = raw[f"{name}_{side}"] / flow_scale * mm_per_px
+            table[f"{name}_mm_{side}"] = raw[f"{name}_{side}"] * mm_per_px
             table[f"{name}_lm_mm_{side}"] = raw[f"{name}_lm_{side}"] * mm_per_px
     for side in SIDES:
         reference = table.groupby("epoch")[f"eye_aperture_lm_mm_{side}"].transform("first")

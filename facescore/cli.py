@@ -1,0 +1,239 @@
+"""Command line: thin wrappers over the public API. The only module that prints or exits."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+from . import __version__
+from .errors import FacescoreError
+
+EXIT_INPUT = 2
+
+DESCRIPTION = """\
+facescore measures left-right facial asymmetry from video of the facial-nerve exam
+(rest, brow raise, eye closure, smile, frown). Sides are always the patient's own
+(anatomical) left and right. It is a measurement aid, not a diagnostic device: its scores
+are not validated against clinical grading.
+
+Typical use:
+  facescore phantom exam.mp4 --right-gain 0.5   # a test video with a known weak right side
+  facescore measure exam.mp4 -o out/            # per-frame table of both sides' movement
+  facescore check exam.mp4                       # compare a phantom's measurement with its truth
+"""
+
+
+@contextmanager
+def _progress(label: str, enabled: bool):
+    """A tqdm bar on stderr (only on a terminal); yields a ``progress(done, total)`` callable."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(desc=label, unit="frame", file=sys.stderr, leave=False)
+
+    def update(done: int, total: int | None) -> None:
+        if total and bar.total != total:
+            bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        yield update
+    finally:
+        bar.close()
+
+
+@contextmanager
+def _atomic_directory(target: Path):
+    """Write into a temporary sibling directory; move it into place only on success."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if target.exists():
+        for item in staging.iterdir():
+            destination = target / item.name
+            if destination.is_dir():
+                shutil.rmtree(destination)
+            item.replace(destination)
+        staging.rmdir()
+    else:
+        staging.replace(target)
+
+
+def _parse_gains(args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    from .phantom import MOVEMENTS
+
+    gains = {m: {"left": args.left_gain, "right": args.right_gain} for m in MOVEMENTS}
+    for item in args.gain or []:
+        try:
+            movement, side, value = item.split(":")
+            gains[movement][side] = float(value)
+        except (ValueError, KeyError):
+            raise FacescoreError(
+                f"--gain {item!r}: expected MOVEMENT:SIDE:GAIN, e.g. smile:right:0.3 "
+                f"(movements: {', '.join(MOVEMENTS)}; sides: left, right)"
+            ) from None
+    return gains
+
+
+def cmd_phantom(args: argparse.Namespace) -> int:
+    import numpy as np
+    from PIL import Image
+
+    from .phantom import PhantomSpec, generate
+
+    photo = name = None
+    if args.photo:
+        try:
+            photo = np.asarray(Image.open(args.photo).convert("RGB"))
+        except OSError as exc:
+            raise FacescoreError(f"cannot read photo {args.photo}: {exc}") from exc
+        name = str(args.photo)
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    spec = PhantomSpec(gains=_parse_gains(args), order=tuple(args.order),
+                       repetitions=args.reps, size=(width, height),
+                       face_width_frac=args.face_width, fps=args.fps, mirror=args.mirror,
+                       noise=args.noise, seed=args.seed)
+    with _progress("phantom", not args.quiet) as progress:
+        phantom = generate(args.output, spec, photo=photo, photo_name=name, progress=progress)
+    print(f"wrote {phantom.video} ({phantom.truth['duration_s']:.1f} s) "
+          f"and its truth {phantom.truth_path}")
+    for p in phantom.truth["performances"]:
+        left, right = p["left"]["excursion_mm"], p["right"]["excursion_mm"]
+        print(f"  {p['movement']:<12} rep {p['rep']}  {p['start_s']:5.2f}-{p['end_s']:5.2f} s  "
+              f"left {left:5.2f} mm  right {right:5.2f} mm  symmetry {p['symmetry_pct']:5.1f} %")
+    return 0
+
+
+def cmd_measure(args: argparse.Namespace) -> int:
+    from .pipeline import measure_video
+    from .table import write_table
+
+    with _progress("measuring", not args.quiet) as progress:
+        measurement = measure_video(args.video, mirrored=args.mirrored, progress=progress)
+    with _atomic_directory(args.output) as staging:
+        paths = write_table(measurement.frames, staging)
+        meta = {
+            "facescore_version": __version__,
+            "input": vars(measurement.info),
+            "calibration": vars(measurement.calibration),
+            "quality": measurement.quality,
+        }
+        (staging / "measurement.json").write_text(json.dumps(meta, indent=2))
+    q = measurement.quality
+    print(f"{len(measurement.frames)} frames, face in {100 * q['face_found_fraction']:.1f} %, "
+          f"{measurement.calibration.mm_per_px:.3f} mm/px")
+    for path in paths + [Path("measurement.json")]:
+        print(f"wrote {args.output / path.name}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .pipeline import measure_video
+    from .validation import compare_with_truth, load_truth
+
+    try:
+        truth = load_truth(args.video)
+    except FileNotFoundError:
+        raise FacescoreError(f"no truth file {args.video}.truth.json beside the video") from None
+    with _progress("measuring", not args.quiet) as progress:
+        measurement = measure_video(args.video, mirrored=args.mirrored, progress=progress)
+    table = compare_with_truth(measurement.frames, truth, methods=("flow",))
+    worst = table["ratio_error"].abs().max()
+    print(table[["movement", "rep", "true_left_mm", "true_right_mm", "left_mm", "right_mm",
+                 "true_ratio", "ratio"]].round(2).to_string(index=False))
+    verdict = "PASS" if worst <= args.tolerance else "FAIL"
+    print(f"{verdict}: worst |measured - true| right/left ratio = {worst:.3f} "
+          f"(tolerance {args.tolerance})")
+    return 0 if verdict == "PASS" else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="facescore", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"facescore {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    from .phantom import MOVEMENTS
+
+    p = sub.add_parser(
+        "phantom", help="generate a ground-truth exam video from a face photo",
+        description="Warp a face photo along its face mesh with a known movement per side, "
+                    "rest → peak → rest for each movement, with mild head sway and noise. "
+                    "Writes VIDEO and VIDEO.truth.json (per-side excursion in mm, intervals). "
+                    "Use it to check an installation: 'facescore check VIDEO'.")
+    p.add_argument("output", type=Path, metavar="VIDEO", help="output .mp4 path")
+    p.add_argument("--photo", type=Path,
+                   help="frontal face photo to warp (default: scikit-image's astronaut, "
+                        "NASA public domain)")
+    p.add_argument("--right-gain", type=float, default=1.0,
+                   help="movement of the patient's right side, 1 = normal, 0 = none (default 1)")
+    p.add_argument("--left-gain", type=float, default=1.0,
+                   help="movement of the patient's left side (default 1)")
+    p.add_argument("--gain", action="append", metavar="MOVEMENT:SIDE:GAIN",
+                   help="override one movement's gain on one side, e.g. eye_closure:right:0.2; "
+                        "repeatable")
+    p.add_argument("--order", nargs="+", default=list(MOVEMENTS), choices=MOVEMENTS,
+                   help="movements in the order performed (default: %(default)s)")
+    p.add_argument("--reps", type=int, default=1, help="repetitions of the whole order")
+    p.add_argument("--size", default="480x480", help="WIDTHxHEIGHT in px (default 480x480)")
+    p.add_argument("--face-width", type=float, default=0.45,
+                   help="face width as a share of the frame width (default 0.45)")
+    p.add_argument("--fps", type=float, default=30.0)
+    p.add_argument("--noise", type=float, default=2.0, help="pixel noise, grey levels")
+    p.add_argument("--mirror", action="store_true",
+                   help="write a mirror image, as a webcam preview records")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=cmd_phantom)
+
+    m = sub.add_parser(
+        "measure", help="per-frame, per-side measurements of a video",
+        description="Track the face and write the per-frame table (frames.parquet, frames.csv; "
+                    "columns documented in facescore.table) and measurement.json "
+                    "(input, mm calibration, quality).")
+    m.add_argument("video", type=Path, metavar="VIDEO")
+    m.add_argument("-o", "--output", type=Path, default=Path("facescore_out"),
+                   help="output folder (default ./facescore_out)")
+    m.add_argument("--mirrored", action="store_true",
+                   help="the recording is a mirror image (most webcam previews)")
+    m.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    m.set_defaults(run=cmd_measure)
+
+    c = sub.add_parser(
+        "check", help="measure a phantom video and compare with its truth",
+        description="Set-up check: measures a video made by 'facescore phantom' and compares "
+                    "each movement's right/left ratio with the truth. Exit 0 when all are "
+                    "within --tolerance, 1 otherwise.")
+    c.add_argument("video", type=Path, metavar="VIDEO")
+    c.add_argument("--mirrored", action="store_true")
+    c.add_argument("--tolerance", type=float, default=0.10)
+    c.add_argument("-q", "--quiet", action="store_true")
+    c.set_defaults(run=cmd_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except FacescoreError as exc:
+        print(f"facescore: error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("facescore: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

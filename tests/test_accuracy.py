@@ -1,0 +1,83 @@
+"""Each side's movement, measured on ground truth.
+
+Properties, not recorded outputs: the measured right/left ratio follows the true one, falls
+monotonically with the right side's gain, reads near zero for a frozen side, and does not depend
+on whether the video was mirrored once `mirrored` is said.
+"""
+
+import numpy as np
+import pytest
+from conftest import fast_spec
+
+from facescore.phantom import MOVEMENTS
+from facescore.validation import compare_with_truth
+
+GAINS = (1.0, 0.5, 0.0)
+TOLERANCE = 0.10
+
+
+@pytest.fixture(scope="module")
+def astronaut_results(phantoms):
+    results = {}
+    for gain in GAINS:
+        phantom, measurement = phantoms.get(f"astro_{gain}", fast_spec(gain))
+        results[gain] = compare_with_truth(measurement.frames, phantom.truth)
+    return results
+
+
+def _flow(table):
+    return table[table.method == "flow"].set_index("movement")
+
+
+@pytest.mark.parametrize("gain", GAINS)
+def test_flow_ratio_matches_truth(astronaut_results, gain):
+    flow = _flow(astronaut_results[gain])
+    errors = (flow["ratio"] - flow["true_ratio"]).abs()
+    assert (errors <= TOLERANCE).all(), errors.to_dict()
+
+
+def test_frozen_side_reads_near_zero(astronaut_results):
+    flow = _flow(astronaut_results[0.0])
+    assert (flow["right_mm"] <= TOLERANCE * flow["left_mm"]).all(), flow[["left_mm", "right_mm"]]
+
+
+@pytest.mark.parametrize("movement", MOVEMENTS)
+def test_ratio_is_monotone_in_gain(astronaut_results, movement):
+    ratios = [_flow(astronaut_results[g]).loc[movement, "ratio"] for g in GAINS]
+    assert all(a > b for a, b in zip(ratios, ratios[1:], strict=False)), ratios
+
+
+def test_flow_beats_landmarks_on_a_weak_side(astronaut_results):
+    """The landmark model's pull toward symmetry is what the flow measurement removes."""
+    table = astronaut_results[0.5]
+    error = (table["ratio"] - table["true_ratio"]).abs().groupby(table["method"]).mean()
+    assert error["flow"] < 0.5 * error["landmarks"]
+
+
+def test_excursions_in_mm_are_close(astronaut_results):
+    flow = _flow(astronaut_results[1.0])
+    share = flow["left_mm"] / flow["true_left_mm"]
+    # Lid travel is under-read most (about 0.8, see docs/phantom_accuracy.md); none below 0.7.
+    assert (share > 0.7).all() and (share < 1.15).all(), share.to_dict()
+
+
+def test_mirrored_video_gives_the_same_anatomical_answer(phantoms):
+    phantom, plain = phantoms.get("astro_0.5", fast_spec(0.5))
+    mirror, undone = phantoms.get("astro_0.5_mirror", fast_spec(0.5, mirror=True),
+                                  mirrored=True)
+    _, swapped = phantoms.get("astro_0.5_mirror", fast_spec(0.5, mirror=True), mirrored=False)
+    a = _flow(compare_with_truth(plain.frames, phantom.truth))
+    b = _flow(compare_with_truth(undone.frames, mirror.truth))
+    c = _flow(compare_with_truth(swapped.frames, mirror.truth))
+    assert np.allclose(a["ratio"], b["ratio"], atol=0.05)
+    assert np.allclose(a["left_mm"], b["left_mm"], rtol=0.1, atol=0.3)
+    # Without `mirrored`, the weak side is reported on the wrong side.
+    assert (c["ratio"] > 1.5).all(), c["ratio"].to_dict()
+
+
+def test_second_face(phantoms, neutral_photo):
+    phantom, measurement = phantoms.get("neutral_0.5", fast_spec(0.5), photo=neutral_photo,
+                                        photo_name="neutral.jpeg")
+    flow = _flow(compare_with_truth(measurement.frames, phantom.truth))
+    errors = (flow["ratio"] - flow["true_ratio"]).abs()
+    assert (errors <= TOLERANCE).all(), errors.to_dict()
