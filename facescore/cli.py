@@ -77,8 +77,10 @@ def _parse_gains(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     for item in args.gain or []:
         try:
             movement, side, value = item.split(":")
+            if movement not in gains or side not in ("left", "right"):
+                raise ValueError(item)
             gains[movement][side] = float(value)
-        except (ValueError, KeyError):
+        except ValueError:
             raise FacescoreError(
                 f"--gain {item!r}: expected MOVEMENT:SIDE:GAIN, e.g. smile:right:0.3 "
                 f"(movements: {', '.join(MOVEMENTS)}; sides: left, right)"

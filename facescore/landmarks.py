@@ -20,6 +20,8 @@ import numpy as np
 from .model import verified_model_path
 
 N_LANDMARKS = 478
+#: While no face is tracked, the whole-frame search runs on every this-many-th frame.
+SEARCH_EVERY = 5
 
 
 @dataclass(frozen=True)
@@ -193,25 +195,20 @@ class FaceTracker:
         self.roi_scale = roi_scale
         self._roi: tuple[float, float, float] | None = None
         self._last_ms = -1
+        self._frames_since_search = SEARCH_EVERY
         self.n_faces_seen = 0  # most faces seen at once during a search
 
     # --- search ---------------------------------------------------------------------------
     def search(self, rgb: np.ndarray) -> list[FaceObservation]:
-        """All faces found by a full-frame and tiled search, in frame pixels (no tracking)."""
+        """All faces found on the full frame and on every tile, in frame pixels (no tracking).
+
+        Every window is searched, even after a face is found, so that a second face anywhere
+        in the frame is seen (and counted in :attr:`n_faces_seen`).
+        """
         height, width = rgb.shape[:2]
         found: list[FaceObservation] = []
-        level_ends = {0}
-        windows = search_windows(width, height)
-        # Stop after the first window size that finds anything: full frame, big tiles, small tiles.
-        sides = [w for (_, _, w, _) in windows]
-        for i in range(1, len(windows)):
-            if sides[i] != sides[i - 1]:
-                level_ends.add(i)
-        for i, (x0, y0, w, h) in enumerate(windows):
-            if i in level_ends and i > 0 and found:
-                break
+        for x0, y0, w, h in search_windows(width, height):
             tile = rgb[y0:y0 + h, x0:x0 + w]
-            scale = 1.0
             if max(w, h) > 640:  # the detector sees 128 px anyway; spare the resize work
                 scale = 640 / max(w, h)
                 tile = cv2.resize(tile, (round(w * scale), round(h * scale)),
@@ -252,6 +249,12 @@ class FaceTracker:
         face = self._track_roi(rgb, t_ms) if self._roi is not None else None
         if face is None:
             self._roi = None
+            # A full search costs ~25 landmarker calls; while no face is in view, look again
+            # only every few frames.
+            self._frames_since_search += 1
+            if self._frames_since_search < SEARCH_EVERY:
+                return None
+            self._frames_since_search = 0
             candidates = self.search(rgb)
             if not candidates:
                 return None
@@ -262,6 +265,7 @@ class FaceTracker:
                 self._roi = None
                 return None
         self._set_roi(face)
+        self._frames_since_search = SEARCH_EVERY - 1  # if lost next frame, search at once
         return face
 
     def close(self) -> None:

@@ -86,6 +86,19 @@ def _track(previous: np.ndarray, current: np.ndarray, points: np.ndarray,
 LID_SEED_OFFSET = 0.45
 
 
+def _stand_in_steps(flow_step: np.ndarray, good: np.ndarray,
+                    landmark_step: np.ndarray) -> np.ndarray:
+    """Steps for patches whose flow failed: the median flow step of the rest of their group
+    (still prior-free), or the landmarks' step when the whole group failed."""
+    steps = landmark_step.copy()
+    for group in GROUPS.values():
+        rows = np.array([_ROW[i] for i in group])
+        ok = rows[good[rows]]
+        if len(ok):
+            steps[rows] = np.median(flow_step[ok], axis=0)
+    return steps
+
+
 def seed_positions(points_xy: np.ndarray, up: np.ndarray) -> np.ndarray:
     """Where the patches start: on the seed landmarks, lid patches moved off the margin.
 
@@ -244,9 +257,10 @@ class PatchTracker:
         for rows, window in ((_OTHER_ROWS, LK_PARAMS["winSize"]), (_LID_ROWS, LID_WINDOW)):
             current[rows], good[rows] = _track(state.gray, gray, state.current[rows], window)
         if not good.all():
-            step = 0.0 if landmark_step is None else landmark_step * state.scale
-            stand_in = (state.current + step).astype(np.float32)
-            current = np.where(good[:, None], current, stand_in)
+            step = np.zeros_like(current) if landmark_step is None \
+                else (landmark_step * state.scale).astype(np.float32)
+            current = np.where(good[:, None], current,
+                               state.current + _stand_in_steps(current - state.current, good, step))
             self.n_fallbacks += int((~good).sum())
         state.current, state.gray = current, gray
 

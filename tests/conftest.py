@@ -16,13 +16,13 @@ from facescore.pipeline import measure_video  # noqa: E402
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SHARED_DATA = SHARED / "data"
 
-#: Short timing and a 320 px frame keep the suite quick; the benchmark uses full-size phantoms.
+#: Short timing and a 400 px frame keep the suite quick; the benchmark uses full-size phantoms.
 FAST_TIMING = Timing(lead_in_s=0.8, ramp_s=0.3, hold_s=0.4, rest_s=0.6)
 
 
 def fast_spec(right_gain: float = 1.0, **kwargs) -> PhantomSpec:
     gains = {m: {"left": 1.0, "right": right_gain} for m in MOVEMENTS}
-    kwargs.setdefault("size", (320, 320))
+    kwargs.setdefault("size", (400, 400))
     kwargs.setdefault("timing", FAST_TIMING)
     kwargs.setdefault("sway", Sway())
     return PhantomSpec(gains=gains, **kwargs)

@@ -4,6 +4,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from scipy.ndimage import map_coordinates
 
 from facescore import geometry
 from facescore.phantom import (
@@ -66,13 +67,13 @@ def test_render_puts_moved_vertices_where_the_truth_says(face):
         out = render_frame(coded, displacement, placement, spec, anchors)
         for vertex in (291, 334, 386, 374):
             landed = geometry.apply_affine(placement, (face.points + displacement)[[vertex]])[0]
-            x, y = int(round(landed[0])), int(round(landed[1]))
-            # The output pixel nearest to where the vertex landed shows the photo within
-            # about half an output pixel (0.2 photo px) of the vertex.
-            source = out[y, x, :2]
-            step = 1 / placement[0, 0]
-            assert np.abs(source - face.points[vertex]).max() <= 0.75 * step + 0.05, \
-                (movement, vertex)
+            # Read the rendered coordinates at exactly where the vertex landed.
+            source = [map_coordinates(out[..., c], [[landed[1]], [landed[0]]], order=1)[0]
+                      for c in (0, 1)]
+            # Bilinear reading is exact on a piecewise-linear map except at its kinks, where a
+            # closed lid compresses the eye ~12-fold: there allow 0.6 photo px (0.04 output px).
+            tolerance = 0.6 if movement == "eye_closure" else 0.25
+            assert np.abs(source - face.points[vertex]).max() <= tolerance, (movement, vertex)
 
 
 def test_schedule_orders_and_repeats():

@@ -87,10 +87,9 @@ def test_truncated_file(tmp_path):
     path = _write(tmp_path / "whole.mp4", frames)
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    with pytest.raises(SourceError):
-        with open_source(cut) as source:
-            for _ in source:
-                pass
+    with pytest.raises(SourceError), open_source(cut) as source:
+        for _ in source:
+            pass
 
 
 def test_still_image(tmp_path):

@@ -1,0 +1,62 @@
+"""The command line: outputs, errors as one line with exit code 2, nothing half-written."""
+
+import json
+
+import pandas as pd
+import pytest
+from conftest import fast_spec
+
+from facescore.cli import EXIT_INPUT, main
+
+
+@pytest.fixture(scope="module")
+def phantom_video(phantoms):
+    phantom, _ = phantoms.get("astro_0.5", fast_spec(0.5))
+    return phantom.video
+
+
+def test_measure_writes_the_per_frame_table(phantom_video, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["measure", str(phantom_video), "-o", str(out), "-q"]) == 0
+    table = pd.read_parquet(out / "frames.parquet")
+    assert {"t_s", "face_found", "eye_aperture_mm_left", "eye_aperture_mm_right"} <= set(table)
+    assert table["face_found"].all()
+    csv = pd.read_csv(out / "frames.csv")
+    assert len(csv) == len(table)
+    meta = json.loads((out / "measurement.json").read_text())
+    assert meta["calibration"]["mm_per_px"] > 0
+    assert "frames.parquet" in capsys.readouterr().out
+
+
+def test_check_passes_on_a_phantom(phantom_video, capsys):
+    assert main(["check", str(phantom_video), "-q"]) == 0
+    assert "PASS" in capsys.readouterr().out
+
+
+def test_phantom_command_writes_video_and_truth(tmp_path, capsys):
+    video = tmp_path / "p.mp4"
+    code = main(["phantom", str(video), "--order", "smile", "--right-gain", "0.3",
+                 "--size", "240x240", "-q"])
+    assert code == 0 and video.exists()
+    truth = json.loads((tmp_path / "p.mp4.truth.json").read_text())
+    (smile,) = truth["performances"]
+    assert smile["right"]["excursion_mm"] == pytest.approx(0.3 * smile["left"]["excursion_mm"])
+
+
+@pytest.mark.parametrize("content", [None, b"", b"not a video at all\n" * 50])
+def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, capsys, content):
+    video = tmp_path / "input.mp4"
+    if content is not None:
+        video.write_bytes(content)
+    out = tmp_path / "out"
+    assert main(["measure", str(video), "-o", str(out), "-q"]) == EXIT_INPUT
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("facescore: error:") and "\n" not in err
+    assert not out.exists()
+    assert not list(tmp_path.glob(".out.*"))  # no staging folder left behind
+
+
+def test_bad_gain_is_one_line(tmp_path, capsys):
+    code = main(["phantom", str(tmp_path / "x.mp4"), "--gain", "smile:middle:1", "-q"])
+    assert code == EXIT_INPUT
+    assert "MOVEMENT:SIDE:GAIN" in capsys.readouterr().err

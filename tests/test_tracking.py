@@ -1,0 +1,103 @@
+"""Finding and following the face: small faces, several faces, no face, head roll."""
+
+import av
+import cv2
+import numpy as np
+import pytest
+from conftest import FAST_TIMING
+
+from facescore import features, geometry
+from facescore.errors import FaceError
+from facescore.landmarks import SEARCH_EVERY, FaceTracker
+from facescore.phantom import PhantomSpec, astronaut
+from facescore.pipeline import measure_video
+
+
+def _write(path, frames, fps=30):
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
+        for rgb in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+@pytest.fixture(scope="module")
+def face_crop():
+    photo, _ = astronaut()
+    return cv2.resize(photo[30:250, 115:335], (440, 440), interpolation=cv2.INTER_CUBIC)
+
+
+def test_small_face_in_a_wide_frame_is_tracked(phantoms):
+    """A face 12 % of a 1280×720 frame's width: the stock detector alone misses such faces."""
+    spec = PhantomSpec(order=("smile",), size=(1280, 720), face_width_frac=0.12,
+                       face_centre_frac=(0.3, 0.45), timing=FAST_TIMING)
+    phantom, measurement = phantoms.get("small_face", spec)
+    assert measurement.quality["face_found_fraction"] >= 0.95
+    width = measurement.frames["iod_px"].median() / 1280
+    assert 0.04 < width < 0.08  # inter-ocular distance of a face 12 % of the frame wide
+
+
+def test_the_largest_most_central_face_is_followed(tmp_path, face_crop):
+    canvas = np.full((720, 1280, 3), 90, np.uint8)
+    canvas[140:580, 420:860] = face_crop  # big, central
+    small = cv2.resize(face_crop, (320, 320), interpolation=cv2.INTER_AREA)
+    canvas[20:340, 930:1250] = small  # smaller, off centre
+    video = _write(tmp_path / "two.mp4", [canvas] * 8)
+    measurement = measure_video(video)
+    assert measurement.quality["max_faces_seen"] == 2
+    assert measurement.frames["face_found"].all()
+    # The followed face is the big central one: its eyes lie in the middle of the frame.
+    assert measurement.frames["iod_px"].median() > 0.35 * 440 * 0.5
+
+
+def test_no_face_is_a_clear_error(tmp_path):
+    rng = np.random.default_rng(1)
+    frames = [cv2.GaussianBlur(rng.integers(0, 255, (240, 320, 3), np.uint8), (9, 9), 3)
+              for _ in range(6)]
+    video = _write(tmp_path / "noface.mp4", frames)
+    with pytest.raises(FaceError, match="no face"):
+        measure_video(video)
+
+
+def test_lost_face_is_marked_not_fatal(tmp_path, face_crop):
+    blank = np.full_like(face_crop, 120)
+    video = _write(tmp_path / "lost.mp4", [face_crop] * 5 + [blank] * 4 + [face_crop] * 8)
+    found = measure_video(video).frames["face_found"].tolist()
+    assert found[:9] == [True] * 5 + [False] * 4
+    # While lost, the search runs every SEARCH_EVERY frames: the face is back within that.
+    assert found[9 + SEARCH_EVERY - 1:] == [True] * (8 - SEARCH_EVERY + 1)
+
+
+@pytest.mark.parametrize("angle", [-12.0, 12.0])
+def test_head_roll_does_not_read_as_asymmetry(face_crop, angle):
+    with FaceTracker() as tracker:
+        upright = tracker.search(face_crop)[0]
+        centre = (face_crop.shape[1] / 2, face_crop.shape[0] / 2)
+        rotation = cv2.getRotationMatrix2D(centre, angle, 1.0)
+        tilted = tracker.search(cv2.warpAffine(face_crop, rotation, face_crop.shape[1::-1],
+                                               borderMode=cv2.BORDER_REFLECT))[0]
+    pose_a, pose_b = geometry.head_pose(upright.matrix), geometry.head_pose(tilted.matrix)
+    # A counter-clockwise image rotation is a tilt toward the patient's left: roll falls.
+    assert pose_b.roll - pose_a.roll == pytest.approx(-angle, abs=2.5)
+    a = features.positions(geometry.head_fixed(upright.points, upright.matrix))
+    b = features.positions(geometry.head_fixed(tilted.points, tilted.matrix))
+    iod = np.linalg.norm(upright.points[468, :2] - upright.points[473, :2])
+    for name in a:
+        assert abs(a[name] - b[name]) < 0.04 * iod, name
+
+
+def test_similarity_fit_recovers_a_known_motion():
+    rng = np.random.default_rng(0)
+    source = rng.uniform(0, 100, (10, 2))
+    angle = np.radians(7)
+    truth = 1.05 * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    target = source @ truth.T + [3.0, -4.0]
+    fit = geometry.similarity_fit(source, target)
+    assert np.allclose(fit[:, :2], truth) and np.allclose(fit[:, 2], [3.0, -4.0])
+    back = geometry.apply_affine(geometry.invert_affine(fit), target)
+    assert np.allclose(back, source)
