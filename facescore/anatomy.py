@@ -39,9 +39,10 @@ IRIS_CENTRE = {"right": 468, "left": 473}
 #: Horizontal ends of each iris ring: its diameter is little affected by the lids.
 IRIS_HORIZONTAL = {"right": (469, 471), "left": (474, 476)}
 
-#: Points that facial muscles barely move: nasal bridge, dorsum and the inner canthi. The head's
-#: rigid motion is estimated from these.
-RIGID = (168, 6, 197, 195, 5, 4, 133, 362, 122, 351)
+#: Points that facial muscles barely move: the nasal bridge, dorsum and sides. The head's rigid
+#: motion is estimated from these. The inner canthi are left out although the bone holds them:
+#: a patch on a canthus also sees the lids, and eye closure then reads as head motion.
+RIGID = (168, 6, 197, 195, 5, 4, 122, 351)
 
 #: Midline points used to define the face's vertical axis.
 MIDLINE = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 2, 164, 0, 17, 152)

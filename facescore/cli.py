@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,9 +20,11 @@ facescore measures left-right facial asymmetry from video of the facial-nerve ex
 are not validated against clinical grading.
 
 Typical use:
+  facescore analyze consult.mp4 -o report/      # report.html + report.json + per-frame table
+  facescore analyze webcam.mp4 --mirrored       # a mirror-image (webcam preview) recording
   facescore phantom exam.mp4 --right-gain 0.5   # a test video with a known weak right side
-  facescore measure exam.mp4 -o out/            # per-frame table of both sides' movement
   facescore check exam.mp4                       # compare a phantom's measurement with its truth
+  facescore measure exam.mp4 -o out/            # only the per-frame table
 """
 
 
@@ -47,27 +47,6 @@ def _progress(label: str, enabled: bool):
         yield update
     finally:
         bar.close()
-
-
-@contextmanager
-def _atomic_directory(target: Path):
-    """Write into a temporary sibling directory; move it into place only on success."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        yield staging
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    if target.exists():
-        for item in staging.iterdir():
-            destination = target / item.name
-            if destination.is_dir():
-                shutil.rmtree(destination)
-            item.replace(destination)
-        staging.rmdir()
-    else:
-        staging.replace(target)
 
 
 def _parse_gains(args: argparse.Namespace) -> dict[str, dict[str, float]]:
@@ -123,7 +102,9 @@ def cmd_measure(args: argparse.Namespace) -> int:
 
     with _progress("measuring", not args.quiet) as progress:
         measurement = measure_video(args.video, mirrored=args.mirrored, progress=progress)
-    with _atomic_directory(args.output) as staging:
+    from .report.writer import atomic_directory
+
+    with atomic_directory(args.output) as staging:
         paths = write_table(measurement.frames, staging)
         meta = {
             "facescore_version": __version__,
@@ -137,6 +118,29 @@ def cmd_measure(args: argparse.Namespace) -> int:
           f"{measurement.calibration.mm_per_px:.3f} mm/px")
     for path in paths + [Path("measurement.json")]:
         print(f"wrote {args.output / path.name}")
+    return 0
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from .analysis import analyze
+    from .report import write_outputs
+
+    with _progress("analysing", not args.quiet) as progress:
+        analysis = analyze(args.video, mirrored=args.mirrored, segments=args.segments,
+                           progress=progress)
+        paths = write_outputs(analysis, args.video, args.output)
+    for p in analysis.performances:
+        weaker = p.weaker_side or "neither (within normal variation)"
+        print(f"{p.movement:<12} rep {p.rep}  left {p.left.excursion_mm:5.1f} mm  "
+              f"right {p.right.excursion_mm:5.1f} mm  symmetry {p.symmetry_pct:5.1f} %  "
+              f"weaker: {weaker}")
+    if analysis.not_performed:
+        print(f"not performed: {', '.join(analysis.not_performed)}")
+    for warning in analysis.measurement.quality.get("warnings", []):
+        print(f"warning: {warning}")
+    print(f"report: {paths[1]}  (data: {paths[0]}, per-frame table: {paths[2]})")
+    print("facescore is a measurement aid, not a diagnostic device; its scores are not "
+          "validated against clinical grading.")
     return 0
 
 
@@ -198,6 +202,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=cmd_phantom)
+
+    a = sub.add_parser(
+        "analyze", help="a consult video in, a per-movement asymmetry report out",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Find rest and every brow raise, eye closure, smile and frown in the "
+                    "video (any order, any number of repetitions), measure each side's "
+                    "movement in mm, and write OUTDIR/report.html (open it in any browser; "
+                    "it is one self-contained file), report.json (schema in "
+                    "facescore/report/report.schema.json), frames.parquet and frames.csv.",
+        epilog="Sides are the patient's anatomical sides. A side is called weaker only "
+               "outside normal variation (symmetry below 88 % and at least 1 mm difference).\n"
+               "Segments file (CSV): start,end,movement per row, seconds, e.g.\n"
+               "  start,end,movement\n  1.2,2.6,brow_raise\n  3.6,5.0,eye_closure")
+    a.add_argument("video", type=Path, metavar="VIDEO")
+    a.add_argument("-o", "--output", type=Path, default=Path("facescore_report"),
+                   help="output folder (default ./facescore_report)")
+    a.add_argument("--mirrored", action="store_true",
+                   help="the recording is a mirror image (most webcam previews)")
+    a.add_argument("--segments", type=Path, metavar="FILE",
+                   help="CSV or JSON of start, end, movement: use these instead of detection")
+    a.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    a.set_defaults(run=cmd_analyze)
 
     m = sub.add_parser(
         "measure", help="per-frame, per-side measurements of a video",

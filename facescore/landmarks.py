@@ -160,8 +160,10 @@ def choose_face(faces: list[FaceObservation], width: int, height: int) -> FaceOb
 
 
 def _deduplicate(faces: list[FaceObservation]) -> list[FaceObservation]:
+    """One observation per face: the first found (windows run from the full frame down, and
+    the landmarker is most accurate when it sees the most context)."""
     kept: list[FaceObservation] = []
-    for face in sorted(faces, key=lambda f: -f.width_px):
+    for face in faces:
         centre = face.points[:, :2].mean(axis=0)
         if all(np.linalg.norm(centre - k.points[:, :2].mean(axis=0)) > 0.3 * k.width_px
                for k in kept):

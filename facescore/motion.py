@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from .anatomy import BROW, BROW_INNER, LID_CENTRE_PAIRS, MOUTH_CORNER, RIGID, SIDES
+from .eyelids import EyeModel, eye_model, lid_travel, sample_region
 from .features import lateral_sign
 from .geometry import apply_affine, invert_affine, similarity_fit
 
@@ -193,6 +194,7 @@ class PatchTrackerState:
     gray: np.ndarray  # previous working image
     to_left: np.ndarray
     up: np.ndarray
+    eyes: dict[str, EyeModel | None]  # each eye at rest, for the lids' occlusion model
 
 
 class PatchTracker:
@@ -229,8 +231,13 @@ class PatchTracker:
         scale = float(np.clip(WORKING_IOD_PX / max(iod, 1.0), 0.2, 3.0))
         seeds = ((seed_positions(points_xy, up) - origin) * scale).astype(np.float32)
         state = PatchTrackerState(origin, size, scale, seeds.copy(), seeds.copy(), None,
-                                  to_left, up)
+                                  to_left, up, {})
         state.gray = self._working_image(rgb, state)
+        working = (points_xy - origin) * scale
+        for side in SIDES:
+            pairs = LID_CENTRE_PAIRS[side]
+            state.eyes[side] = eye_model(state.gray, working[[u for u, _ in pairs]],
+                                         working[[lo for _, lo in pairs]])
         self.state = state
 
     def update(self, rgb: np.ndarray, landmark_step: np.ndarray | None) -> tuple[dict, float]:
@@ -266,9 +273,13 @@ class PatchTracker:
 
         rigid_rows = [_ROW[i] for i in RIGID]
         head_motion = similarity_fit(state.reference[rigid_rows], current[rigid_rows])
-        in_reference = apply_affine(invert_affine(head_motion), current)
-        shift = (in_reference - state.reference) / state.scale
-        return displacements(shift, state.to_left, state.up), float(good.mean())
+        to_reference = invert_affine(head_motion)
+        shift = apply_affine(to_reference, current) - state.reference
+        for side, eye in state.eyes.items():
+            if eye is not None:
+                travel = lid_travel(eye, sample_region(gray, eye, head_motion))
+                shift[[_ROW[u] for u, _ in LID_CENTRE_PAIRS[side]]] = -travel * state.up
+        return displacements(shift / state.scale, state.to_left, state.up), float(good.mean())
 
 
 def landmark_displacements(head: np.ndarray, head_reference: np.ndarray) -> dict[str, float]:

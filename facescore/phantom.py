@@ -232,9 +232,11 @@ def _lid_curve(face: BaseFace, side: str, indices: Sequence[int]) -> tuple[np.nd
 def eye_closure_field(face: BaseFace, side: str) -> np.ndarray:
     """Vertex displacements of one side's eye closure at gain 1: the upper lid comes down.
 
-    The upper lid moves as a sheet (the tarsal plate) for 0.6 aperture heights above its margin,
-    and the skin above that follows with a fall-off over one aperture height. Between the lids
-    the eye is compressed toward the lower lid, which stays.
+    The upper lid slides down over the eye as a sheet (the tarsal plate), 0.6 aperture heights
+    tall, and the skin above it follows with a fall-off over one aperture height. The field
+    carries the whole eye region down with the lid (so that the warp never folds); the renderer
+    then shows the still eye and lower lid wherever the lid has not covered them
+    (:func:`render_closure`), which is how a real lid occludes the globe.
     """
     u, w = _local(face)
     up_u, up_w = _lid_curve(face, side, UPPER_LID[side])
@@ -244,13 +246,47 @@ def eye_closure_field(face: BaseFace, side: str) -> np.ndarray:
     gap = np.maximum(upper - lower, 0.0)
     travel = CLOSURE_FRACTION * gap
     aperture = gap.max()
-    inside = (w >= lower) & (w <= upper) & (gap > 0)
-    between = np.where(gap > 0, (w - lower) / np.where(gap > 0, gap, 1.0), 0.0)
-    above = np.clip(1.0 - (w - upper - 0.6 * aperture) / aperture, 0.0, 1.0) * (w > upper)
-    weight = np.where(inside, between, above)
+    above = np.clip(1.0 - (w - upper - 0.6 * aperture) / aperture, 0.0, 1.0)
+    below = np.clip(1.0 - (lower - w) / aperture, 0.0, 1.0)
+    weight = np.where(w > upper, above, np.where(w < lower, below, 1.0))
     in_span = (u >= min(up_u[0], lo_u[0])) & (u <= max(up_u[-1], lo_u[-1]))
     down = travel * weight * in_span * _on_side(face, side)
     return _vector(face, side, np.zeros(len(face.points)), -down)
+
+
+def _eye_outline(face: BaseFace, side: str, indices: Sequence[int]) -> list[int]:
+    lateral, medial = EYE_CORNERS[side]
+    return [lateral, *indices, medial]
+
+
+def uncovered_eye_mask(face: BaseFace, still: np.ndarray, closing: np.ndarray,
+                       output: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Where the still eye shows through while the lids close: a (H, W) float mask.
+
+    Per side: the part of the eye between the closing upper lid and the lower lid, and a band
+    below the lower lid (which stays while the closure field would carry it down).
+
+    Parameters
+    ----------
+    still, closing : (478, 2) ndarray
+        Vertex positions (photo px) without and with the eye closure.
+    output : (2, 3) ndarray
+        Photo px → output px.
+    """
+    width, height = size
+    mask = np.zeros((height, width), np.float32)
+    shift = 4  # sub-pixel polygon vertices
+    for side in SIDES:
+        upper = _eye_outline(face, side, UPPER_LID[side])
+        lower = _eye_outline(face, side, LOWER_LID[side])
+        top = closing[upper]
+        bottom = still[lower]
+        aperture = np.linalg.norm(still[UPPER_LID[side][3]] - still[LOWER_LID[side][3]])
+        band = bottom - 1.3 * aperture * face.up
+        for polygon in (np.vstack([top, bottom[::-1]]), np.vstack([bottom, band[::-1]])):
+            points = geometry.apply_affine(output, polygon) * (1 << shift)
+            cv2.fillPoly(mask, [np.round(points).astype(np.int32)], 1.0, cv2.LINE_AA, shift)
+    return mask
 
 
 def _mouth_weight(face: BaseFace, side: str, sigma_iod: float) -> np.ndarray:
@@ -519,15 +555,23 @@ def generate(path: str | Path, spec: PhantomSpec | None = None, photo: np.ndarra
         stream.options = {"crf": "16", "preset": "veryfast"}
         for i in range(n_frames):
             t = i / spec.fps
-            displacement = np.zeros_like(face.points)
+            moves = {"eye_closure": np.zeros_like(face.points)}
             for p in performances:
                 level = p.envelope(t)
                 if level:
-                    displacement += level * sum(spec.gain(p.movement, side)
-                                                * fields[p.movement][side] for side in SIDES)
+                    step = level * sum(spec.gain(p.movement, side) * fields[p.movement][side]
+                                       for side in SIDES)
+                    moves[p.movement] = moves.get(p.movement, 0) + step
+            closure = moves.pop("eye_closure")
+            others = sum(moves.values(), np.zeros_like(face.points))
             sway = _sway(spec, t, face_centre_out)
-            output = np.vstack([sway, [0, 0, 1]]) @ np.vstack([placement, [0, 0, 1]])
-            rgb = render_frame(face, displacement, output[:2], spec, anchors)
+            output = (np.vstack([sway, [0, 0, 1]]) @ np.vstack([placement, [0, 0, 1]]))[:2]
+            rgb = render_frame(face, others + closure, output, spec, anchors)
+            if np.abs(closure).max() > 0:
+                eye = render_frame(face, others, output, spec, anchors)
+                still = face.points + others
+                mask = uncovered_eye_mask(face, still, still + closure, output, spec.size)
+                rgb = (mask[..., None] * eye + (1 - mask[..., None]) * rgb).astype(np.uint8)
             if spec.noise:
                 noisy = rgb + rng.normal(0.0, spec.noise, rgb.shape)
                 rgb = np.clip(noisy, 0, 255).astype(np.uint8)

@@ -101,3 +101,98 @@ def right_left_ratio(sides: dict[str, SideExcursion]) -> float:
     """Right excursion over left excursion (NaN when the left did not move)."""
     left = sides["left"].excursion_mm
     return sides["right"].excursion_mm / left if left else float("nan")
+
+
+# --- per-performance scores --------------------------------------------------------------------
+
+#: Inside this band a side is not called weaker (BRIEF §3): normal faces reach 88–96 % dynamic
+#: symmetry, and one expression repeats to within 0.7–1.1 mm.
+DEADBAND_SYMMETRY_PCT = 88.0
+DEADBAND_MM = 1.0
+DEADBAND_TEXT = (f"no side is called weaker when symmetry is at least {DEADBAND_SYMMETRY_PCT:g} % "
+                 f"or the sides differ by less than {DEADBAND_MM:g} mm (normal faces reach "
+                 "88-96 % dynamic symmetry; one expression repeats to within about 1 mm)")
+
+
+@dataclass(frozen=True)
+class SideScore:
+    """One side in one performance."""
+
+    excursion_mm: float
+    peak_s: float
+    onset_s: float  # first time the side reached 20 % of its own peak
+    peak_velocity_mm_s: float
+    residual_gap_mm: float | None = None  # eye closure only: narrowest aperture
+
+
+@dataclass(frozen=True)
+class PerformanceScore:
+    movement: str
+    rep: int
+    start_s: float
+    end_s: float
+    left: SideScore
+    right: SideScore
+    symmetry_pct: float
+    weaker_side: str | None
+    onset_lag_s: float  # right onset minus left onset
+
+    @property
+    def peak_s(self) -> float:
+        stronger = self.left if self.left.excursion_mm >= self.right.excursion_mm else self.right
+        return stronger.peak_s
+
+
+def symmetry_pct(left_mm: float, right_mm: float) -> float:
+    """100 × weaker / stronger excursion (100 when neither side moved)."""
+    left, right = max(left_mm, 0.0), max(right_mm, 0.0)
+    stronger = max(left, right)
+    return 100.0 * min(left, right) / stronger if stronger > 0 else 100.0
+
+
+def weaker_side(left_mm: float, right_mm: float) -> str | None:
+    """"left" or "right", or None inside the normal deadband (:data:`DEADBAND_TEXT`)."""
+    if symmetry_pct(left_mm, right_mm) >= DEADBAND_SYMMETRY_PCT:
+        return None
+    if abs(left_mm - right_mm) < DEADBAND_MM:
+        return None
+    return "left" if left_mm < right_mm else "right"
+
+
+def _side_score(frames: pd.DataFrame, movement: str, side: str, start_s: float,
+                end_s: float) -> SideScore:
+    columns = signal_columns(movement, side)
+    _, direction = PRIMARY_SIGNAL[movement]
+    t = frames["t_s"].to_numpy()
+    usable = frames["face_found"].to_numpy(dtype=bool)
+    before = usable & (t >= start_s - BASELINE_S) & (t <= start_s)
+    during = usable & (t >= start_s) & (t <= end_s)
+    if during.sum() < 2:
+        nan = float("nan")
+        return SideScore(nan, nan, nan, nan)
+    values = frames[columns].to_numpy(dtype=float)
+    reference = before if before.any() else (during & (t <= t[during][0]))
+    moved = travel(values[during], np.nanmedian(values[reference], axis=0), direction)
+    times = t[during]
+    peak = int(np.nanargmax(moved))
+    excursion = float(moved[peak])
+    reached = np.nonzero(moved >= 0.2 * excursion)[0] if excursion > 0 else np.array([peak])
+    velocity = np.gradient(moved, times) if len(times) > 2 else np.array([np.nan])
+    gap = None
+    if movement == "eye_closure":
+        gap = float(np.nanmin(frames[f"eye_aperture_mm_{side}"].to_numpy(dtype=float)[during]))
+    return SideScore(excursion, float(times[peak]), float(times[reached[0]]),
+                     float(np.nanmax(np.abs(velocity))), gap)
+
+
+def score_performance(frames: pd.DataFrame, movement: str, rep: int, start_s: float,
+                      end_s: float) -> PerformanceScore:
+    """Both sides' excursions, symmetry and timing in one performance."""
+    left = _side_score(frames, movement, "left", start_s, end_s)
+    right = _side_score(frames, movement, "right", start_s, end_s)
+    return PerformanceScore(
+        movement, rep, start_s, end_s, left, right,
+        symmetry_pct(left.excursion_mm, right.excursion_mm),
+        weaker_side(left.excursion_mm, right.excursion_mm),
+        right.onset_s - left.onset_s,
+    )

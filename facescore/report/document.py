@@ -1,0 +1,96 @@
+"""The report as data: the dict written to report.json, described by report.schema.json."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict
+from pathlib import Path
+
+from ..analysis import DISCLAIMER, Analysis
+from ..scores import DEADBAND_TEXT
+
+SCHEMA_VERSION = "1.0"
+SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
+
+
+def _clean(value):
+    """JSON-safe: NaN and infinities become null, numpy scalars plain numbers."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _flagged(analysis: Analysis) -> list[dict]:
+    frames = analysis.frames
+    reasons = []
+    lost = frames.index[~frames["face_found"].astype(bool)]
+    if len(lost):
+        reasons.append({"reason": "no face", "n_frames": int(len(lost)),
+                        "first_s": float(frames.loc[lost[0], "t_s"])})
+    if "pose_ok" in frames:
+        turned = frames.index[frames["face_found"].astype(bool)
+                              & ~frames["pose_ok"].fillna(False).astype(bool)]
+        if len(turned):
+            reasons.append({"reason": "head turned beyond limits", "n_frames": int(len(turned)),
+                            "first_s": float(frames.loc[turned[0], "t_s"])})
+    return reasons
+
+
+def report_dict(analysis: Analysis, input_path: str | Path) -> dict:
+    """The whole report as plain data (see ``report.schema.json``)."""
+    m = analysis.measurement
+    info = m.info
+    frames = analysis.frames
+    movements = []
+    for p in analysis.performances:
+        movements.append({
+            "movement": p.movement, "rep": p.rep,
+            "start_s": p.start_s, "peak_s": p.peak_s, "end_s": p.end_s,
+            "left": asdict(p.left), "right": asdict(p.right),
+            "symmetry_pct": p.symmetry_pct, "weaker_side": p.weaker_side,
+            "onset_lag_s": p.onset_lag_s,
+        })
+    report = {
+        "schema_version": SCHEMA_VERSION,
+        "input": {
+            "path": str(input_path), "fps": info.fps, "n_frames": int(len(frames)),
+            "duration_s": float(frames["t_s"].iloc[-1]) if len(frames) else 0.0,
+            "width": info.width, "height": info.height, "rotation_deg": info.rotation_deg,
+            "mirrored": info.mirrored,
+        },
+        "quality": {
+            "face_found_fraction": m.quality["face_found_fraction"],
+            "pose_ok_fraction": m.quality["pose_ok_fraction"],
+            "max_faces_seen": m.quality["max_faces_seen"],
+            "median_iod_px": m.quality["median_iod_px"],
+            "flagged_frames": _flagged(analysis),
+            "warnings": m.quality.get("warnings", []),
+        },
+        "calibration": {"mm_per_px": m.calibration.mm_per_px,
+                        "iris_diameter_px": m.calibration.iris_diameter_px,
+                        "method": m.calibration.method},
+        "sides": "anatomical: left and right are the patient's own",
+        "deadband": DEADBAND_TEXT,
+        "rest": analysis.rest,
+        "movements": movements,
+        "not_performed": analysis.not_performed,
+        "synkinesis": analysis.synkinesis,
+        "summary": analysis.summary,
+        "provenance": analysis.parameters,
+        "disclaimer": DISCLAIMER,
+    }
+    return _clean(report)
+
+
+def validate_report(report: dict) -> None:
+    """Raise ``jsonschema.ValidationError`` when the report does not match its schema."""
+    import jsonschema
+
+    jsonschema.validate(report, json.loads(SCHEMA_PATH.read_text()))

@@ -1,0 +1,41 @@
+"""The codebase keeps its shape: one mediapipe import, no printing outside the CLI, ruff-clean."""
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "facescore"
+
+
+def _sources():
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+def test_mediapipe_is_imported_in_one_module():
+    importers = [p.name for p in _sources()
+                 if re.search(r"^\s*(import|from)\s+mediapipe", p.read_text(), re.M)]
+    assert importers == ["landmarks.py"]
+
+
+def test_only_the_cli_prints_or_exits():
+    offenders = [p.name for p in _sources() if p.name not in ("cli.py", "__main__.py")
+                 and re.search(r"^\s*(print\(|sys\.exit\()", p.read_text(), re.M)]
+    assert offenders == []
+
+
+def test_nothing_is_downloaded_at_run_time():
+    pattern = re.compile(r"urllib\.request|requests\.get|urlretrieve|http://|https://")
+    assert [p.name for p in _sources() if pattern.search(p.read_text())] == []
+
+
+def test_ruff_clean():
+    ruff = shutil.which("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed")
+    root = PACKAGE.parent
+    result = subprocess.run([ruff, "check", "facescore", "tests", "benchmarks"], cwd=root,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
