@@ -6,16 +6,19 @@ The package reads as its pipeline:
 → ``landmarks`` (MediaPipe; the only module that imports it)
 → ``geometry`` (head pose, head-fixed frame, mm scale) and ``features`` (per-side positions)
 → ``motion`` (per-side movement by optical flow, no left-right prior)
-→ ``table`` (the per-frame table) → ``scores`` (per-movement excursions).
+→ ``table`` (the per-frame table) → ``segments`` (rest and movements) → ``scores``
+(per-side excursion, symmetry) → ``analysis`` (one video's results) → ``report`` (JSON, HTML).
 
-``pipeline.measure_video`` runs the chain; ``phantom`` makes ground-truth videos and
-``validation`` compares measurements with their truth; ``cli`` is the command line.
+``measure_video`` runs the chain up to the per-frame table and ``analyze`` to the results;
+``phantom`` makes ground-truth videos and ``validation`` compares measurements with their truth;
+``cli`` is the command line.
 
 A measurement aid, not a diagnostic device: scores are not validated against clinical grading.
 """
 
 __version__ = "0.1.0"
 
+from .analysis import Analysis, analyze  # noqa: E402
 from .errors import FaceError, FacescoreError, ModelError, SourceError  # noqa: E402
 from .pipeline import Measurement, measure_video  # noqa: E402
 
@@ -27,4 +30,6 @@ __all__ = [
     "SourceError",
     "Measurement",
     "measure_video",
+    "Analysis",
+    "analyze",
 ]

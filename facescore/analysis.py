@@ -162,11 +162,18 @@ def summary_estimates(performances: list[PerformanceScore], rest: dict) -> dict:
         reps = [p for p in performances if p.movement == movement]
         if not reps:
             continue
-        left = float(np.nanmedian([p.left.excursion_mm for p in reps]))
-        right = float(np.nanmedian([p.right.excursion_mm for p in reps]))
-        by_movement[movement] = {"left": left, "right": right,
-                                 "symmetry_pct": float(np.nanmedian([p.symmetry_pct
-                                                                     for p in reps]))}
+        lefts = [p.left.excursion_mm for p in reps]
+        rights = [p.right.excursion_mm for p in reps]
+        symmetries = [p.symmetry_pct for p in reps]
+        by_movement[movement] = {
+            "repetitions": len(reps),
+            "left": float(np.nanmedian(lefts)), "right": float(np.nanmedian(rights)),
+            "symmetry_pct": float(np.nanmedian(symmetries)),
+            # Spread over repetitions: max − min (0 for a single performance).
+            "left_spread_mm": float(np.nanmax(lefts) - np.nanmin(lefts)),
+            "right_spread_mm": float(np.nanmax(rights) - np.nanmin(rights)),
+            "symmetry_spread_pct": float(np.nanmax(symmetries) - np.nanmin(symmetries)),
+        }
     if not by_movement:
         return {"overall_symmetry": None, "affected_side": None, "estimates": {},
                 "note": "no movement was performed"}

@@ -114,3 +114,41 @@ def test_too_short_video_is_refused(tmp_path, capsys, phantoms):
     assert main(["analyze", str(phantom.video), "-o", str(out), "-q"]) == EXIT_INPUT
     assert "too short" in capsys.readouterr().err
     assert not out.exists()
+
+
+def _analyze_fails(video, tmp_path, capsys, fragment):
+    out = tmp_path / "out"
+    assert main(["analyze", str(video), "-o", str(out), "-q"]) == EXIT_INPUT
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("facescore: error:") and "\n" not in err and fragment in err, err
+    assert not out.exists() and not list(tmp_path.glob(".out.*"))
+
+
+def test_no_face_is_refused(tmp_path, capsys):
+    import av
+
+    rng = np.random.default_rng(3)
+    video = tmp_path / "noface.mp4"
+    with av.open(str(video), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+        for _ in range(45):
+            rgb = rng.integers(0, 255, (120, 160, 3), np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    _analyze_fails(video, tmp_path, capsys, "no face")
+
+
+def test_truncated_video_is_refused(weak_right, tmp_path, capsys):
+    phantom, _ = weak_right
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(phantom.video.read_bytes()[: phantom.video.stat().st_size // 3])
+    _analyze_fails(cut, tmp_path, capsys, "")
+
+
+def test_non_video_is_refused(tmp_path, capsys):
+    text = tmp_path / "notes.mov"
+    text.write_text("patient notes, not a video\n" * 40)
+    _analyze_fails(text, tmp_path, capsys, "not a readable video")

@@ -51,16 +51,30 @@ def _fmt(value, digits: int = 1) -> str:
 
 
 def _key_times(analysis: Analysis) -> dict[str, float]:
+    """For each movement's first performance: a rest frame just before it and its peak."""
     frames = analysis.frames
+    t = frames["t_s"].to_numpy()
+    at_rest = rest_mask(frames, analysis.segments, margin_s=0.1)
     times: dict[str, float] = {}
-    at_rest = rest_mask(frames, analysis.segments)
-    if at_rest.any():
-        t = frames.loc[at_rest, "t_s"].to_numpy()
-        times["rest"] = float(t[len(t) // 2])
     for p in analysis.performances:
-        if p.rep == 1 and np.isfinite(p.peak_s):
-            times[f"{p.movement.replace('_', ' ')} (peak)"] = float(p.peak_s)
+        if p.rep != 1 or not np.isfinite(p.peak_s):
+            continue
+        before = t[at_rest & (t < p.start_s)]
+        rest = float(before[-1]) if len(before) else float(t[at_rest][0]) if at_rest.any() \
+            else p.start_s
+        times[f"{p.movement}|rest"] = rest
+        times[f"{p.movement}|peak"] = float(p.peak_s)
     return times
+
+
+def _frame_pairs(images: dict[str, bytes]) -> list[tuple[str, list[tuple[str, str]]]]:
+    """Group "movement|rest" and "movement|peak" images into one row per movement."""
+    rows: dict[str, list[tuple[str, str]]] = {}
+    for key, data in images.items():
+        movement, phase = key.split("|")
+        caption = f"{movement.replace('_', ' ')}: {phase}"
+        rows.setdefault(movement, []).append((caption, base64.b64encode(data).decode("ascii")))
+    return list(rows.items())
 
 
 def render_html(report: dict, analysis: Analysis, frame_images: dict[str, bytes]) -> str:
@@ -70,7 +84,7 @@ def render_html(report: dict, analysis: Analysis, frame_images: dict[str, bytes]
     b64 = lambda data: base64.b64encode(data).decode("ascii")  # noqa: E731
     return env.get_template("report.html.j2").render(
         r=report, fmt=_fmt,
-        frames=[(name, b64(image)) for name, image in frame_images.items()],
+        frame_rows=_frame_pairs(frame_images),
         series=b64(figures.time_series(analysis.frames, analysis.segments)),
         bars=b64(figures.excursion_bars(analysis.performances)) if analysis.performances
         else None,
