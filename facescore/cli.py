@@ -12,6 +12,7 @@ from . import __version__
 from .errors import FacescoreError
 
 EXIT_INPUT = 2
+EXIT_SOME_FAILED = 3  # batch: finished, but some videos could not be analysed
 
 DESCRIPTION = """\
 facescore measures left-right facial asymmetry from video of the facial-nerve exam
@@ -25,6 +26,7 @@ Typical use:
   facescore phantom exam.mp4 --right-gain 0.5   # a test video with a known weak right side
   facescore check exam.mp4                       # compare a phantom's measurement with its truth
   facescore measure exam.mp4 -o out/            # only the per-frame table
+  facescore batch videos/ manifest.csv -o study/ # many recordings, one tidy table
 """
 
 
@@ -144,6 +146,38 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_batch(args: argparse.Namespace) -> int:
+    from .batch import run_batch
+
+    bar = None
+    if not args.quiet and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(desc="videos", unit="video", file=sys.stderr)
+
+    def progress(done: int, total: int, result: dict) -> None:
+        if bar is not None:
+            bar.total = total
+            bar.update(done - bar.n)
+            if result["status"] == "failed":
+                bar.write(f"failed: {result['path']}: {result['reason']}")
+
+    try:
+        result = run_batch(args.inputs, args.output, workers=args.workers,
+                           scheduler=args.scheduler, mirrored=args.mirrored, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    run = result.run
+    print(f"{run['n_videos']} videos: {run['done']} analysed, {run['skipped']} already done, "
+          f"{run['failed']} failed ({run['seconds']:.0f} s, {run['engine']})")
+    for failure in result.failures.itertuples():
+        print(f"failed: {failure.path}: {failure.reason}")
+    print(f"table: {args.output / 'table.parquet'} ({len(result.table)} rows; also table.csv), "
+          f"failures: {args.output / 'failures.csv'}, run record: {args.output / 'run.json'}")
+    return EXIT_SOME_FAILED if result.n_failed else 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from .pipeline import measure_video
     from .validation import compare_with_truth, load_truth
@@ -224,6 +258,30 @@ def build_parser() -> argparse.ArgumentParser:
                    help="CSV or JSON of start, end, movement: use these instead of detection")
     a.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     a.set_defaults(run=cmd_analyze)
+
+    b = sub.add_parser(
+        "batch", help="analyse many recordings: parallel, resumable, one tidy table",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Analyse every input video into OUTDIR/videos/<name>/ (the analyze "
+                    "outputs) and write OUTDIR/table.parquet and table.csv (one row per video, "
+                    "movement, repetition, metric and side, with any manifest metadata), "
+                    "failures.csv and run.json (version, model sha256, settings). A rerun "
+                    "skips videos already done with the same content and settings, so an "
+                    "interrupted batch is finished by running the same command again.",
+        epilog="Inputs: video files, folders (searched recursively), globs ('data/**/*.mp4') "
+               "or a manifest CSV with a 'path' column plus metadata columns, e.g.\n"
+               "  path,subject,session,lesion_side\n  s01/pre.mp4,s01,pre,right\n"
+               "Exit status: 0 all analysed, 3 some failed (see failures.csv), 2 bad usage.")
+    b.add_argument("inputs", nargs="+", metavar="INPUT")
+    b.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    b.add_argument("--workers", type=int, default=None,
+                   help="local worker processes (default: one per core)")
+    b.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run on a Dask distributed cluster, e.g. tcp://10.0.0.5:8786")
+    b.add_argument("--mirrored", action="store_true",
+                   help="all recordings are mirror images (webcam previews)")
+    b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    b.set_defaults(run=cmd_batch)
 
     m = sub.add_parser(
         "measure", help="per-frame, per-side measurements of a video",

@@ -79,19 +79,38 @@ def eye_model(gray: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> EyeMode
     return EyeModel(rest, np.array([x0, y0], dtype=float), margin, aperture)
 
 
-def _predicted(model: EyeModel, travel: float) -> tuple[np.ndarray, np.ndarray]:
-    """The eye with its lid moved down by ``travel`` px, and which pixels are predictable."""
-    h, w = model.rest.shape
-    rows = np.arange(h, dtype=np.float32)[:, None].repeat(w, axis=1)
-    cols = np.arange(w, dtype=np.float32)[None, :].repeat(h, axis=0)
-    shifted = cv2.remap(model.rest, cols, rows - np.float32(travel), cv2.INTER_LINEAR,
-                        borderMode=cv2.BORDER_REPLICATE)
-    lid = rows < model.margin[None, :] + travel
-    picture = np.where(lid, shifted, model.rest)
-    valid = rows >= travel  # rows whose lid content was inside the rest picture
-    if travel < 0:  # an opening lid uncovers eye the rest picture never showed
-        valid &= ~((rows >= model.margin[None, :] + travel) & (rows < model.margin[None, :]))
-    return picture, valid
+def trial_costs(model: EyeModel, current: np.ndarray, travels: np.ndarray) -> np.ndarray:
+    """Mean squared difference between the frame and the occlusion model, per trial travel.
+
+    Parameters
+    ----------
+    model : EyeModel
+    current : (h, w) float32 ndarray
+        This frame's picture of the eye region (head motion undone).
+    travels : (n,) ndarray
+        Trial lid travels, px (positive: down).
+
+    Returns
+    -------
+    (n,) ndarray
+    """
+    rest = model.rest
+    h, _ = rest.shape
+    rows = np.arange(h, dtype=np.float32)[None, :, None]  # (1, h, 1)
+    d = np.asarray(travels, dtype=np.float32)[:, None, None]  # (n, 1, 1)
+    # The lid above the displaced margin shows the rest picture from `d` rows higher up
+    # (linear interpolation between rows); below it the eye is unchanged.
+    source = rows - d
+    lower = np.clip(np.floor(source), 0, h - 1).astype(np.intp)[..., 0]  # (n, h)
+    upper = np.clip(lower + 1, 0, h - 1)
+    weight = np.clip(source - np.floor(source), 0, 1)  # (n, h, 1)
+    shifted = (1 - weight) * rest[lower] + weight * rest[upper]  # (n, h, w)
+    margin = model.margin[None, None, :].astype(np.float32)
+    lid = rows < margin + d
+    picture = np.where(lid, shifted, rest[None])
+    valid = (rows >= d) & ~((d < 0) & (rows >= margin + d) & (rows < margin))
+    squared = np.where(valid, (current[None] - picture) ** 2, 0.0)
+    return squared.sum(axis=(1, 2)) / np.maximum(valid.sum(axis=(1, 2)), 1)
 
 
 def lid_travel(model: EyeModel, current: np.ndarray) -> float:
@@ -104,19 +123,18 @@ def lid_travel(model: EyeModel, current: np.ndarray) -> float:
         This frame's picture of the same region, head motion already undone.
     """
     low, high = (model.aperture * s for s in SEARCH)
-    trials = np.arange(low, high + 0.5, 0.5)
-    costs = []
-    for travel in trials:
-        picture, valid = _predicted(model, travel)
-        costs.append(float(np.mean((current[valid] - picture[valid]) ** 2)))
-    costs = np.array(costs)
-    best = int(np.argmin(costs))
-    if 0 < best < len(costs) - 1:
-        left, mid, right = costs[best - 1:best + 2]
+    # Coarse to fine: whole pixels over the range, then quarter pixels around the best.
+    coarse = np.arange(low, high + 1.0, 1.0)
+    best = coarse[int(np.argmin(trial_costs(model, current, coarse)))]
+    fine = best + np.arange(-0.75, 0.76, 0.25)
+    costs = trial_costs(model, current, fine)
+    i = int(np.argmin(costs))
+    if 0 < i < len(costs) - 1:
+        left, mid, right = costs[i - 1:i + 2]
         curvature = left - 2 * mid + right
         if curvature > 0:
-            return float(trials[best] + 0.5 * 0.5 * (left - right) / curvature)
-    return float(trials[best])
+            return float(fine[i] + 0.25 * 0.5 * (left - right) / curvature)
+    return float(fine[i])
 
 
 def sample_region(gray: np.ndarray, model: EyeModel, to_current: np.ndarray) -> np.ndarray:

@@ -108,22 +108,30 @@ def _observations(result, x0: float, y0: float, scale_x: float, scale_y: float):
 
 
 def crop_square(rgb: np.ndarray, cx: float, cy: float, size: float, out_px: int):
-    """Cut a square of side ``size`` px centred on (cx, cy), zero-padded, resized to ``out_px``.
+    """Cut a square of side ``size`` px around (cx, cy), resized so its side is ``out_px``.
 
-    Returns the crop and its top-left corner in frame pixels.
+    The square is slid inside the frame where it fits (the landmarker does not need the face
+    centred) and trimmed to the frame where it does not, so no pixels are invented or copied
+    for padding. The result keeps the aspect ratio of what was cut.
+
+    Returns
+    -------
+    crop : ndarray or None
+    box : (x0, y0, width, height)
+        The cut region in frame pixels.
     """
-    x0, y0 = int(round(cx - size / 2)), int(round(cy - size / 2))
-    side = int(round(size))
     height, width = rgb.shape[:2]
-    xa, ya, xb, yb = max(x0, 0), max(y0, 0), min(x0 + side, width), min(y0 + side, height)
-    if xb <= xa or yb <= ya:
-        return None, (x0, y0, side)
-    patch = rgb[ya:yb, xa:xb]
-    if (xa, ya, xb, yb) != (x0, y0, x0 + side, y0 + side):
-        patch = cv2.copyMakeBorder(patch, ya - y0, y0 + side - yb, xa - x0, x0 + side - xb,
-                                   cv2.BORDER_CONSTANT, value=0)
-    interpolation = cv2.INTER_AREA if side > out_px else cv2.INTER_LINEAR
-    return cv2.resize(patch, (out_px, out_px), interpolation=interpolation), (x0, y0, side)
+    side = int(round(size))
+    x0 = min(max(int(round(cx - size / 2)), 0), max(width - side, 0))
+    y0 = min(max(int(round(cy - size / 2)), 0), max(height - side, 0))
+    x1, y1 = min(x0 + side, width), min(y0 + side, height)
+    if x1 - x0 < 16 or y1 - y0 < 16:
+        return None, (x0, y0, x1 - x0, y1 - y0)
+    scale = out_px / side
+    out_size = (max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale)))
+    # Bilinear: the landmarker resamples its input again, to 256 px, bilinearly.
+    crop = cv2.resize(rgb[y0:y1, x0:x1], out_size, interpolation=cv2.INTER_LINEAR)
+    return crop, (x0, y0, x1 - x0, y1 - y0)
 
 
 def search_windows(width: int, height: int) -> list[tuple[int, int, int, int]]:
@@ -230,11 +238,11 @@ class FaceTracker:
 
     def _track_roi(self, rgb: np.ndarray, t_ms: int) -> FaceObservation | None:
         cx, cy, size = self._roi
-        crop, (x0, y0, side) = crop_square(rgb, cx, cy, size, self.crop_px)
+        crop, (x0, y0, w, h) = crop_square(rgb, cx, cy, size, self.crop_px)
         if crop is None:
             return None
         result = self._video.detect_for_video(_mp_image(crop), t_ms)
-        faces = _observations(result, x0, y0, side, side)
+        faces = _observations(result, x0, y0, w, h)
         return faces[0] if faces else None
 
     def track(self, rgb: np.ndarray, t_s: float) -> FaceObservation | None:

@@ -208,26 +208,29 @@ class PatchTracker:
         self.state: PatchTrackerState | None = None
         self.n_fallbacks = 0
 
-    def _working_image(self, rgb: np.ndarray, state: PatchTrackerState) -> np.ndarray:
+    def _working_image(self, picture: np.ndarray, state: PatchTrackerState) -> np.ndarray:
         x0, y0 = (int(v) for v in state.origin)
-        crop = rgb[max(y0, 0):y0 + state.size, max(x0, 0):x0 + state.size]
-        pad = (max(-y0, 0), state.size - crop.shape[0] - max(-y0, 0),
-               max(-x0, 0), state.size - crop.shape[1] - max(-x0, 0))
-        if any(pad):
-            crop = cv2.copyMakeBorder(crop, *pad, cv2.BORDER_REPLICATE)
-        gray = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
+        crop = picture[y0:y0 + state.size, x0:x0 + state.size]
+        gray = crop if crop.ndim == 2 else cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
         side = int(round(state.size * state.scale))
         interpolation = cv2.INTER_AREA if state.scale < 1 else cv2.INTER_LINEAR
         return cv2.resize(gray, (side, side), interpolation=interpolation)
 
     def reset(self, rgb: np.ndarray, points_xy: np.ndarray) -> None:
-        """Start a new reference: seed patches on this frame's landmarks (frame px)."""
+        """Start a new reference: seed patches on this frame's landmarks (frame px).
+
+        ``rgb`` may also be the frame's grey (luma) picture.
+        """
         to_left, up = head_axes(points_xy)
         iod = np.linalg.norm(points_xy[LID_CENTRE_PAIRS["left"][1][0]]
                              - points_xy[LID_CENTRE_PAIRS["right"][1][0]])
         (xmin, ymin), (xmax, ymax) = points_xy.min(axis=0), points_xy.max(axis=0)
-        size = int(round(CROP_MARGIN * max(xmax - xmin, ymax - ymin)))
-        origin = np.round([(xmin + xmax - size) / 2, (ymin + ymax - size) / 2])
+        height, width = rgb.shape[:2]
+        size = min(int(round(CROP_MARGIN * max(xmax - xmin, ymax - ymin))), width, height)
+        # Slide the crop inside the frame: padding it would copy it every frame.
+        origin = np.array([min(max(round((xmin + xmax - size) / 2), 0), width - size),
+                           min(max(round((ymin + ymax - size) / 2), 0), height - size)],
+                          dtype=float)
         scale = float(np.clip(WORKING_IOD_PX / max(iod, 1.0), 0.2, 3.0))
         seeds = ((seed_positions(points_xy, up) - origin) * scale).astype(np.float32)
         state = PatchTrackerState(origin, size, scale, seeds.copy(), seeds.copy(), None,
@@ -245,7 +248,8 @@ class PatchTracker:
 
         Parameters
         ----------
-        rgb : (H, W, 3) uint8 ndarray
+        rgb : (H, W, 3) or (H, W) uint8 ndarray
+            The frame, or its grey (luma) picture.
         landmark_step : (len(SEED_INDICES), 2) ndarray or None
             How far the seeds' landmarks moved since the previous frame (frame px); used for
             patches whose flow fails the forward-backward check. None when no face was found.

@@ -15,6 +15,7 @@ import pandas as pd
 
 from . import features, geometry
 from .anatomy import IRIS_CENTRE
+from .concurrency import prefetch
 from .errors import FaceError
 from .landmarks import FaceTracker
 from .motion import SEED_INDICES, PatchTracker, landmark_displacements
@@ -23,6 +24,10 @@ from .table import to_table
 
 #: Faces whose inter-ocular distance is below this (frame px) are flagged as too small.
 MIN_IOD_PX = 30.0
+#: Videos are decoded with their longer side bounded to this, px: the landmark model sees a
+#: 256 px crop and the flow a face resampled to 100 px between the eyes, so a larger picture
+#: only costs time (a face 12 % of such a frame still has ~70 px between the eyes).
+WORKING_MAX_SIDE = 1280
 
 
 @dataclass(frozen=True)
@@ -71,11 +76,17 @@ def _face_row(face, head: np.ndarray, pose: geometry.HeadPose) -> dict:
     return row
 
 
+def _landmarked(frames, tracker: FaceTracker):
+    for frame in frames:
+        yield frame, tracker.track(frame.rgb, frame.t_s)
+
+
 def measure_video(
     source: str | Path | int,
     mirrored: bool = False,
     progress: Callable[[int, int | None], None] | None = None,
     model_path: str | Path | None = None,
+    max_side: int | None = WORKING_MAX_SIDE,
 ) -> Measurement:
     """Track the face through a recording and measure each side in every frame.
 
@@ -89,6 +100,9 @@ def measure_video(
         Called as ``progress(frames_done, frames_expected_or_None)`` after each frame.
     model_path : str or Path, optional
         Another copy of the verified landmark model.
+    max_side : int or None
+        Bound on the decoded resolution's longer side, px (None: full resolution). Pixel
+        columns of the table refer to this decoded resolution.
 
     Raises
     ------
@@ -100,24 +114,26 @@ def measure_video(
     rows: list[dict] = []
     flow = PatchTracker()
     epoch = -1
-    with open_source(source, mirrored=mirrored) as frames, FaceTracker(model_path) as tracker:
+    with open_source(source, mirrored=mirrored, max_side=max_side) as frames, \
+            FaceTracker(model_path) as tracker:
         info = frames.info
         previous_points: np.ndarray | None = None
         head_reference: np.ndarray | None = None
-        for frame in frames:
-            face = tracker.track(frame.rgb, frame.t_s)
+        # Landmarking runs a stage ahead in its own thread, overlapping with the measuring.
+        for frame, face in prefetch(_landmarked(frames, tracker), depth=4):
             row: dict = {"frame": frame.index, "t_s": frame.t_s, "face_found": False}
             if face is not None:
                 head = geometry.head_fixed(face.points, face.matrix)
                 row.update(_face_row(face, head, geometry.head_pose(face.matrix)))
+                picture = frame.rgb if frame.gray is None else frame.gray
                 if previous_points is None:  # first frame of a new tracking epoch
                     epoch += 1
-                    flow.reset(frame.rgb, face.points[:, :2])
+                    flow.reset(picture, face.points[:, :2])
                     head_reference = head
-                    shifts, tracked = flow.update(frame.rgb, None)
+                    shifts, tracked = flow.update(picture, None)
                 else:
                     step = (face.points[SEED_INDICES, :2] - previous_points[SEED_INDICES, :2])
-                    shifts, tracked = flow.update(frame.rgb, step)
+                    shifts, tracked = flow.update(picture, step)
                 row.update(shifts)
                 row.update(landmark_displacements(head, head_reference))
                 row["tracked_fraction"] = tracked

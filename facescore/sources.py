@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .concurrency import prefetch
 from .errors import SourceError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
@@ -34,11 +35,14 @@ class Frame:
         variable-frame-rate video is timed correctly).
     rgb : (H, W, 3) uint8 ndarray
         The picture, upright and un-mirrored.
+    gray : (H, W) uint8 ndarray or None
+        Its luma, when the decoder had it for free (a video's Y plane); else None.
     """
 
     index: int
     t_s: float
     rgb: np.ndarray
+    gray: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -74,13 +78,21 @@ class VideoSource:
         Any container/codec FFmpeg reads.
     mirrored : bool
         True when the recording is a mirror image (most webcam previews); frames are flipped back.
+    max_side : int, optional
+        Frames whose longer side exceeds this are scaled down while decoding (in FFmpeg's
+        scaler, not in Python). None keeps the stored resolution.
+    prefetch : int
+        Frames decoded ahead in a background thread (FFmpeg releases the GIL), so decoding
+        overlaps with whatever the consumer does; 0 decodes in the caller's thread.
     """
 
-    def __init__(self, path: str | Path, mirrored: bool = False):
+    def __init__(self, path: str | Path, mirrored: bool = False, max_side: int | None = None,
+                 prefetch: int = 4):
         import av
 
         self.path = Path(path)
         self.mirrored = mirrored
+        self.prefetch = prefetch
         if not self.path.exists():
             raise SourceError(f"no such file: {self.path}")
         try:
@@ -95,6 +107,11 @@ class VideoSource:
         self._stream.thread_type = "AUTO"
         self._rotation = self._probe_rotation()
         width, height = self._stream.codec_context.width, self._stream.codec_context.height
+        self._decode_size: tuple[int, int] | None = None
+        if max_side and max(width, height) > max_side:
+            factor = max_side / max(width, height)
+            width, height = 2 * round(width * factor / 2), 2 * round(height * factor / 2)
+            self._decode_size = (width, height)
         if self._rotation % 180:
             width, height = height, width
         rate = self._stream.average_rate or self._stream.guessed_rate or Fraction(30)
@@ -131,19 +148,23 @@ class VideoSource:
             raise SourceError(f"cannot decode {self.path} ({_reason(exc)})") from exc
         return rotation
 
-    def __iter__(self) -> Iterator[Frame]:
+    def _frames(self) -> Iterator[Frame]:
         import av
 
         t0: float | None = None
         index = 0
+        size = {} if self._decode_size is None else dict(zip(("width", "height"),
+                                                             self._decode_size, strict=True))
         try:
             for frame in self._container.decode(self._stream):
                 if frame.time is None:
                     continue
                 if t0 is None:
                     t0 = frame.time
-                rgb = frame.to_ndarray(format="rgb24")
-                yield Frame(index, frame.time - t0, _upright(rgb, self._rotation, self.mirrored))
+                rgb = frame.to_ndarray(format="rgb24", **size)
+                luma = frame.to_ndarray(format="gray", **size)
+                yield Frame(index, frame.time - t0, _upright(rgb, self._rotation, self.mirrored),
+                            _upright(luma, self._rotation, self.mirrored))
                 index += 1
         except av.FFmpegError as exc:
             raise SourceError(
@@ -151,6 +172,12 @@ class VideoSource:
             ) from exc
         if index == 0:
             raise SourceError(f"no decodable frames in {self.path}")
+
+    def __iter__(self) -> Iterator[Frame]:
+        if self.prefetch <= 0:
+            yield from self._frames()
+            return
+        yield from prefetch(self._frames(), self.prefetch)
 
     def close(self) -> None:
         self._container.close()
@@ -239,14 +266,18 @@ class CameraSource:
 Source = VideoSource | ImageSource | CameraSource
 
 
-def open_source(spec: str | Path | int, mirrored: bool = False) -> Source:
-    """Open a video file, a still image or (an integer) a camera index."""
+def open_source(spec: str | Path | int, mirrored: bool = False,
+                max_side: int | None = None) -> Source:
+    """Open a video file, a still image or (an integer) a camera index.
+
+    ``max_side`` bounds a video's decoded resolution (see :class:`VideoSource`).
+    """
     if isinstance(spec, int):
         return CameraSource(spec, mirrored=mirrored)
     path = Path(spec)
     if path.suffix.lower() in IMAGE_SUFFIXES:
         return ImageSource(path, mirrored=mirrored)
-    return VideoSource(path, mirrored=mirrored)
+    return VideoSource(path, mirrored=mirrored, max_side=max_side)
 
 
 def _reason(exc: BaseException) -> str:

@@ -1,0 +1,61 @@
+"""Overlapping the pipeline's stages: decoding, landmarking and measuring run in step.
+
+FFmpeg, OpenCV and MediaPipe release the GIL while they work, so a stage running in a thread
+overlaps with the next stage's Python in the main thread.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from typing import TypeVar
+
+T = TypeVar("T")
+
+_END = object()
+
+
+def prefetch(items: Iterator[T], depth: int) -> Iterator[T]:
+    """Run the iterator ``items`` in a background thread, up to ``depth`` items ahead.
+
+    Exceptions raised while producing are re-raised in the consumer's thread, in order; when
+    the consumer stops early, the producer is told to stop and its thread is joined.
+    """
+    buffer: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        buffer.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            buffer.put(_END)
+        except BaseException as exc:  # handed to the consumer, raised in its thread
+            buffer.put(exc)
+
+    worker = threading.Thread(target=produce, name="facescore-stage", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = buffer.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():
+            try:
+                buffer.get_nowait()
+            except queue.Empty:
+                worker.join(timeout=0.05)
+
+

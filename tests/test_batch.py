@@ -1,0 +1,125 @@
+"""Batch: many videos, failures reported, resumable after kill -9, same tables on Dask."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+from conftest import FAST_TIMING
+
+from facescore.batch import collect_inputs, load_results, run_batch
+from facescore.cli import EXIT_SOME_FAILED, main
+from facescore.phantom import PhantomSpec, generate
+
+KEY = ["video", "movement", "rep", "metric", "side"]
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """12 inputs: 10 phantom exams (3 distinct gains, copied) and 2 corrupt files, with a
+    manifest carrying subject metadata."""
+    root = tmp_path_factory.mktemp("study")
+    distinct = []
+    for i, gain in enumerate((1.0, 0.6, 0.3)):
+        spec = PhantomSpec(gains={"smile": {"right": gain}, "brow_raise": {"right": gain}},
+                           order=("smile", "brow_raise"), size=(256, 256), timing=FAST_TIMING,
+                           seed=i)
+        distinct.append(generate(root / f"src_{i}.mp4", spec).video)
+    videos = root / "videos"
+    videos.mkdir()
+    rows = []
+    for i in range(10):
+        target = videos / f"subject{i:02d}.mp4"
+        shutil.copy(distinct[i % 3], target)
+        rows.append({"path": f"videos/{target.name}", "subject": f"s{i:02d}",
+                     "gain": (1.0, 0.6, 0.3)[i % 3]})
+    (videos / "broken1.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 500)
+    (videos / "broken2.mp4").write_bytes(distinct[0].read_bytes()[:3000])
+    rows += [{"path": "videos/broken1.mp4", "subject": "s10", "gain": None},
+             {"path": "videos/broken2.mp4", "subject": "s11", "gain": None}]
+    manifest = root / "manifest.csv"
+    pd.DataFrame(rows).to_csv(manifest, index=False)
+    return root, manifest
+
+
+def test_inputs_expand_from_folders_globs_and_manifests(study):
+    root, manifest = study
+    assert len(collect_inputs([root / "videos"])) == 12
+    assert len(collect_inputs([str(root / "videos" / "subject0*.mp4")])) == 10
+    table = collect_inputs([manifest])
+    assert len(table) == 12 and {"subject", "gain"} <= set(table.columns)
+
+
+@pytest.fixture(scope="module")
+def local_run(study, tmp_path_factory):
+    root, manifest = study
+    out = tmp_path_factory.mktemp("batch_local")
+    code = main(["batch", str(manifest), "-o", str(out), "--workers", "2", "-q"])
+    return out, code
+
+
+def test_batch_reports_failures_and_a_tidy_table(local_run):
+    out, code = local_run
+    assert code == EXIT_SOME_FAILED
+    result = load_results(out)
+    assert result.table["video"].nunique() == 10
+    assert len(result.failures) == 2
+    assert set(result.failures["subject"]) == {"s10", "s11"}
+    assert not result.table.duplicated(KEY).any()
+    assert {"subject", "gain", "movement", "metric", "side", "value"} <= set(result.table)
+    # Metadata is carried: weaker right side on the 0.3-gain subjects' smiles.
+    smiles = result.table[(result.table.metric == "symmetry_pct")
+                          & (result.table.movement == "smile")]
+    assert (smiles.groupby("gain")["value"].median().sort_index().diff().dropna() > 0).all()
+    assert pd.read_csv(out / "table.csv").shape[0] == len(result.table)
+    assert result.run["model_sha256"] and result.run["n_videos"] == 12
+
+
+def test_rerun_skips_what_is_done(local_run, study):
+    out, _ = local_run
+    _, manifest = study
+    result = run_batch([manifest], out, workers=2)
+    assert result.run["skipped"] == 10 and result.run["done"] == 0
+    assert len(result.table) == len(load_results(out).table)
+
+
+def test_kill_9_then_rerun_completes_without_duplicates(study, tmp_path):
+    root, manifest = study
+    out = tmp_path / "killed"
+    command = [sys.executable, "-m", "facescore", "batch", str(manifest), "-o", str(out),
+               "--workers", "2", "-q"]
+    process = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        done = list(out.glob("videos/*/result.json"))
+        if len(done) >= 3:
+            break
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    finished_before = len(list(out.glob("videos/*/result.json")))
+    assert 3 <= finished_before < 12
+    result = run_batch([manifest], out, workers=2)
+    assert result.run["skipped"] >= finished_before - 2  # failures are retried
+    assert result.table["video"].nunique() == 10 and len(result.failures) == 2
+    assert not result.table.duplicated(KEY).any()
+    reference = load_results(out).table
+    assert len(reference) == len(result.table)
+
+
+def test_dask_local_cluster_gives_identical_tables(local_run, study, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    _, manifest = study
+    out, _ = local_run
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        result = run_batch([manifest], tmp_path / "dask", scheduler=cluster.scheduler_address)
+    local = load_results(out).table.sort_values(KEY).reset_index(drop=True)
+    remote = result.table.sort_values(KEY).reset_index(drop=True)
+    pd.testing.assert_frame_equal(local, remote)
+    assert result.run["engine"].startswith("dask")
