@@ -18,7 +18,7 @@ from . import __version__, model
 from .anatomy import SIDES
 from .errors import FaceError, SourceError
 from .pipeline import MIN_IOD_PX, Measurement, measure_video
-from .scores import DEADBAND_TEXT, PerformanceScore, score_performance
+from .scores import DEADBAND_TEXT, PerformanceScore, score_performance, weaker_side
 from .segments import MOVEMENTS, Detector, Segment, detect_movements, read_sidecar, rest_mask
 
 DISCLAIMER = ("facescore is a measurement aid, not a diagnostic device. Its measurements and "
@@ -169,6 +169,7 @@ def summary_estimates(performances: list[PerformanceScore], rest: dict) -> dict:
             "repetitions": len(reps),
             "left": float(np.nanmedian(lefts)), "right": float(np.nanmedian(rights)),
             "symmetry_pct": float(np.nanmedian(symmetries)),
+            "weaker_side": weaker_side(float(np.nanmedian(lefts)), float(np.nanmedian(rights))),
             # Spread over repetitions: max − min (0 for a single performance).
             "left_spread_mm": float(np.nanmax(lefts) - np.nanmin(lefts)),
             "right_spread_mm": float(np.nanmax(rights) - np.nanmin(rights)),
@@ -255,10 +256,26 @@ def analyze(path: str | Path, mirrored: bool = False, segments: str | Path | Non
     sidecar = read_sidecar(segments) if segments is not None else None
     measurement = measure_video(path, mirrored=mirrored, progress=progress,
                                 model_path=model_path)
+    source = f"sidecar {segments}" if sidecar is not None else "detected"
+    return analyze_measurement(measurement, sidecar, detector, segments_source=source)
+
+
+def analyze_measurement(measurement: Measurement, segments: list[Segment] | None = None,
+                        detector: Detector | None = None,
+                        segments_source: str = "detected") -> Analysis:
+    """Score a measured recording: movements from ``segments`` when given (a sidecar, or the
+    prompts of a guided session), else detected.
+
+    Raises
+    ------
+    SourceError, FaceError
+        When the recording cannot be measured (see :func:`check_quality`).
+    """
+    detector = detector or Detector()
     warnings = check_quality(measurement)
     measurement.quality["warnings"] = warnings
     frames = measurement.frames
-    found = sidecar if sidecar is not None else detect_movements(frames, detector)
+    found = segments if segments is not None else detect_movements(frames, detector)
     performances = [score_performance(frames, s.label, s.rep, s.onset, s.end) for s in found]
     rest = rest_measures(frames, found)
     return Analysis(
@@ -272,9 +289,9 @@ def analyze(path: str | Path, mirrored: bool = False, segments: str | Path | Non
         parameters={
             "facescore_version": __version__,
             "model_sha256": model.MODEL_SHA256,
-            "mirrored": mirrored,
-            "segments": "sidecar " + str(segments) if sidecar is not None else "detected",
-            "detector": {k: v for k, v in vars(detector).items()},
+            "mirrored": measurement.info.mirrored,
+            "segments": segments_source,
+            "detector": dict(vars(detector)),
             "deadband": DEADBAND_TEXT,
         },
     )

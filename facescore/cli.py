@@ -178,6 +178,63 @@ def cmd_batch(args: argparse.Namespace) -> int:
     return EXIT_SOME_FAILED if result.n_failed else 0
 
 
+def cmd_session(args: argparse.Namespace) -> int:
+    from .session import run_session
+
+    camera = int(args.camera) if str(args.camera).isdigit() else args.camera
+    result = run_session(camera, profile=args.profile, reps=args.reps, out_dir=args.output,
+                         db=args.db, save_video=args.save_video, window=not args.no_window,
+                         fast=args.fast)
+    if result.ended_early:
+        print(f"session ended early ({result.ended_early}); the {len(result.completed)} "
+              "completed movement(s) were saved")
+    for p in result.analysis.performances:
+        print(f"{p.movement:<12} rep {p.rep}  left {p.left.excursion_mm:5.1f} mm  "
+              f"right {p.right.excursion_mm:5.1f} mm  symmetry {p.symmetry_pct:5.1f} %")
+    print(f"report: {result.out_dir / 'report.html'}")
+    print(f"history: session {result.session_id} of profile '{args.profile}' "
+          f"(see 'facescore history --profile {args.profile}')")
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    import base64
+
+    from . import history
+
+    connection = history.connect(args.db)
+    try:
+        table = history.history_table(connection, args.profile)
+    finally:
+        connection.close()
+    if table.empty:
+        print("no sessions recorded yet" + (f" for profile '{args.profile}'"
+                                            if args.profile else ""))
+        return 0
+    shown = table[["session", "profile", "started_at", "movement", "symmetry_pct", "left_mm",
+                   "right_mm", "weaker_side"]]
+    print(shown.round(1).to_string(index=False))
+    args.output.mkdir(parents=True, exist_ok=True)
+    png = history.trend_png(table)
+    (args.output / "history.png").write_bytes(png)
+    html = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>facescore history</title>"
+            "</head><body style='font-family:sans-serif'><h1>Progress</h1>"
+            f"<img alt='trend' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
+            + shown.round(1).to_html(index=False, escape=True)
+            + "<p>facescore is a measurement aid, not a diagnostic device.</p></body></html>")
+    (args.output / "history.html").write_text(html, encoding="utf-8")
+    print(f"trend: {args.output / 'history.png'}, page: {args.output / 'history.html'}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import compare_reports, load_report
+
+    table = compare_reports(load_report(args.before), load_report(args.after))
+    print(table.round(1).to_string(index=False))
+    return 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from .pipeline import measure_video
     from .validation import compare_with_truth, load_truth
@@ -282,6 +339,45 @@ def build_parser() -> argparse.ArgumentParser:
                    help="all recordings are mirror images (webcam previews)")
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     b.set_defaults(run=cmd_batch)
+
+    s = sub.add_parser(
+        "session", help="guided home-exercise session with live feedback",
+        description="Prompts rest, brow raise, eye closure, smile and frown in a window with a "
+                    "countdown and hold timer, shows each side's movement live as a bar "
+                    "(relative to that side's best), then writes the same report as "
+                    "'analyze' and adds one row per movement to your history. No video is "
+                    "kept unless --save-video. Keys: p pause, s skip, q quit.")
+    s.add_argument("--camera", default="0",
+                   help="camera index (default 0) or a video file played as a live camera")
+    s.add_argument("--profile", default="default", help="whose history this session joins")
+    s.add_argument("--reps", type=int, default=1, help="repetitions of each movement")
+    s.add_argument("-o", "--output", type=Path, help="report folder (default: in the history "
+                                                      "folder, by profile and time)")
+    s.add_argument("--db", type=Path, help="history database (default: "
+                                           "~/.local/share/facescore/history.sqlite)")
+    s.add_argument("--save-video", action="store_true", help="also keep the recording")
+    s.add_argument("--fast", action="store_true",
+                   help="with a video file: play it as fast as it can be measured")
+    s.add_argument("--no-window", action="store_true", help="run without a window")
+    s.set_defaults(run=cmd_session)
+
+    h = sub.add_parser("history", help="progress across sessions: table and trend plot",
+                       description="Print symmetry and excursion per movement for every "
+                                   "recorded session, and write a trend plot (PNG) and page "
+                                   "(HTML).")
+    h.add_argument("--profile", help="only this profile")
+    h.add_argument("--db", type=Path, help="history database")
+    h.add_argument("-o", "--output", type=Path, default=Path("facescore_history"),
+                   help="where history.png and history.html go")
+    h.set_defaults(run=cmd_history)
+
+    c2 = sub.add_parser("compare", help="change per movement between two reports",
+                        description="Compare two reports (report.json or their folders), e.g. "
+                                    "before and after treatment: per movement, each side's "
+                                    "excursion and the symmetry, and their change.")
+    c2.add_argument("before", type=Path)
+    c2.add_argument("after", type=Path)
+    c2.set_defaults(run=cmd_compare)
 
     m = sub.add_parser(
         "measure", help="per-frame, per-side measurements of a video",

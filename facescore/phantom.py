@@ -393,10 +393,19 @@ class Performance:
 
 def schedule(spec: PhantomSpec) -> tuple[list[Performance], float]:
     """Performances in order, and the video's duration, s."""
-    timing, t = spec.timing, spec.timing.lead_in_s
+    return exam_schedule(spec.order, spec.repetitions, spec.timing)
+
+
+def exam_schedule(order: Sequence[str], repetitions: int,
+                  timing: Timing) -> tuple[list[Performance], float]:
+    """When each movement is performed in a scripted exam, and the exam's duration, s.
+
+    Shared by the phantom (which performs it) and the guided session (which prompts it).
+    """
+    t = timing.lead_in_s
     performances = []
-    for rep in range(1, spec.repetitions + 1):
-        for movement in spec.order:
+    for rep in range(1, repetitions + 1):
+        for movement in order:
             if movement not in FIELDS:
                 raise ValueError(f"unknown movement {movement!r}; choose from {MOVEMENTS}")
             start = t

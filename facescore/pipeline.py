@@ -81,6 +81,76 @@ def _landmarked(frames, tracker: FaceTracker):
         yield frame, tracker.track(frame.rgb, frame.t_s)
 
 
+class FrameMeasurer:
+    """Turns (frame, face) pairs into rows of the per-frame table, one frame at a time.
+
+    :func:`measure_video` drives it over a file; a live session drives it from a camera and
+    reads :attr:`rows` as they come for biofeedback.
+    """
+
+    def __init__(self) -> None:
+        self.rows: list[dict] = []
+        self.flow = PatchTracker()
+        self._epoch = -1
+        self._previous: np.ndarray | None = None
+        self._head_reference: np.ndarray | None = None
+
+    def add(self, frame, face) -> dict:
+        """Measure one frame (``face`` None when no face was found); returns its raw row (px)."""
+        row: dict = {"frame": frame.index, "t_s": frame.t_s, "face_found": False}
+        if face is not None:
+            head = geometry.head_fixed(face.points, face.matrix)
+            row.update(_face_row(face, head, geometry.head_pose(face.matrix)))
+            picture = frame.rgb if frame.gray is None else frame.gray
+            if self._previous is None:  # first frame of a new tracking epoch
+                self._epoch += 1
+                self.flow.reset(picture, face.points[:, :2])
+                self._head_reference = head
+                shifts, tracked = self.flow.update(picture, None)
+            else:
+                step = face.points[SEED_INDICES, :2] - self._previous[SEED_INDICES, :2]
+                shifts, tracked = self.flow.update(picture, step)
+            row.update(shifts)
+            row.update(landmark_displacements(head, self._head_reference))
+            row["tracked_fraction"] = tracked
+            self._previous = face.points
+        else:
+            self._previous = None
+        row["epoch"] = self._epoch
+        self.rows.append(row)
+        return row
+
+    def mm_per_px(self) -> float:
+        """The scale from the frames so far (NaN before the first face)."""
+        return geometry.mm_per_px([r.get("iris_px", np.nan) for r in self.rows])
+
+    def finish(self, info: SourceInfo, max_faces: int) -> Measurement:
+        """The per-frame table in mm, calibration and quality.
+
+        Raises
+        ------
+        FaceError
+            When no frame had a face.
+        """
+        rows = self.rows
+        found = np.array([r["face_found"] for r in rows], dtype=bool)
+        if not found.any():
+            raise FaceError(f"no face found in {info.path}")
+        iris = np.array([r.get("iris_px", np.nan) for r in rows])
+        scale = geometry.mm_per_px(iris)
+        table = to_table(rows, scale)
+        median_iod = float(np.nanmedian(table["iod_px"]))
+        quality = {
+            "face_found_fraction": float(found.mean()),
+            "pose_ok_fraction": float(table["pose_ok"].fillna(False).astype(bool).mean()),
+            "max_faces_seen": int(max_faces),
+            "median_iod_px": median_iod,
+            "small_face": bool(median_iod < MIN_IOD_PX),
+            "flow_fallbacks": int(self.flow.n_fallbacks),
+        }
+        return Measurement(table, info, Calibration(scale, float(np.nanmedian(iris))), quality)
+
+
 def measure_video(
     source: str | Path | int,
     mirrored: bool = False,
@@ -111,55 +181,12 @@ def measure_video(
     FaceError
         No face in any frame.
     """
-    rows: list[dict] = []
-    flow = PatchTracker()
-    epoch = -1
+    measurer = FrameMeasurer()
     with open_source(source, mirrored=mirrored, max_side=max_side) as frames, \
             FaceTracker(model_path) as tracker:
-        info = frames.info
-        previous_points: np.ndarray | None = None
-        head_reference: np.ndarray | None = None
         # Landmarking runs a stage ahead in its own thread, overlapping with the measuring.
         for frame, face in prefetch(_landmarked(frames, tracker), depth=4):
-            row: dict = {"frame": frame.index, "t_s": frame.t_s, "face_found": False}
-            if face is not None:
-                head = geometry.head_fixed(face.points, face.matrix)
-                row.update(_face_row(face, head, geometry.head_pose(face.matrix)))
-                picture = frame.rgb if frame.gray is None else frame.gray
-                if previous_points is None:  # first frame of a new tracking epoch
-                    epoch += 1
-                    flow.reset(picture, face.points[:, :2])
-                    head_reference = head
-                    shifts, tracked = flow.update(picture, None)
-                else:
-                    step = (face.points[SEED_INDICES, :2] - previous_points[SEED_INDICES, :2])
-                    shifts, tracked = flow.update(picture, step)
-                row.update(shifts)
-                row.update(landmark_displacements(head, head_reference))
-                row["tracked_fraction"] = tracked
-                row["epoch"] = epoch
-                previous_points = face.points
-            else:
-                previous_points = None
-                row["epoch"] = epoch
-            rows.append(row)
+            measurer.add(frame, face)
             if progress is not None:
-                progress(frame.index + 1, info.n_frames)
-        max_faces = tracker.n_faces_seen
-
-    found = np.array([r["face_found"] for r in rows])
-    if not found.any():
-        raise FaceError(f"no face found in {info.path}")
-    iris = np.array([r.get("iris_px", np.nan) for r in rows])
-    scale = geometry.mm_per_px(iris)
-    table = to_table(rows, scale)
-    median_iod = float(np.nanmedian(table["iod_px"]))
-    quality = {
-        "face_found_fraction": float(found.mean()),
-        "pose_ok_fraction": float(table["pose_ok"].fillna(False).astype(bool).mean()),
-        "max_faces_seen": int(max_faces),
-        "median_iod_px": median_iod,
-        "small_face": bool(median_iod < MIN_IOD_PX),
-        "flow_fallbacks": int(flow.n_fallbacks),
-    }
-    return Measurement(table, info, Calibration(scale, float(np.nanmedian(iris))), quality)
+                progress(frame.index + 1, frames.info.n_frames)
+        return measurer.finish(frames.info, tracker.n_faces_seen)

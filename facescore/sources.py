@@ -224,10 +224,11 @@ class ImageSource:
 class CameraSource:
     """A live webcam through OpenCV, timed by the wall clock.
 
-    Webcam previews are usually mirrored; pass ``mirrored=True`` for those.
+    Frames come as the camera sees them (not mirrored; only previews are mirrored for the
+    viewer). Pass ``mirrored=True`` for a camera that mirrors in its driver.
     """
 
-    def __init__(self, index: int = 0, mirrored: bool = True):
+    def __init__(self, index: int = 0, mirrored: bool = False):
         import cv2
 
         self._capture = cv2.VideoCapture(index)

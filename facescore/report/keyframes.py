@@ -64,13 +64,18 @@ def jpeg(rgb: np.ndarray) -> bytes:
     return data.tobytes() if ok else b""
 
 
-def key_frames(path: str | Path, times_s: dict[str, float], mirrored: bool) -> dict[str, bytes]:
-    """JPEG bytes of annotated frames, by name (e.g. "rest", "smile_1")."""
-    grabbed = grab_frames(path, list(times_s.values()), mirrored)
+def annotate_frames(pictures: dict[str, np.ndarray | None]) -> dict[str, bytes]:
+    """JPEG bytes of each picture with its measured points drawn (None pictures skipped)."""
     out = {}
     with FaceTracker(blendshapes=False) as tracker:
-        for name, t in times_s.items():
-            if t in grabbed:
-                out[name] = jpeg(annotate(grabbed[t], tracker))
+        for name, rgb in pictures.items():
+            if rgb is not None:
+                out[name] = jpeg(annotate(rgb, tracker))
     return out
+
+
+def key_frames(path: str | Path, times_s: dict[str, float], mirrored: bool) -> dict[str, bytes]:
+    """JPEG bytes of annotated frames read back from a video, by name."""
+    grabbed = grab_frames(path, list(times_s.values()), mirrored)
+    return annotate_frames({name: grabbed.get(t) for name, t in times_s.items()})
 

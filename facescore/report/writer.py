@@ -91,13 +91,25 @@ def render_html(report: dict, analysis: Analysis, frame_images: dict[str, bytes]
     )
 
 
-def write_outputs(analysis: Analysis, input_path: str | Path, out_dir: str | Path) -> list[Path]:
-    """Write all outputs atomically; returns their final paths."""
+def write_outputs(analysis: Analysis, input_path: str | Path, out_dir: str | Path,
+                  frame_source=None) -> list[Path]:
+    """Write all outputs atomically; returns their final paths.
+
+    Parameters
+    ----------
+    frame_source : callable, optional
+        ``frame_source(t_s) -> rgb or None`` giving the picture at a time, for the key frames
+        of a recording that is not a file (a live session keeps the frames it needs). By
+        default the frames are read back from ``input_path``.
+    """
     out_dir = Path(out_dir)
     report = report_dict(analysis, input_path)
     validate_report(report)
-    images = keyframes.key_frames(input_path, _key_times(analysis),
-                                  analysis.measurement.info.mirrored)
+    times = _key_times(analysis)
+    if frame_source is None:
+        images = keyframes.key_frames(input_path, times, analysis.measurement.info.mirrored)
+    else:
+        images = keyframes.annotate_frames({name: frame_source(t) for name, t in times.items()})
     with atomic_directory(out_dir) as staging:
         (staging / "report.json").write_text(json.dumps(report, indent=2))
         (staging / "report.html").write_text(render_html(report, analysis, images),
