@@ -57,7 +57,7 @@ def test_flow_beats_landmarks_on_a_weak_side(astronaut_results):
 def test_excursions_in_mm_are_close(astronaut_results):
     flow = _flow(astronaut_results[1.0])
     share = flow["left_mm"] / flow["true_left_mm"]
-    # Lid travel is under-read most (about 0.8, see docs/phantom_accuracy.md); none below 0.7.
+    # Frown travel is under-read most (about 0.86, see docs/measurement.md); none below 0.7.
     assert (share > 0.7).all() and (share < 1.15).all(), share.to_dict()
 
 
