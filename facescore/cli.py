@@ -255,6 +255,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if verdict == "PASS" else 1
 
 
+def _mirrored_and_quiet(parser: argparse.ArgumentParser,
+                        mirrored_help: str = "the recording is a mirror image (most webcam "
+                                             "previews)") -> None:
+    parser.add_argument("--mirrored", action="store_true", help=mirrored_help)
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="facescore", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -309,11 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("video", type=Path, metavar="VIDEO")
     a.add_argument("-o", "--output", type=Path, default=Path("facescore_report"),
                    help="output folder (default ./facescore_report)")
-    a.add_argument("--mirrored", action="store_true",
-                   help="the recording is a mirror image (most webcam previews)")
     a.add_argument("--segments", type=Path, metavar="FILE",
                    help="CSV or JSON of start, end, movement: use these instead of detection")
-    a.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _mirrored_and_quiet(a)
     a.set_defaults(run=cmd_analyze)
 
     b = sub.add_parser(
@@ -335,9 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="local worker processes (default: one per core)")
     b.add_argument("--scheduler", metavar="ADDRESS",
                    help="run on a Dask distributed cluster, e.g. tcp://10.0.0.5:8786")
-    b.add_argument("--mirrored", action="store_true",
-                   help="all recordings are mirror images (webcam previews)")
-    b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _mirrored_and_quiet(b, "all recordings are mirror images (webcam previews)")
     b.set_defaults(run=cmd_batch)
 
     s = sub.add_parser(
@@ -387,9 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("video", type=Path, metavar="VIDEO")
     m.add_argument("-o", "--output", type=Path, default=Path("facescore_out"),
                    help="output folder (default ./facescore_out)")
-    m.add_argument("--mirrored", action="store_true",
-                   help="the recording is a mirror image (most webcam previews)")
-    m.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _mirrored_and_quiet(m)
     m.set_defaults(run=cmd_measure)
 
     c = sub.add_parser(
@@ -398,9 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "each movement's right/left ratio with the truth. Exit 0 when all are "
                     "within --tolerance, 1 otherwise.")
     c.add_argument("video", type=Path, metavar="VIDEO")
-    c.add_argument("--mirrored", action="store_true")
     c.add_argument("--tolerance", type=float, default=0.10)
-    c.add_argument("-q", "--quiet", action="store_true")
+    _mirrored_and_quiet(c)
     c.set_defaults(run=cmd_check)
     return parser
 

@@ -54,15 +54,21 @@ def test_truth_is_mirror_symmetric_in_size(face):
         assert right["excursion_mm"] / left["excursion_mm"] == pytest.approx(1.0, abs=0.06)
 
 
-def test_render_puts_moved_vertices_where_the_truth_says(face):
-    """Render a smile with a photo whose pixels hold their own coordinates; the pixel where
-    the truth says a moved vertex lands must have come from that vertex."""
+@pytest.fixture(scope="module")
+def coded(face):
+    """The face whose photo pixels hold their own (x, y) coordinates, placed in a 320 px frame:
+    rendering it shows, at every output pixel, which photo point it came from."""
     spec = PhantomSpec(size=(320, 320))
     placement = _placement(face, spec)
     anchors = _anchors(face, spec, geometry.invert_affine(placement))
     h, w = face.rgb.shape[:2]
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    coded = replace(face, rgb=np.dstack([xs, ys, np.zeros_like(xs)]))
+    return spec, placement, anchors, replace(face, rgb=np.dstack([xs, ys, np.zeros_like(xs)]))
+
+
+def test_render_puts_moved_vertices_where_the_truth_says(face, coded):
+    """The pixel where the truth says a moved vertex lands must have come from that vertex."""
+    spec, placement, anchors, coded = coded
     for movement in MOVEMENTS:
         displacement = FIELDS[movement](face, "left")
         out = render_frame(coded, displacement, placement, spec, anchors)
@@ -74,14 +80,9 @@ def test_render_puts_moved_vertices_where_the_truth_says(face):
             assert np.abs(source - face.points[vertex]).max() <= 0.25, (movement, vertex)
 
 
-def test_closing_lid_covers_a_still_eye(face):
+def test_closing_lid_covers_a_still_eye(face, coded):
     """Eye closure: the upper lid lands where the truth says, the lower lid does not move."""
-    spec = PhantomSpec(size=(320, 320))
-    placement = _placement(face, spec)
-    anchors = _anchors(face, spec, geometry.invert_affine(placement))
-    h, w = face.rgb.shape[:2]
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    coded = replace(face, rgb=np.dstack([xs, ys, np.zeros_like(xs)]))
+    spec, placement, anchors, coded = coded
     closure = 0.5 * FIELDS["eye_closure"](face, "left")
     sheet = render_frame(coded, closure, placement, spec, anchors)
     still = render_frame(coded, np.zeros_like(closure), placement, spec, anchors)
