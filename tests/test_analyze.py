@@ -152,3 +152,14 @@ def test_non_video_is_refused(tmp_path, capsys):
     text = tmp_path / "notes.mov"
     text.write_text("patient notes, not a video\n" * 40)
     _analyze_fails(text, tmp_path, capsys, "not a readable video")
+
+
+def test_still_photo_reports_rest_only(tmp_path):
+    photo = SHARED_DATA / "neutral.jpeg"
+    if not photo.exists():
+        pytest.skip("../shared/data/neutral.jpeg is not present")
+    analysis = analyze(photo)
+    assert analysis.performances == [] and len(analysis.not_performed) == 4
+    write_outputs(analysis, photo, tmp_path / "out")
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["rest"]["palpebral_fissure"]["left"] > 0

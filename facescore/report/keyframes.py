@@ -19,6 +19,8 @@ def grab_frames(path: str | Path, times_s: list[float], mirrored: bool) -> dict[
     """The frames nearest to each requested time, in one streaming pass."""
     wanted = sorted(set(times_s))
     grabbed: dict[float, np.ndarray] = {}
+    if not wanted:
+        return grabbed
     best: dict[float, float] = {}
     with open_source(path, mirrored=mirrored) as source:
         for frame in source:
