@@ -43,11 +43,3 @@ IRIS_HORIZONTAL = {"right": (469, 471), "left": (474, 476)}
 #: motion is estimated from these. The inner canthi are left out although the bone holds them:
 #: a patch on a canthus also sees the lids, and eye closure then reads as head motion.
 RIGID = (168, 6, 197, 195, 5, 4, 122, 351)
-
-#: Midline points used to define the face's vertical axis.
-MIDLINE = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 2, 164, 0, 17, 152)
-
-
-def other(side: str) -> str:
-    """The opposite anatomical side."""
-    return "right" if side == "left" else "left"

@@ -19,7 +19,6 @@ import numpy as np
 
 from .model import verified_model_path
 
-N_LANDMARKS = 478
 #: While no face is tracked, the whole-frame search runs on every this-many-th frame.
 SEARCH_EVERY = 5
 
@@ -288,13 +287,3 @@ class FaceTracker:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def mesh_triangles() -> np.ndarray:
-    """The face mesh's 852 triangles as a (852, 3) int array of landmark indices."""
-    from mediapipe.tasks.python.vision import FaceLandmarksConnections
-
-    edges = FaceLandmarksConnections.FACE_LANDMARKS_TESSELATION
-    pairs = np.array([(c.start, c.end) for c in edges])
-    # The tesselation lists each triangle as three consecutive edges a→b, b→c, c→a.
-    return np.stack([pairs[0::3, 0], pairs[1::3, 0], pairs[2::3, 0]], axis=1)

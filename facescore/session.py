@@ -44,7 +44,8 @@ MIN_BRIGHTNESS = 45
 
 
 def _raw_activation(row: dict, movement: str, side: str) -> float:
-    """A movement's travel (frame px) on one side from a raw measurer row (NaN without face)."""
+    """A movement's travel (frame px) on one side from a raw measurer row (NaN without face):
+    the live, per-row twin of :func:`facescore.segments.activation`."""
     if not row.get("face_found"):
         return float("nan")
     value = {

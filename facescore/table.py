@@ -33,13 +33,6 @@ from .features import POSITION_COLUMNS
 from .motion import DISPLACEMENT_COLUMNS
 
 
-def pixel_columns() -> list[str]:
-    """Raw column names holding pixel lengths that the table reports in mm."""
-    names = [f"{n}_{s}" for n in POSITION_COLUMNS for s in SIDES]
-    names += [f"{n}_lm_{s}" for n in DISPLACEMENT_COLUMNS for s in SIDES]
-    return names
-
-
 def to_table(rows: list[dict], mm_per_px: float) -> pd.DataFrame:
     """Turn the pipeline's raw rows (px) into the per-frame table (mm).
 
@@ -67,9 +60,10 @@ def to_table(rows: list[dict], mm_per_px: float) -> pd.DataFrame:
 
 
 def _raw_lengths() -> set[str]:
-    names = set(pixel_columns())
-    names |= {f"{n}_{s}" for n in DISPLACEMENT_COLUMNS for s in SIDES}
-    return names
+    """Raw column names holding pixel lengths, which the table replaces by mm columns."""
+    return ({f"{n}_{s}" for n in POSITION_COLUMNS for s in SIDES}
+            | {f"{n}{tag}_{s}" for n in DISPLACEMENT_COLUMNS for s in SIDES
+               for tag in ("", "_lm")})
 
 
 def write_table(table: pd.DataFrame, directory: str | Path, stem: str = "frames") -> list[Path]:
