@@ -150,21 +150,32 @@ class VideoSource:
 
     def _frames(self) -> Iterator[Frame]:
         import av
+        import cv2
 
         t0: float | None = None
         index = 0
-        size = {} if self._decode_size is None else dict(zip(("width", "height"),
-                                                             self._decode_size, strict=True))
+        stored = (self._stream.codec_context.width, self._stream.codec_context.height)
+        width, height = self._decode_size or stored
+        # One pass of FFmpeg's scaler to 4:2:0 at the working size, then OpenCV's colour
+        # conversion: less than half the CPU of asking FFmpeg for RGB and grey separately,
+        # and the grey (luma) plane comes free. Odd sizes cannot be 4:2:0; they take RGB.
+        planar = width % 2 == 0 and height % 2 == 0
         try:
             for frame in self._container.decode(self._stream):
                 if frame.time is None:
                     continue
                 if t0 is None:
                     t0 = frame.time
-                rgb = frame.to_ndarray(format="rgb24", **size)
-                luma = frame.to_ndarray(format="gray", **size)
+                if planar:
+                    yuv = frame.reformat(width=width, height=height, format="yuv420p",
+                                         interpolation="AREA").to_ndarray()
+                    rgb, luma = cv2.cvtColor(yuv, cv2.COLOR_YUV2RGB_I420), yuv[:height]
+                else:
+                    rgb = frame.to_ndarray(format="rgb24", width=width, height=height)
+                    luma = None
                 yield Frame(index, frame.time - t0, _upright(rgb, self._rotation, self.mirrored),
-                            _upright(luma, self._rotation, self.mirrored))
+                            None if luma is None
+                            else _upright(luma, self._rotation, self.mirrored))
                 index += 1
         except av.FFmpegError as exc:
             raise SourceError(
