@@ -188,9 +188,15 @@ class VideoSource:
         if self.prefetch <= 0:
             yield from self._frames()
             return
-        yield from prefetch(self._frames(), self.prefetch)
+        self._active = prefetch(self._frames(), self.prefetch)
+        yield from self._active
 
     def close(self) -> None:
+        # Stop a decoding thread before closing the container it reads (a consumer that
+        # stopped early leaves it waiting on its queue).
+        active = getattr(self, "_active", None)
+        if active is not None:
+            active.close()
         self._container.close()
 
     def __enter__(self) -> VideoSource:

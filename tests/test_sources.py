@@ -115,3 +115,16 @@ def test_memory_stays_flat_while_streaming(tmp_path):
         late = process.memory_info().rss
     assert frame.index == 479
     assert late - early < 60e6
+
+
+def test_stopping_early_stops_the_decoding_thread(tmp_path):
+    import threading
+
+    frames = [np.full((64, 64, 3), i, np.uint8) for i in range(60)]
+    path = _write(tmp_path / "clip.mp4", frames)
+    for _ in range(3):  # closing while the decoder runs ahead must neither hang nor crash
+        with open_source(path) as source:
+            for frame in source:
+                if frame.index == 3:
+                    break
+    assert not [t for t in threading.enumerate() if t.name == "facescore-stage"]
