@@ -265,7 +265,12 @@ class PatchTracker:
         gray = self._working_image(rgb, state)
         current = state.current.copy()
         good = np.zeros(len(current), dtype=bool)
-        for rows, window in ((_OTHER_ROWS, LK_PARAMS["winSize"]), (_LID_ROWS, LID_WINDOW)):
+        # Upper lids measured by their eye model need no flow: their rows are replaced below.
+        modelled = [_ROW[u] for side, eye in state.eyes.items() if eye is not None
+                    for u, _ in LID_CENTRE_PAIRS[side]]
+        good[modelled] = True
+        lid_rows = np.setdiff1d(_LID_ROWS, modelled)
+        for rows, window in ((_OTHER_ROWS, LK_PARAMS["winSize"]), (lid_rows, LID_WINDOW)):
             current[rows], good[rows] = _track(state.gray, gray, state.current[rows], window)
         if not good.all():
             step = np.zeros_like(current) if landmark_step is None \
