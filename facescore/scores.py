@@ -59,6 +59,33 @@ def travel(values: np.ndarray, baseline: np.ndarray, direction: float) -> np.nda
     return np.linalg.norm(delta, axis=1)
 
 
+def travel_during(frames: pd.DataFrame, movement: str, side: str, start_s: float,
+                  end_s: float, method: str = "flow") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One side's travel through a performance, from the rest just before it.
+
+    Returns
+    -------
+    times : (T,) ndarray
+        Frame times within [start_s, end_s] that have a face, s.
+    moved : (T,) ndarray
+        Travel at those times, mm (see :func:`travel`).
+    during : (N,) bool ndarray
+        Which rows of ``frames`` those are.
+    """
+    columns = signal_columns(movement, side, method)
+    _, direction = PRIMARY_SIGNAL[movement]
+    t = frames["t_s"].to_numpy()
+    usable = frames["face_found"].to_numpy(dtype=bool)
+    before = usable & (t >= start_s - BASELINE_S) & (t <= start_s)
+    during = usable & (t >= start_s) & (t <= end_s)
+    if not during.any():
+        return np.array([]), np.array([]), during
+    values = frames[columns].to_numpy(dtype=float)
+    reference = before if before.any() else (during & (t <= t[during][0]))
+    baseline = np.nanmedian(values[reference], axis=0)
+    return t[during], travel(values[during], baseline, direction), during
+
+
 def side_excursion(frames: pd.DataFrame, movement: str, side: str, start_s: float,
                    end_s: float, method: str = "flow") -> SideExcursion:
     """Excursion of one side during one performance, mm.
@@ -74,20 +101,11 @@ def side_excursion(frames: pd.DataFrame, movement: str, side: str, start_s: floa
     method : {"flow", "landmarks"}
         Prior-free optical flow (the measurement) or landmarks alone (the cross-check).
     """
-    columns = signal_columns(movement, side, method)
-    _, direction = PRIMARY_SIGNAL[movement]
-    t = frames["t_s"].to_numpy()
-    usable = frames["face_found"].to_numpy(dtype=bool)
-    before = usable & (t >= start_s - BASELINE_S) & (t <= start_s)
-    during = usable & (t >= start_s) & (t <= end_s)
-    if not during.any():
+    times, moved, _ = travel_during(frames, movement, side, start_s, end_s, method)
+    if len(moved) == 0:
         return SideExcursion(float("nan"), float("nan"))
-    values = frames[columns].to_numpy(dtype=float)
-    reference = before if before.any() else (during & (t <= t[during][0]))
-    baseline = np.nanmedian(values[reference], axis=0)
-    moved = travel(values[during], baseline, direction)
     peak = int(np.nanargmax(moved))
-    return SideExcursion(float(moved[peak]), float(t[during][peak]))
+    return SideExcursion(float(moved[peak]), float(times[peak]))
 
 
 def excursions(frames: pd.DataFrame, movement: str, start_s: float, end_s: float,
@@ -161,19 +179,10 @@ def weaker_side(left_mm: float, right_mm: float) -> str | None:
 
 def _side_score(frames: pd.DataFrame, movement: str, side: str, start_s: float,
                 end_s: float) -> SideScore:
-    columns = signal_columns(movement, side)
-    _, direction = PRIMARY_SIGNAL[movement]
-    t = frames["t_s"].to_numpy()
-    usable = frames["face_found"].to_numpy(dtype=bool)
-    before = usable & (t >= start_s - BASELINE_S) & (t <= start_s)
-    during = usable & (t >= start_s) & (t <= end_s)
-    if during.sum() < 2:
+    times, moved, during = travel_during(frames, movement, side, start_s, end_s)
+    if len(moved) < 2:
         nan = float("nan")
         return SideScore(nan, nan, nan, nan)
-    values = frames[columns].to_numpy(dtype=float)
-    reference = before if before.any() else (during & (t <= t[during][0]))
-    moved = travel(values[during], np.nanmedian(values[reference], axis=0), direction)
-    times = t[during]
     peak = int(np.nanargmax(moved))
     excursion = float(moved[peak])
     reached = np.nonzero(moved >= 0.2 * excursion)[0] if excursion > 0 else np.array([peak])
