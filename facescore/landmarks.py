@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from .model import verified_model_path
+from .sources import Frame
 
 #: While no face is tracked, the whole-frame search runs on every this-many-th frame.
 SEARCH_EVERY = 5
@@ -106,8 +107,8 @@ def _observations(result, x0: float, y0: float, scale_x: float, scale_y: float):
     return faces
 
 
-def crop_square(rgb: np.ndarray, cx: float, cy: float, size: float, out_px: int):
-    """Cut a square of side ``size`` px around (cx, cy), resized so its side is ``out_px``.
+def crop_square(frame: Frame, cx: float, cy: float, size: float, out_px: int):
+    """Cut a square of side ``size`` px around (cx, cy), resized so its side is ``out_px``, RGB.
 
     The square is slid inside the frame where it fits (the landmarker does not need the face
     centred) and trimmed to the frame where it does not, so no pixels are invented or copied
@@ -115,11 +116,11 @@ def crop_square(rgb: np.ndarray, cx: float, cy: float, size: float, out_px: int)
 
     Returns
     -------
-    crop : ndarray or None
+    crop : (h, w, 3) uint8 ndarray or None
     box : (x0, y0, width, height)
         The cut region in frame pixels.
     """
-    height, width = rgb.shape[:2]
+    height, width = frame.shape
     side = int(round(size))
     x0 = min(max(int(round(cx - size / 2)), 0), max(width - side, 0))
     y0 = min(max(int(round(cy - size / 2)), 0), max(height - side, 0))
@@ -127,9 +128,10 @@ def crop_square(rgb: np.ndarray, cx: float, cy: float, size: float, out_px: int)
     if x1 - x0 < 16 or y1 - y0 < 16:
         return None, (x0, y0, x1 - x0, y1 - y0)
     scale = out_px / side
-    out_size = (max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale)))
-    # Bilinear: the landmarker resamples its input again, to 256 px, bilinearly.
-    crop = cv2.resize(rgb[y0:y1, x0:x1], out_size, interpolation=cv2.INTER_LINEAR)
+    # Even sizes, so a video frame's 4:2:0 planes convert without another resize. Bilinear:
+    # the landmarker resamples its input again, to 256 px, bilinearly.
+    out_size = (max(2, 2 * round((x1 - x0) * scale / 2)), max(2, 2 * round((y1 - y0) * scale / 2)))
+    crop = frame.region_rgb(x0, y0, x1 - x0, y1 - y0, out_size)
     return crop, (x0, y0, x1 - x0, y1 - y0)
 
 
@@ -235,27 +237,23 @@ class FaceTracker:
         size = max(xmax - xmin, ymax - ymin) * self.roi_scale
         self._roi = ((xmin + xmax) / 2, (ymin + ymax) / 2, size)
 
-    def _track_roi(self, rgb: np.ndarray, t_ms: int) -> FaceObservation | None:
+    def _track_roi(self, frame: Frame, t_ms: int) -> FaceObservation | None:
         cx, cy, size = self._roi
-        crop, (x0, y0, w, h) = crop_square(rgb, cx, cy, size, self.crop_px)
+        crop, (x0, y0, w, h) = crop_square(frame, cx, cy, size, self.crop_px)
         if crop is None:
             return None
         result = self._video.detect_for_video(_mp_image(crop), t_ms)
         faces = _observations(result, x0, y0, w, h)
         return faces[0] if faces else None
 
-    def track(self, rgb: np.ndarray, t_s: float) -> FaceObservation | None:
+    def track(self, frame: Frame) -> FaceObservation | None:
         """Landmarks of the followed face in this frame, or None when there is no face.
 
-        Parameters
-        ----------
-        rgb : (H, W, 3) uint8 ndarray
-        t_s : float
-            Frame time in seconds; must not decrease between calls.
+        Frame times (``frame.t_s``) must not decrease between calls.
         """
-        t_ms = max(int(round(t_s * 1000)), self._last_ms + 1)
+        t_ms = max(int(round(frame.t_s * 1000)), self._last_ms + 1)
         self._last_ms = t_ms
-        face = self._track_roi(rgb, t_ms) if self._roi is not None else None
+        face = self._track_roi(frame, t_ms) if self._roi is not None else None
         if face is None:
             self._roi = None
             # A full search costs ~25 landmarker calls; while no face is in view, look again
@@ -264,12 +262,13 @@ class FaceTracker:
             if self._frames_since_search < SEARCH_EVERY:
                 return None
             self._frames_since_search = 0
-            candidates = self.search(rgb)
+            candidates = self.search(frame.rgb)
             if not candidates:
                 return None
-            self._set_roi(choose_face(candidates, rgb.shape[1], rgb.shape[0]))
+            height, width = frame.shape
+            self._set_roi(choose_face(candidates, width, height))
             self._last_ms += 1
-            face = self._track_roi(rgb, self._last_ms)
+            face = self._track_roi(frame, self._last_ms)
             if face is None:
                 self._roi = None
                 return None

@@ -184,11 +184,25 @@ WORKING_IOD_PX = 100.0
 CROP_MARGIN = 2.0
 
 
+def resample(picture: np.ndarray, decimation: int, side: int) -> np.ndarray:
+    """A square picture resized to ``side`` px: area-averaged by the whole factor
+    ``decimation`` first (OpenCV's fast path, exact when the picture's side is a multiple of
+    it), then bilinear for the rest (a factor below 2).
+
+    Plain area resampling by a fractional factor costs 4-5x more for the same anti-aliasing.
+    """
+    if decimation > 1:
+        whole = picture.shape[0] // decimation
+        picture = cv2.resize(picture, (whole, whole), interpolation=cv2.INTER_AREA)
+    return cv2.resize(picture, (side, side), interpolation=cv2.INTER_LINEAR)
+
+
 @dataclass
 class PatchTrackerState:
     origin: np.ndarray  # (2,) top-left corner of the crop, frame px
-    size: int  # side of the square crop, frame px
+    size: int  # side of the square crop, frame px (a multiple of decimation)
     scale: float  # working px per frame px
+    decimation: int  # whole part of the downscale, done by area averaging
     reference: np.ndarray  # (K, 2) seed positions in the reference frame, working px
     current: np.ndarray  # (K, 2) seed positions now, working px
     gray: np.ndarray  # previous working image
@@ -212,9 +226,7 @@ class PatchTracker:
         x0, y0 = (int(v) for v in state.origin)
         crop = picture[y0:y0 + state.size, x0:x0 + state.size]
         gray = crop if crop.ndim == 2 else cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
-        side = int(round(state.size * state.scale))
-        interpolation = cv2.INTER_AREA if state.scale < 1 else cv2.INTER_LINEAR
-        return cv2.resize(gray, (side, side), interpolation=interpolation)
+        return resample(gray, state.decimation, int(round(state.size * state.scale)))
 
     def reset(self, rgb: np.ndarray, points_xy: np.ndarray) -> None:
         """Start a new reference: seed patches on this frame's landmarks (frame px).
@@ -226,15 +238,18 @@ class PatchTracker:
                              - points_xy[LID_CENTRE_PAIRS["right"][1][0]])
         (xmin, ymin), (xmax, ymax) = points_xy.min(axis=0), points_xy.max(axis=0)
         height, width = rgb.shape[:2]
+        scale = float(np.clip(WORKING_IOD_PX / max(iod, 1.0), 0.2, 3.0))
+        decimation = max(1, int(1 / scale))
         size = min(int(round(CROP_MARGIN * max(xmax - xmin, ymax - ymin))), width, height)
+        size -= size % decimation
+        scale = round(size * scale) / size  # exactly the working picture's scale
         # Slide the crop inside the frame: padding it would copy it every frame.
         origin = np.array([min(max(round((xmin + xmax - size) / 2), 0), width - size),
                            min(max(round((ymin + ymax - size) / 2), 0), height - size)],
                           dtype=float)
-        scale = float(np.clip(WORKING_IOD_PX / max(iod, 1.0), 0.2, 3.0))
         seeds = ((seed_positions(points_xy, up) - origin) * scale).astype(np.float32)
-        state = PatchTrackerState(origin, size, scale, seeds.copy(), seeds.copy(), None,
-                                  to_left, up, {})
+        state = PatchTrackerState(origin, size, scale, decimation, seeds.copy(), seeds.copy(),
+                                  None, to_left, up, {})
         state.gray = self._working_image(rgb, state)
         working = (points_xy - origin) * scale
         for side in SIDES:

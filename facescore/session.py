@@ -184,7 +184,7 @@ def run_session(camera: int | str | Path = 0, profile: str = "default", reps: in
                     delay = frame.t_s - (time.monotonic() - wall_start)
                     if delay > 0:
                         time.sleep(delay)
-                face = tracker.track(frame.rgb, frame.t_s)
+                face = tracker.track(frame)
                 row = measurer.add(frame, face)
                 if save_video:
                     writer = writer or _VideoWriter(out_dir.parent / f".{out_dir.name}.mp4",

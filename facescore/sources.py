@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from .concurrency import prefetch
@@ -22,9 +23,13 @@ from .errors import SourceError
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Frame:
-    """One decoded frame.
+    """One decoded frame, upright and un-mirrored.
+
+    A video frame keeps the decoder's own 4:2:0 planes and converts to RGB only what is asked
+    for: the landmark model needs a small region around the face and the flow needs the luma,
+    so converting every whole frame would be wasted work.
 
     Attributes
     ----------
@@ -33,16 +38,68 @@ class Frame:
     t_s : float
         Presentation time in seconds from the start of the stream (true per-frame time, so
         variable-frame-rate video is timed correctly).
-    rgb : (H, W, 3) uint8 ndarray
-        The picture, upright and un-mirrored.
     gray : (H, W) uint8 ndarray or None
-        Its luma, when the decoder had it for free (a video's Y plane); else None.
+        Luma, when the decoder had it for free (a video's Y plane); else None.
+    chroma : pair of (H/2, W/2) uint8 ndarrays or None
+        The U and V planes of a 4:2:0 video frame (BT.601 limited range, as FFmpeg decodes).
     """
 
     index: int
     t_s: float
-    rgb: np.ndarray
     gray: np.ndarray | None = None
+    chroma: tuple[np.ndarray, np.ndarray] | None = None
+    _rgb: np.ndarray | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_rgb(cls, index: int, t_s: float, rgb: np.ndarray) -> Frame:
+        """A frame that arrived as an RGB picture (still image, webcam)."""
+        return cls(index, t_s, _rgb=rgb)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(height, width) in px."""
+        return (self.gray if self._rgb is None else self._rgb).shape[:2]
+
+    @property
+    def rgb(self) -> np.ndarray:
+        """(H, W, 3) uint8 ndarray: the whole picture (converted once, on first use)."""
+        if self._rgb is None:
+            self._rgb = _i420_to_rgb(self.gray, *self.chroma)
+        return self._rgb
+
+    def region_rgb(self, x0: int, y0: int, width: int, height: int,
+                   out_size: tuple[int, int]) -> np.ndarray:
+        """The region (x0, y0, width, height), frame px, resized to ``out_size`` (w, h) px, RGB.
+
+        Resized bilinearly, and for a video frame in its planes before the colour conversion,
+        so only the output's pixels are converted.
+        """
+        if self._rgb is not None:
+            region = self._rgb[y0:y0 + height, x0:x0 + width]
+            return cv2.resize(region, out_size, interpolation=cv2.INTER_LINEAR)
+        out_w, out_h = (max(2, 2 * round(n / 2)) for n in out_size)  # 4:2:0 needs even sizes
+        u, v = self.chroma
+        cx0, cy0 = x0 // 2, y0 // 2
+        cx1, cy1 = (x0 + width + 1) // 2, (y0 + height + 1) // 2
+        planes = [cv2.resize(self.gray[y0:y0 + height, x0:x0 + width], (out_w, out_h),
+                             interpolation=cv2.INTER_LINEAR)]
+        planes += [cv2.resize(c[cy0:cy1, cx0:cx1], (out_w // 2, out_h // 2),
+                              interpolation=cv2.INTER_LINEAR) for c in (u, v)]
+        rgb = _i420_to_rgb(*planes)
+        if (out_w, out_h) != tuple(out_size):
+            rgb = cv2.resize(rgb, out_size, interpolation=cv2.INTER_LINEAR)
+        return rgb
+
+
+def _i420_to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """RGB from 4:2:0 planes (Y of even size H x W, U and V of H/2 x W/2)."""
+    height, width = y.shape
+    packed = np.empty(height * width * 3 // 2, dtype=np.uint8)
+    n = height * width
+    packed[:n] = y.ravel()
+    packed[n:n + n // 4] = u.ravel()
+    packed[n + n // 4:] = v.ravel()
+    return cv2.cvtColor(packed.reshape(height * 3 // 2, width), cv2.COLOR_YUV2RGB_I420)
 
 
 @dataclass(frozen=True)
@@ -60,13 +117,22 @@ class SourceInfo:
     mirrored: bool
 
 
-def _upright(rgb: np.ndarray, rotation_deg: int, mirrored: bool) -> np.ndarray:
+def _upright(picture: np.ndarray, rotation_deg: int, mirrored: bool) -> np.ndarray:
+    """The picture (or one plane of it) as displayed: rotated, and flipped when mirrored."""
     quarter_turns = round(rotation_deg / 90) % 4
     if quarter_turns:
-        rgb = np.rot90(rgb, k=quarter_turns)
+        picture = np.rot90(picture, k=quarter_turns)
     if mirrored:
-        rgb = rgb[:, ::-1]
-    return np.ascontiguousarray(rgb)
+        picture = picture[:, ::-1]
+    return np.ascontiguousarray(picture) if quarter_turns or mirrored else picture
+
+
+def _plane(frame, i: int) -> np.ndarray:
+    """Plane ``i`` of a planar video frame as an array view (no copy; rows may be padded)."""
+    plane = frame.planes[i]
+    rows = np.frombuffer(plane, dtype=np.uint8, count=plane.height * plane.line_size)
+    rows = rows.reshape(plane.height, plane.line_size)
+    return rows[:, :plane.width]
 
 
 class VideoSource:
@@ -150,15 +216,14 @@ class VideoSource:
 
     def _frames(self) -> Iterator[Frame]:
         import av
-        import cv2
 
         t0: float | None = None
         index = 0
         stored = (self._stream.codec_context.width, self._stream.codec_context.height)
         width, height = self._decode_size or stored
-        # One pass of FFmpeg's scaler to 4:2:0 at the working size, then OpenCV's colour
-        # conversion: less than half the CPU of asking FFmpeg for RGB and grey separately,
-        # and the grey (luma) plane comes free. Odd sizes cannot be 4:2:0; they take RGB.
+        # Frames stay in 4:2:0 planes: the flow reads the luma and the landmark model gets a
+        # small region converted to RGB (see Frame). Frames too large are scaled in FFmpeg's
+        # scaler, still to 4:2:0; odd sizes cannot be 4:2:0 and are converted to RGB whole.
         planar = width % 2 == 0 and height % 2 == 0
         try:
             for frame in self._container.decode(self._stream):
@@ -166,16 +231,20 @@ class VideoSource:
                     continue
                 if t0 is None:
                     t0 = frame.time
+                t_s = frame.time - t0
                 if planar:
-                    yuv = frame.reformat(width=width, height=height, format="yuv420p",
-                                         interpolation="AREA").to_ndarray()
-                    rgb, luma = cv2.cvtColor(yuv, cv2.COLOR_YUV2RGB_I420), yuv[:height]
+                    # Other layouts, bit depths and full-range ("j") video are converted by
+                    # FFmpeg, which knows their colour ranges.
+                    if (frame.width, frame.height) != (width, height) \
+                            or frame.format.name != "yuv420p":
+                        frame = frame.reformat(width=width, height=height, format="yuv420p",
+                                               interpolation="AREA")
+                    y, u, v = (_upright(_plane(frame, i), self._rotation, self.mirrored)
+                               for i in range(3))
+                    yield Frame(index, t_s, gray=y, chroma=(u, v))
                 else:
                     rgb = frame.to_ndarray(format="rgb24", width=width, height=height)
-                    luma = None
-                yield Frame(index, frame.time - t0, _upright(rgb, self._rotation, self.mirrored),
-                            None if luma is None
-                            else _upright(luma, self._rotation, self.mirrored))
+                    yield Frame.from_rgb(index, t_s, _upright(rgb, self._rotation, self.mirrored))
                 index += 1
         except av.FFmpegError as exc:
             raise SourceError(
@@ -226,7 +295,7 @@ class ImageSource:
         self.info = SourceInfo(str(self.path), "image", width, height, 0.0, 1, None, 0, mirrored)
 
     def __iter__(self) -> Iterator[Frame]:
-        yield Frame(0, 0.0, self._rgb)
+        yield Frame.from_rgb(0, 0.0, self._rgb)
 
     def close(self) -> None:
         pass
@@ -246,7 +315,6 @@ class CameraSource:
     """
 
     def __init__(self, index: int = 0, mirrored: bool = False):
-        import cv2
 
         self._capture = cv2.VideoCapture(index)
         if not self._capture.isOpened():
@@ -259,7 +327,6 @@ class CameraSource:
                                mirrored)
 
     def __iter__(self) -> Iterator[Frame]:
-        import cv2
 
         t0 = time.monotonic()
         index = 0
@@ -268,7 +335,8 @@ class CameraSource:
             if not ok:
                 return
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            yield Frame(index, time.monotonic() - t0, _upright(rgb, 0, self.mirrored))
+            yield Frame.from_rgb(index, time.monotonic() - t0,
+                                 _upright(rgb, 0, self.mirrored))
             index += 1
 
     def close(self) -> None:
