@@ -3,7 +3,8 @@
 The package reads as its pipeline:
 
 ``sources`` (video, image, webcam → frames with timestamps)
-→ ``landmarks`` (MediaPipe; the only module that imports it)
+→ ``landmarks`` (MediaPipe; the only module that imports it; ``landmark_worker`` runs it in a
+child process so that it never waits for the measuring)
 → ``geometry`` (head pose, head-fixed frame, mm scale) and ``features`` (per-side positions)
 → ``motion`` (per-side movement by optical flow, no left-right prior)
 → ``table`` (the per-frame table) → ``segments`` (rest and movements) → ``scores``

@@ -6,6 +6,7 @@ time, so memory stays flat with video length; what it keeps is one small row of 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from . import features, geometry
 from .anatomy import IRIS_CENTRE
 from .concurrency import prefetch
 from .errors import FaceError
+from .landmark_worker import LandmarkWorker
 from .landmarks import FaceTracker
 from .motion import SEED_INDICES, PatchTracker, landmark_displacements
 from .sources import SourceInfo, open_source
@@ -26,8 +28,9 @@ from .table import to_table
 MIN_IOD_PX = 30.0
 #: Videos are decoded with their longer side bounded to this, px: the landmark model sees a
 #: 256 px crop and the flow a face resampled to 100 px between the eyes, so a larger picture
-#: only costs time (a face 12 % of such a frame still has ~70 px between the eyes).
-WORKING_MAX_SIDE = 1280
+#: only costs time. Up to 1080p frames are used as decoded (scaling them would cost more than
+#: the few regions taken from them); 4K is scaled down in FFmpeg.
+WORKING_MAX_SIDE = 1920
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,7 @@ def _face_row(face, head: np.ndarray, pose: geometry.HeadPose) -> dict:
 
 def _landmarked(frames, tracker: FaceTracker):
     for frame in frames:
-        yield frame, tracker.track(frame.rgb, frame.t_s)
+        yield frame, tracker.track(frame)
 
 
 class FrameMeasurer:
@@ -157,6 +160,7 @@ def measure_video(
     progress: Callable[[int, int | None], None] | None = None,
     model_path: str | Path | None = None,
     max_side: int | None = WORKING_MAX_SIDE,
+    landmark_process: bool = True,
 ) -> Measurement:
     """Track the face through a recording and measure each side in every frame.
 
@@ -173,6 +177,9 @@ def measure_video(
     max_side : int or None
         Bound on the decoded resolution's longer side, px (None: full resolution). Pixel
         columns of the table refer to this decoded resolution.
+    landmark_process : bool
+        Run the landmark model of a video in a child process (:mod:`facescore.landmark_worker`)
+        rather than a thread of this one; the results are the same, ~1.2x sooner on 2 cores.
 
     Raises
     ------
@@ -182,11 +189,24 @@ def measure_video(
         No face in any frame.
     """
     measurer = FrameMeasurer()
-    with open_source(source, mirrored=mirrored, max_side=max_side) as frames, \
-            FaceTracker(model_path) as tracker:
-        # Landmarking runs a stage ahead in its own thread, overlapping with the measuring.
-        for frame, face in prefetch(_landmarked(frames, tracker), depth=4):
-            measurer.add(frame, face)
-            if progress is not None:
-                progress(frame.index + 1, frames.info.n_frames)
-        return measurer.finish(frames.info, tracker.n_faces_seen)
+    with open_source(source, mirrored=mirrored, max_side=max_side) as frames:
+        expected = frames.info.n_frames
+        if landmark_process and frames.info.kind == "video":
+            size = (frames.info.height, frames.info.width)
+            with LandmarkWorker(size, model_path) as worker:
+                _measure_all(worker.track_all(frames), measurer, progress, expected)
+                most_faces = worker.finish()
+        else:
+            # Landmarking runs a stage ahead in its own thread, overlapping with the measuring.
+            with FaceTracker(model_path) as tracker, \
+                    contextlib.closing(prefetch(_landmarked(frames, tracker), depth=4)) as pairs:
+                _measure_all(pairs, measurer, progress, expected)
+                most_faces = tracker.n_faces_seen
+        return measurer.finish(frames.info, most_faces)
+
+
+def _measure_all(pairs, measurer: FrameMeasurer, progress, expected: int | None) -> None:
+    for frame, face in pairs:
+        measurer.add(frame, face)
+        if progress is not None:
+            progress(frame.index + 1, expected)

@@ -1,0 +1,270 @@
+"""The face tracker in a child process, fed frames through shared memory.
+
+MediaPipe's Python wrapper takes and drops the GIL many times per frame (one ctypes call each),
+so in a shared process every frame waits behind the measuring code for the interpreter: a busy
+Python thread beside it cuts the model from ~110 to ~20 frames/s here (benchmarks/throughput.py
+explains). In its own process the model keeps its speed, and the parent's decoding and measuring
+run beside it on the other core.
+
+Frames go through a ring of slots in one anonymous shared-memory file (memfd) that the child
+inherits, so nothing is left behind however either process ends (copying a 1080p frame there
+costs ~0.3 ms); landmarks come back pickled through a pipe, in frame order.
+
+    with LandmarkWorker((height, width)) as worker:
+        for frame, face in worker.track_all(frames):
+            ...
+        most_faces = worker.finish()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mmap
+import os
+import subprocess
+import sys
+import tempfile
+from collections import deque
+from collections.abc import Iterable, Iterator
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+
+import numpy as np
+
+from .model import verified_model_path
+from .sources import Frame
+
+#: Frames handed to the worker before the first result is awaited: enough to keep it busy
+#: while the parent measures, few enough to keep the shared ring small (6 x 3 MB at 1080p).
+DEPTH = 6
+#: Seconds a stopping worker gets to finish before it is killed.
+STOP_TIMEOUT_S = 5.0
+
+
+_CHILD = "import sys; from facescore.landmark_worker import main; sys.exit(main(sys.argv[1:]))"
+
+
+def _child_environment() -> dict[str, str]:
+    """This environment, with this copy of facescore importable (it may not be installed)."""
+    package_parent = str(Path(__file__).resolve().parent.parent)
+    path = os.pathsep.join(p for p in (package_parent, os.environ.get("PYTHONPATH")) if p)
+    return {**os.environ, "PYTHONPATH": path, "GLOG_minloglevel": "2"}
+
+
+class WorkerError(RuntimeError):
+    """The landmark worker process failed or stopped unexpectedly."""
+
+
+def _anonymous_file(size: int) -> int:
+    """A file descriptor of ``size`` bytes of shared memory with no name on any file system."""
+    if hasattr(os, "memfd_create"):
+        fd = os.memfd_create("facescore-frames")
+    else:  # no memfd (not Linux): a temporary file, unlinked at once
+        handle, path = tempfile.mkstemp(prefix="facescore-frames-")
+        os.unlink(path)
+        fd = handle
+    try:
+        os.ftruncate(fd, size)
+        if hasattr(os, "posix_fallocate"):
+            os.posix_fallocate(fd, 0, size)  # no room fails here, not as SIGBUS on a write
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _layout(frame: Frame) -> tuple[int, int, bool]:
+    """(height, width, planar): how this frame is laid out in a slot."""
+    height, width = frame.shape
+    return height, width, frame.gray is not None and frame.chroma is not None
+
+
+def _write_slot(view: np.ndarray, frame: Frame, height: int, width: int, planar: bool) -> None:
+    if planar:
+        n = height * width
+        view[:n].reshape(height, width)[:] = frame.gray
+        u, v = frame.chroma
+        view[n:n + n // 4].reshape(u.shape)[:] = u
+        view[n + n // 4:n + n // 2].reshape(v.shape)[:] = v
+    else:
+        view[:height * width * 3].reshape(height, width, 3)[:] = frame.rgb
+
+
+def _read_slot(view: np.ndarray, index: int, t_s: float, height: int, width: int,
+               planar: bool) -> Frame:
+    if planar:
+        n = height * width
+        quarter = (height // 2, width // 2)
+        return Frame(index, t_s, gray=view[:n].reshape(height, width),
+                     chroma=(view[n:n + n // 4].reshape(quarter),
+                             view[n + n // 4:n + n // 2].reshape(quarter)))
+    return Frame.from_rgb(index, t_s, view[:height * width * 3].reshape(height, width, 3))
+
+
+class LandmarkWorker:
+    """A :class:`~facescore.landmarks.FaceTracker` running in a child Python process.
+
+    The child starts (and loads the model) as soon as this object is made, overlapping with
+    whatever the parent does before its first frame.
+
+    Parameters
+    ----------
+    frame_size : (height, width)
+        Size of the frames to come, px.
+    model_path : str or Path, optional
+        The Face Landmarker bundle (verified here, in the parent, so a bad model is a one-line
+        :class:`~facescore.errors.ModelError` before any process starts).
+    depth : int
+        Frames in flight.
+
+    Raises
+    ------
+    OSError
+        When the shared memory or the child process cannot be had.
+    """
+
+    def __init__(self, frame_size: tuple[int, int], model_path: str | Path | None = None,
+                 depth: int = DEPTH):
+        model = verified_model_path(model_path)
+        self.frame_size = tuple(frame_size)
+        self.depth = depth
+        height, width = self.frame_size
+        self.slot_bytes = height * width * 3  # room for RGB, the larger layout
+        ring_fd = _anonymous_file(self.slot_bytes * depth)
+        to_child_read, to_child_write = os.pipe()
+        from_child_read, from_child_write = os.pipe()
+        inherited = (to_child_read, from_child_write, ring_fd)
+        try:
+            self._ring = mmap.mmap(ring_fd, self.slot_bytes * depth)
+            self._process = subprocess.Popen(
+                [sys.executable, "-c", _CHILD, *(str(fd) for fd in inherited)],
+                pass_fds=inherited, stdin=subprocess.DEVNULL, env=_child_environment())
+        except BaseException:
+            os.close(to_child_write)
+            os.close(from_child_read)
+            raise
+        finally:
+            for fd in inherited:
+                os.close(fd)
+        self._outbox = Connection(to_child_write, readable=False)
+        self._inbox = Connection(from_child_read, writable=False)
+        self._outbox.send((str(model), self.frame_size, depth))
+        self._submitted = 0
+        self._n_faces_seen: int | None = None
+
+    # --- parent side --------------------------------------------------------------------
+    def submit(self, frame: Frame) -> None:
+        """Hand one frame to the worker (at most ``depth`` ahead of :meth:`result`)."""
+        height, width, planar = _layout(frame)
+        if (height, width) != self.frame_size:
+            raise WorkerError(f"frame {frame.index} is {width}x{height}, not the "
+                              f"{self.frame_size[1]}x{self.frame_size[0]} announced")
+        slot = self._submitted % self.depth
+        view = np.frombuffer(self._ring, dtype=np.uint8, count=self.slot_bytes,
+                             offset=slot * self.slot_bytes)
+        _write_slot(view, frame, height, width, planar)
+        del view  # a live view would keep the map from closing
+        self._outbox.send((slot, frame.index, frame.t_s, planar))
+        self._submitted += 1
+
+    def _receive(self):
+        try:
+            message = self._inbox.recv()
+        except EOFError:
+            code = self._process.wait()
+            raise WorkerError(f"landmark worker stopped unexpectedly (exit code {code})") from None
+        if message[0] == "error":
+            raise WorkerError(f"landmark worker failed: {message[1]}")
+        return message
+
+    def result(self):
+        """The next frame's face (a FaceObservation, or None when no face), in frame order."""
+        return self._receive()[2]
+
+    def track_all(self, frames: Iterable[Frame]) -> Iterator[tuple[Frame, object]]:
+        """(frame, face) for every frame, in order, keeping ``depth`` frames in flight."""
+        pending: deque[Frame] = deque()
+        source = iter(frames)
+        exhausted = False
+        while True:
+            while not exhausted and len(pending) < self.depth:
+                frame = next(source, None)
+                if frame is None:
+                    exhausted = True
+                else:
+                    self.submit(frame)
+                    pending.append(frame)
+            if not pending:
+                return
+            yield pending.popleft(), self.result()
+
+    def finish(self) -> int:
+        """Stop the worker after the frames submitted; returns the most faces seen at once."""
+        if self._n_faces_seen is None:
+            self._outbox.send(None)
+            while (message := self._receive())[0] != "end":
+                pass  # results nobody asked for (none in normal use)
+            self._n_faces_seen = int(message[1])
+        return self._n_faces_seen
+
+    def close(self) -> None:
+        """Stop the worker (killing it if it does not stop in time) and free the ring."""
+        if self._process.poll() is None:
+            try:
+                self._outbox.send(None)
+                # Drain replies so the child never blocks writing to a full pipe.
+                while wait([self._inbox], timeout=STOP_TIMEOUT_S):
+                    if self._inbox.recv()[0] in ("end", "error"):
+                        break
+            except (OSError, EOFError):
+                pass  # the child is already gone
+            try:
+                self._process.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        for connection in (self._outbox, self._inbox):
+            connection.close()
+        self._ring.close()
+
+    def __enter__(self) -> LandmarkWorker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# --- child side -------------------------------------------------------------------------
+def serve(inbox: Connection, outbox: Connection, ring_fd: int) -> None:
+    """The child's loop: load the model, then track each frame announced on ``inbox``."""
+    from .landmarks import FaceTracker
+
+    model_path, (height, width), depth = inbox.recv()
+    slot_bytes = height * width * 3
+    ring = mmap.mmap(ring_fd, slot_bytes * depth)
+    with FaceTracker(model_path) as tracker:
+        while True:
+            try:
+                message = inbox.recv()
+            except EOFError:  # the parent is gone
+                return
+            if message is None:
+                outbox.send(("end", tracker.n_faces_seen))
+                return
+            slot, index, t_s, planar = message
+            view = np.frombuffer(ring, dtype=np.uint8, count=slot_bytes,
+                                 offset=slot * slot_bytes)
+            frame = _read_slot(view, index, t_s, height, width, planar)
+            outbox.send(("face", index, tracker.track(frame)))
+
+
+def main(argv: list[str]) -> int:
+    inbox = Connection(int(argv[0]), writable=False)
+    outbox = Connection(int(argv[1]), readable=False)
+    try:
+        serve(inbox, outbox, int(argv[2]))
+    except Exception as exc:  # reported to the parent, which raises it as WorkerError
+        with contextlib.suppress(OSError):
+            outbox.send(("error", f"{type(exc).__name__}: {exc}"))
+        return 1
+    return 0

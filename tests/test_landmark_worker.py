@@ -1,0 +1,106 @@
+"""The landmark model in a child process gives the same numbers as in a thread, and fails and
+stops cleanly; frames kept in 4:2:0 planes convert like whole RGB frames."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import fast_spec
+
+from facescore.landmark_worker import LandmarkWorker, WorkerError
+from facescore.motion import resample
+from facescore.pipeline import measure_video
+from facescore.sources import Frame, open_source
+
+
+def test_child_process_and_thread_give_the_same_table(phantoms):
+    phantom, in_child = phantoms.get("astro_0.5", fast_spec(0.5))
+    in_thread = measure_video(phantom.video, landmark_process=False)
+    # The same crops reach the same model in both, so the tables agree to rounding.
+    pd.testing.assert_frame_equal(in_child.frames, in_thread.frames, rtol=1e-9)
+    assert in_child.quality == in_thread.quality
+
+
+def test_worker_keeps_frame_order_and_stops(phantoms):
+    phantom, _ = phantoms.get("astro_0.5", fast_spec(0.5))
+    with open_source(phantom.video) as frames:
+        size = (frames.info.height, frames.info.width)
+        with LandmarkWorker(size) as worker:
+            indices = [frame.index for frame, face in worker.track_all(frames)
+                       if face is not None]
+            assert worker.finish() == 1
+            process = worker._process
+    assert indices == list(range(len(indices))) and len(indices) > 30
+    assert process.poll() == 0
+
+
+def test_stopping_early_ends_the_child(phantoms):
+    phantom, _ = phantoms.get("astro_0.5", fast_spec(0.5))
+    with open_source(phantom.video) as frames:
+        worker = LandmarkWorker((frames.info.height, frames.info.width))
+        with worker:
+            for frame, _ in worker.track_all(frames):
+                if frame.index == 3:
+                    break  # frames still in flight
+    assert worker._process.poll() is not None
+
+
+def test_a_dead_child_is_a_clear_error(phantoms):
+    phantom, _ = phantoms.get("astro_0.5", fast_spec(0.5))
+    with open_source(phantom.video) as frames, \
+            LandmarkWorker((frames.info.height, frames.info.width)) as worker:
+        pairs = worker.track_all(frames)
+        next(pairs)
+        worker._process.kill()
+        with pytest.raises(WorkerError, match="stopped unexpectedly"):
+            for _ in pairs:
+                pass
+
+
+def test_a_frame_of_another_size_is_refused():
+    frame = Frame.from_rgb(0, 0.0, np.zeros((48, 64, 3), np.uint8))
+    with LandmarkWorker((64, 64)) as worker, pytest.raises(WorkerError, match="64x48"):
+        worker.submit(frame)
+
+
+def _planar(rgb: np.ndarray) -> Frame:
+    height, width = rgb.shape[:2]
+    packed = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)
+    y = packed[:height]
+    chroma = packed[height:].reshape(2, height // 2, width // 2)
+    return Frame(0, 0.0, gray=y, chroma=(chroma[0], chroma[1]))
+
+
+def test_planar_regions_match_the_whole_picture():
+    from skimage import data
+
+    rgb = np.ascontiguousarray(data.astronaut()[:, :500])
+    planar = _planar(rgb)
+    whole = planar.rgb  # the planes converted back as a whole
+    assert np.abs(whole.astype(int) - rgb).mean() < 3  # round trip through 4:2:0
+    for box, out in [((100, 40, 240, 260), (192, 208)), ((31, 17, 301, 199), (150, 99))]:
+        x0, y0, w, h = box
+        expected = cv2.resize(whole[y0:y0 + h, x0:x0 + w], out, interpolation=cv2.INTER_LINEAR)
+        region = planar.region_rgb(x0, y0, w, h, out)
+        assert region.shape == (out[1], out[0], 3)
+        assert np.abs(region.astype(int) - expected).mean() < 2.5
+
+
+@pytest.mark.parametrize("side, working", [(900, 300), (640, 400), (500, 90), (120, 360)])
+def test_resample_keeps_positions(side, working):
+    """A horizontal ramp stays a ramp: a working pixel shows the frame column it maps to."""
+    scale = working / side
+    decimation = max(1, int(1 / scale))
+    side -= side % decimation
+    working = round(side * scale)
+    scale = working / side
+    columns = np.arange(side, dtype=float)
+    ramp = np.tile(np.round(20 + 215 * columns / side), (side, 1)).astype(np.uint8)
+    out = resample(ramp, decimation, working).astype(float)
+    centre = slice(working // 4, 3 * working // 4)
+    source_columns = (np.arange(working) + 0.5) / scale - 0.5  # pixel centres mapped back
+    expected = np.interp(source_columns, columns, ramp[0].astype(float))
+    # One grey level is rounding; where the picture shrinks, half a pixel of shift costs more.
+    assert np.abs(out[working // 2, centre] - expected[centre]).max() <= 1.0
