@@ -65,6 +65,20 @@ FORWARD_BACKWARD_PX = 1.0
 _LID_ROWS = np.array([_ROW[i] for side in SIDES for pair in LID_CENTRE_PAIRS[side]
                       for i in pair])
 _OTHER_ROWS = np.setdiff1d(np.arange(len(SEED_INDICES)), _LID_ROWS)
+_RIGID_ROWS = np.array([_ROW[i] for i in RIGID])
+_UPPER_LID_ROWS = {side: np.array([_ROW[u] for u, _ in LID_CENTRE_PAIRS[side]]) for side in SIDES}
+
+
+def _group_mean_matrix() -> np.ndarray:
+    """(groups, seeds) matrix whose product with per-seed shifts gives each group's mean."""
+    matrix = np.zeros((len(GROUPS), len(SEED_INDICES)))
+    for g, group in enumerate(GROUPS.values()):
+        matrix[g, [_ROW[i] for i in group]] = 1.0 / len(group)
+    return matrix
+
+
+_GROUP_NAMES = list(GROUPS)
+_GROUP_MEAN = _group_mean_matrix()
 
 
 def _track(previous: np.ndarray, current: np.ndarray, points: np.ndarray,
@@ -155,15 +169,13 @@ def displacements(shift: np.ndarray, to_left: np.ndarray, up: np.ndarray,
         Inserted before the side in each key (``brow_lift<tag>_left``).
     """
 
-    def mean_shift(group: str) -> np.ndarray:
-        return shift[[_ROW[i] for i in GROUPS[group]]].mean(axis=0)
-
+    means = dict(zip(_GROUP_NAMES, _GROUP_MEAN @ shift, strict=True))
     out: dict[str, float] = {}
     for side in SIDES:
         outward = lateral_sign(side) * to_left
-        brow, inner = mean_shift(f"brow_{side}"), mean_shift(f"brow_inner_{side}")
-        upper, lower = mean_shift(f"upper_lid_{side}"), mean_shift(f"lower_lid_{side}")
-        mouth = mean_shift(f"mouth_{side}")
+        brow, inner = means[f"brow_{side}"], means[f"brow_inner_{side}"]
+        upper, lower = means[f"upper_lid_{side}"], means[f"lower_lid_{side}"]
+        mouth = means[f"mouth_{side}"]
         values = {
             "brow_lift": brow @ up,
             "brow_medial": -(inner @ outward),
@@ -281,8 +293,8 @@ class PatchTracker:
         current = state.current.copy()
         good = np.zeros(len(current), dtype=bool)
         # Upper lids measured by their eye model need no flow: their rows are replaced below.
-        modelled = [_ROW[u] for side, eye in state.eyes.items() if eye is not None
-                    for u, _ in LID_CENTRE_PAIRS[side]]
+        modelled = [row for side, eye in state.eyes.items() if eye is not None
+                    for row in _UPPER_LID_ROWS[side]]
         good[modelled] = True
         lid_rows = np.setdiff1d(_LID_ROWS, modelled)
         for rows, window in ((_OTHER_ROWS, LK_PARAMS["winSize"]), (lid_rows, LID_WINDOW)):
@@ -295,14 +307,13 @@ class PatchTracker:
             self.n_fallbacks += int((~good).sum())
         state.current, state.gray = current, gray
 
-        rigid_rows = [_ROW[i] for i in RIGID]
-        head_motion = similarity_fit(state.reference[rigid_rows], current[rigid_rows])
+        head_motion = similarity_fit(state.reference[_RIGID_ROWS], current[_RIGID_ROWS])
         to_reference = invert_affine(head_motion)
         shift = apply_affine(to_reference, current) - state.reference
         for side, eye in state.eyes.items():
             if eye is not None:
                 travel = lid_travel(eye, sample_region(gray, eye, head_motion))
-                shift[[_ROW[u] for u, _ in LID_CENTRE_PAIRS[side]]] = -travel * state.up
+                shift[_UPPER_LID_ROWS[side]] = -travel * state.up
         return displacements(shift / state.scale, state.to_left, state.up), float(good.mean())
 
 

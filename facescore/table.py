@@ -33,17 +33,17 @@ from .features import POSITION_COLUMNS
 from .motion import DISPLACEMENT_COLUMNS
 
 
-def to_table(rows: list[dict], mm_per_px: float) -> pd.DataFrame:
+def to_table(rows: pd.DataFrame | list[dict], mm_per_px: float) -> pd.DataFrame:
     """Turn the pipeline's raw rows (px) into the per-frame table (mm).
 
     Parameters
     ----------
-    rows : list of dict
-        One per frame, as :func:`facescore.pipeline.measure_video` collects them.
+    rows : DataFrame or list of dict
+        One row per frame, as :class:`facescore.pipeline.FrameMeasurer` collects them.
     mm_per_px : float
         Millimetres per frame pixel.
     """
-    raw = pd.DataFrame(rows)
+    raw = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
     table = raw[[c for c in raw.columns if c not in _raw_lengths()]].copy()
     for name in POSITION_COLUMNS:
         for side in SIDES:

@@ -104,3 +104,15 @@ def test_resample_keeps_positions(side, working):
     expected = np.interp(source_columns, columns, ramp[0].astype(float))
     # One grey level is rounding; where the picture shrinks, half a pixel of shift costs more.
     assert np.abs(out[working // 2, centre] - expected[centre]).max() <= 1.0
+
+
+def test_without_child_processes_a_thread_does_the_work(phantoms, monkeypatch):
+    import facescore.pipeline as pipeline
+
+    def refuse(*args, **kwargs):
+        raise OSError("no processes here")
+
+    phantom, in_child = phantoms.get("astro_0.5", fast_spec(0.5))
+    monkeypatch.setattr(pipeline, "LandmarkWorker", refuse)
+    fallback = measure_video(phantom.video)
+    pd.testing.assert_frame_equal(in_child.frames, fallback.frames, rtol=1e-9)
