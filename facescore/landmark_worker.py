@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import mmap
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -259,6 +260,8 @@ def serve(inbox: Connection, outbox: Connection, ring_fd: int) -> None:
 
 
 def main(argv: list[str]) -> int:
+    # Ctrl-C reaches the whole process group: the parent handles it and stops this child.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     inbox = Connection(int(argv[0]), writable=False)
     outbox = Connection(int(argv[1]), readable=False)
     try:

@@ -1,6 +1,11 @@
 """The command line: outputs, errors as one line with exit code 2, nothing half-written."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pandas as pd
 import pytest
@@ -60,3 +65,32 @@ def test_bad_gain_is_one_line(tmp_path, capsys):
     code = main(["phantom", str(tmp_path / "x.mp4"), "--gain", "smile:middle:1", "-q"])
     assert code == EXIT_INPUT
     assert "MOVEMENT:SIDE:GAIN" in capsys.readouterr().err
+
+
+def _children(pid: int) -> list[int]:
+    path = f"/proc/{pid}/task/{pid}/children"
+    try:
+        with open(path) as file:
+            return [int(c) for c in file.read().split()]
+    except OSError:
+        return []
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="needs Linux /proc")
+def test_ctrl_c_stops_cleanly_with_its_landmark_worker(phantom_video, tmp_path):
+    out = tmp_path / "out"
+    process = subprocess.Popen([sys.executable, "-m", "facescore", "analyze", str(phantom_video),
+                                "-o", str(out)], start_new_session=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not (workers := _children(process.pid)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert workers, "analyze started no landmark worker"
+    time.sleep(0.5)  # the worker is loading the model or tracking
+    os.killpg(process.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole group
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    time.sleep(0.2)
+    assert not any(os.path.exists(f"/proc/{pid}") for pid in workers)
+    assert not out.exists()
