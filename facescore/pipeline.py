@@ -7,6 +7,7 @@ time, so memory stays flat with video length; what it keeps is one small row of 
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,13 +166,36 @@ class FrameMeasurer:
         return Measurement(table, info, Calibration(scale, float(np.nanmedian(iris))), quality)
 
 
+#: Videos at least this large (px per frame) and long (frames) get the landmark model in its
+#: own process. There the measuring competes hardest with the model for the interpreter
+#: (1080p: 97 fps against 74 in a thread), while starting the process costs ~0.7 s, more than
+#: it saves on small or short videos (480 px, 900 frames: 92 fps against 94; 720p: 87 against
+#: 84; a 216-frame exam: 3.2 s against 2.4 s).
+PROCESS_MIN_PIXELS = 1280 * 720 + 1
+PROCESS_MIN_FRAMES = 300
+
+
+def wants_landmark_process(info: SourceInfo) -> bool:
+    """Whether this source is measured sooner with the landmark model in a child process.
+
+    ``FACESCORE_LANDMARK_PROCESS=1`` (or ``0``) in the environment decides instead, e.g. on a
+    one-core cluster worker that should not start a second process.
+    """
+    setting = os.environ.get("FACESCORE_LANDMARK_PROCESS", "").strip()
+    if setting in ("0", "1"):
+        return setting == "1"
+    long_enough = info.n_frames is None or info.n_frames >= PROCESS_MIN_FRAMES
+    return (info.kind == "video" and info.width * info.height >= PROCESS_MIN_PIXELS
+            and long_enough)
+
+
 def measure_video(
     source: str | Path | int,
     mirrored: bool = False,
     progress: Callable[[int, int | None], None] | None = None,
     model_path: str | Path | None = None,
     max_side: int | None = WORKING_MAX_SIDE,
-    landmark_process: bool = True,
+    landmark_process: bool | None = None,
 ) -> Measurement:
     """Track the face through a recording and measure each side in every frame.
 
@@ -188,10 +212,11 @@ def measure_video(
     max_side : int or None
         Bound on the decoded resolution's longer side, px (None: full resolution). Pixel
         columns of the table refer to this decoded resolution.
-    landmark_process : bool
+    landmark_process : bool or None
         Run the landmark model of a video in a child process (:mod:`facescore.landmark_worker`)
-        rather than a thread of this one (where a child process cannot be started, a thread is
-        used); the results are the same, ~1.3x sooner on 2 cores.
+        rather than a thread of this one; the results are the same. None (default): the
+        environment variable ``FACESCORE_LANDMARK_PROCESS`` (1 or 0) if set, else
+        :func:`wants_landmark_process`. Where no child process can be started, a thread is used.
 
     Raises
     ------
@@ -204,6 +229,8 @@ def measure_video(
     with open_source(source, mirrored=mirrored, max_side=max_side) as frames:
         expected = frames.info.n_frames
         worker = None
+        if landmark_process is None:
+            landmark_process = wants_landmark_process(frames.info)
         if landmark_process and frames.info.kind == "video":
             try:
                 worker = LandmarkWorker((frames.info.height, frames.info.width), model_path)

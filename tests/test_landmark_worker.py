@@ -11,13 +11,13 @@ from conftest import fast_spec
 
 from facescore.landmark_worker import LandmarkWorker, WorkerError
 from facescore.motion import resample
-from facescore.pipeline import measure_video
-from facescore.sources import Frame, open_source
+from facescore.pipeline import measure_video, wants_landmark_process
+from facescore.sources import Frame, SourceInfo, open_source
 
 
 def test_child_process_and_thread_give_the_same_table(phantoms):
-    phantom, in_child = phantoms.get("astro_0.5", fast_spec(0.5))
-    in_thread = measure_video(phantom.video, landmark_process=False)
+    phantom, in_thread = phantoms.get("astro_0.5", fast_spec(0.5))  # small: measured in a thread
+    in_child = measure_video(phantom.video, landmark_process=True)
     # The same crops reach the same model in both, so the tables agree to rounding.
     pd.testing.assert_frame_equal(in_child.frames, in_thread.frames, rtol=1e-9)
     assert in_child.quality == in_thread.quality
@@ -112,7 +112,24 @@ def test_without_child_processes_a_thread_does_the_work(phantoms, monkeypatch):
     def refuse(*args, **kwargs):
         raise OSError("no processes here")
 
-    phantom, in_child = phantoms.get("astro_0.5", fast_spec(0.5))
+    phantom, in_thread = phantoms.get("astro_0.5", fast_spec(0.5))
     monkeypatch.setattr(pipeline, "LandmarkWorker", refuse)
-    fallback = measure_video(phantom.video)
-    pd.testing.assert_frame_equal(in_child.frames, fallback.frames, rtol=1e-9)
+    fallback = measure_video(phantom.video, landmark_process=True)
+    pd.testing.assert_frame_equal(in_thread.frames, fallback.frames, rtol=1e-9)
+
+
+def _info(width: int, height: int, n_frames: int | None, kind: str = "video") -> SourceInfo:
+    return SourceInfo("clip.mp4", kind, width, height, 30.0, n_frames, None, 0, False)
+
+
+def test_large_long_videos_get_the_landmark_process(monkeypatch):
+    monkeypatch.delenv("FACESCORE_LANDMARK_PROCESS", raising=False)
+    assert wants_landmark_process(_info(1920, 1080, 1800))
+    assert wants_landmark_process(_info(1080, 1920, None))  # portrait, length unknown
+    assert not wants_landmark_process(_info(1920, 1080, 200))  # start-up outweighs the gain
+    assert not wants_landmark_process(_info(640, 480, 5000))
+    assert not wants_landmark_process(_info(1920, 1080, 1, kind="image"))
+    monkeypatch.setenv("FACESCORE_LANDMARK_PROCESS", "1")
+    assert wants_landmark_process(_info(640, 480, 10))
+    monkeypatch.setenv("FACESCORE_LANDMARK_PROCESS", "0")
+    assert not wants_landmark_process(_info(1920, 1080, 1800))
