@@ -76,7 +76,8 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="needs Linux /proc")
+@pytest.mark.skipif(not os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children"),
+                    reason="needs Linux's /proc/PID/task/TID/children")
 def test_ctrl_c_stops_cleanly_with_its_landmark_worker(phantom_video, tmp_path):
     out = tmp_path / "out"
     process = subprocess.Popen([sys.executable, "-m", "facescore", "analyze", str(phantom_video),
