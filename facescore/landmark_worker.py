@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import mmap
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -139,7 +138,9 @@ class LandmarkWorker:
             self._ring = mmap.mmap(ring_fd, self.slot_bytes * depth)
             self._process = subprocess.Popen(
                 [sys.executable, "-c", _CHILD, *(str(fd) for fd in inherited)],
-                pass_fds=inherited, stdin=subprocess.DEVNULL, env=_child_environment())
+                pass_fds=inherited, stdin=subprocess.DEVNULL, env=_child_environment(),
+                # Its own session: a terminal's Ctrl-C reaches only the parent, which stops it.
+                start_new_session=True)
         except BaseException:
             os.close(to_child_write)
             os.close(from_child_read)
@@ -260,8 +261,6 @@ def serve(inbox: Connection, outbox: Connection, ring_fd: int) -> None:
 
 
 def main(argv: list[str]) -> int:
-    # Ctrl-C reaches the whole process group: the parent handles it and stops this child.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     inbox = Connection(int(argv[0]), writable=False)
     outbox = Connection(int(argv[1]), readable=False)
     try:

@@ -83,6 +83,8 @@ def test_ctrl_c_stops_cleanly_with_its_landmark_worker(phantom_video, tmp_path):
     process = subprocess.Popen([sys.executable, "-m", "facescore", "analyze", str(phantom_video),
                                 "-o", str(out)], start_new_session=True,
                                env={**os.environ, "FACESCORE_LANDMARK_PROCESS": "1"},
+                               # A suite started in the background inherits SIGINT ignored.
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
     while not (workers := _children(process.pid)) and time.monotonic() < deadline:
