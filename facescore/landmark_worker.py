@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .model import verified_model_path
-from .sources import Frame
+from .sources import Frame, pack_i420, unpack_i420
 
 #: Frames handed to the worker before the first result is awaited: enough to keep it busy
 #: while the parent measures, few enough to keep the shared ring small (6 x 3 MB at 1080p).
@@ -73,31 +73,23 @@ def _anonymous_file(size: int) -> int:
     return fd
 
 
-def _layout(frame: Frame) -> tuple[int, int, bool]:
-    """(height, width, planar): how this frame is laid out in a slot."""
-    height, width = frame.shape
-    return height, width, frame.gray is not None and frame.chroma is not None
+def _slot_bytes(height: int, width: int) -> int:
+    """Bytes of one slot: room for an RGB frame, the larger of the two layouts."""
+    return height * width * 3
 
 
-def _write_slot(view: np.ndarray, frame: Frame, height: int, width: int, planar: bool) -> None:
-    if planar:
-        n = height * width
-        view[:n].reshape(height, width)[:] = frame.gray
-        u, v = frame.chroma
-        view[n:n + n // 4].reshape(u.shape)[:] = u
-        view[n + n // 4:n + n // 2].reshape(v.shape)[:] = v
+def _write_slot(view: np.ndarray, frame: Frame) -> None:
+    if frame.planar:
+        pack_i420(frame.gray, *frame.chroma, out=view)
     else:
-        view[:height * width * 3].reshape(height, width, 3)[:] = frame.rgb
+        view[:frame.rgb.size].reshape(frame.rgb.shape)[:] = frame.rgb
 
 
 def _read_slot(view: np.ndarray, index: int, t_s: float, height: int, width: int,
                planar: bool) -> Frame:
     if planar:
-        n = height * width
-        quarter = (height // 2, width // 2)
-        return Frame(index, t_s, gray=view[:n].reshape(height, width),
-                     chroma=(view[n:n + n // 4].reshape(quarter),
-                             view[n + n // 4:n + n // 2].reshape(quarter)))
+        y, u, v = unpack_i420(view, height, width)
+        return Frame(index, t_s, gray=y, chroma=(u, v))
     return Frame.from_rgb(index, t_s, view[:height * width * 3].reshape(height, width, 3))
 
 
@@ -129,7 +121,7 @@ class LandmarkWorker:
         self.frame_size = tuple(frame_size)
         self.depth = depth
         height, width = self.frame_size
-        self.slot_bytes = height * width * 3  # room for RGB, the larger layout
+        self.slot_bytes = _slot_bytes(height, width)
         ring_fd = _anonymous_file(self.slot_bytes * depth)
         to_child_read, to_child_write = os.pipe()
         from_child_read, from_child_write = os.pipe()
@@ -157,16 +149,16 @@ class LandmarkWorker:
     # --- parent side --------------------------------------------------------------------
     def submit(self, frame: Frame) -> None:
         """Hand one frame to the worker (at most ``depth`` ahead of :meth:`result`)."""
-        height, width, planar = _layout(frame)
-        if (height, width) != self.frame_size:
+        if frame.shape != self.frame_size:
+            height, width = frame.shape
             raise WorkerError(f"frame {frame.index} is {width}x{height}, not the "
                               f"{self.frame_size[1]}x{self.frame_size[0]} announced")
         slot = self._submitted % self.depth
         view = np.frombuffer(self._ring, dtype=np.uint8, count=self.slot_bytes,
                              offset=slot * self.slot_bytes)
-        _write_slot(view, frame, height, width, planar)
+        _write_slot(view, frame)
         del view  # a live view would keep the map from closing
-        self._outbox.send((slot, frame.index, frame.t_s, planar))
+        self._outbox.send((slot, frame.index, frame.t_s, frame.planar))
         self._submitted += 1
 
     def _receive(self):
@@ -242,7 +234,7 @@ def serve(inbox: Connection, outbox: Connection, ring_fd: int) -> None:
     from .landmarks import FaceTracker
 
     model_path, (height, width), depth = inbox.recv()
-    slot_bytes = height * width * 3
+    slot_bytes = _slot_bytes(height, width)
     ring = mmap.mmap(ring_fd, slot_bytes * depth)
     with FaceTracker(model_path) as tracker:
         while True:

@@ -15,6 +15,7 @@ along the reference frame's head axes: up, and lateral (toward the side's own ea
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -222,6 +223,17 @@ class PatchTrackerState:
     up: np.ndarray
     eyes: dict[str, EyeModel | None]  # each eye at rest, for the lids' occlusion model
 
+    @cached_property
+    def modelled_rows(self) -> np.ndarray:
+        """Seed rows of upper lids measured by their eye model (no flow needed)."""
+        return np.array([row for side, eye in self.eyes.items() if eye is not None
+                         for row in _UPPER_LID_ROWS[side]], dtype=int)
+
+    @cached_property
+    def flow_lid_rows(self) -> np.ndarray:
+        """Seed rows of lids tracked by flow (with the small window)."""
+        return np.setdiff1d(_LID_ROWS, self.modelled_rows)
+
 
 class PatchTracker:
     """Tracks landmark-seeded patches with optical flow and reports per-side displacements.
@@ -293,11 +305,9 @@ class PatchTracker:
         current = state.current.copy()
         good = np.zeros(len(current), dtype=bool)
         # Upper lids measured by their eye model need no flow: their rows are replaced below.
-        modelled = [row for side, eye in state.eyes.items() if eye is not None
-                    for row in _UPPER_LID_ROWS[side]]
-        good[modelled] = True
-        lid_rows = np.setdiff1d(_LID_ROWS, modelled)
-        for rows, window in ((_OTHER_ROWS, LK_PARAMS["winSize"]), (lid_rows, LID_WINDOW)):
+        good[state.modelled_rows] = True
+        for rows, window in ((_OTHER_ROWS, LK_PARAMS["winSize"]),
+                             (state.flow_lid_rows, LID_WINDOW)):
             current[rows], good[rows] = _track(state.gray, gray, state.current[rows], window)
         if not good.all():
             step = np.zeros_like(current) if landmark_step is None \

@@ -228,14 +228,13 @@ def measure_video(
     measurer = FrameMeasurer()
     with open_source(source, mirrored=mirrored, max_side=max_side) as frames:
         expected = frames.info.n_frames
-        worker = None
         if landmark_process is None:
             landmark_process = wants_landmark_process(frames.info)
+        worker = None
         if landmark_process and frames.info.kind == "video":
-            try:
+            # Without shared memory or child processes, a thread below does the same work.
+            with contextlib.suppress(OSError):
                 worker = LandmarkWorker((frames.info.height, frames.info.width), model_path)
-            except OSError:  # no shared memory or child processes here: a thread does the same
-                worker = None
         if worker is not None:
             with worker:
                 _measure_all(worker.track_all(frames), measurer, progress, expected)

@@ -56,6 +56,11 @@ class Frame:
         return cls(index, t_s, _rgb=rgb)
 
     @property
+    def planar(self) -> bool:
+        """Whether the picture is held as 4:2:0 planes (a video frame) rather than RGB."""
+        return self.chroma is not None
+
+    @property
     def shape(self) -> tuple[int, int]:
         """(height, width) in px."""
         return (self.gray if self._rgb is None else self._rgb).shape[:2]
@@ -91,14 +96,36 @@ class Frame:
         return rgb
 
 
+def pack_i420(y: np.ndarray, u: np.ndarray, v: np.ndarray,
+              out: np.ndarray | None = None) -> np.ndarray:
+    """4:2:0 planes (Y of even size H x W, U and V of H/2 x W/2) packed one after another (I420).
+
+    Returns the flat (H * W * 3 / 2,) uint8 buffer, ``out`` when given (it may be longer).
+    """
+    n = y.size
+    if out is None:
+        out = np.empty(n * 3 // 2, dtype=np.uint8)
+    for plane, (start, stop) in zip((y, u, v), _i420_spans(n), strict=True):
+        out[start:stop].reshape(plane.shape)[:] = plane
+    return out[:n * 3 // 2]
+
+
+def unpack_i420(packed: np.ndarray, height: int, width: int) -> tuple[np.ndarray, ...]:
+    """Views of the Y, U and V planes in an I420 buffer (see :func:`pack_i420`)."""
+    quarter = (height // 2, width // 2)
+    shapes = ((height, width), quarter, quarter)
+    return tuple(packed[start:stop].reshape(shape)
+                 for (start, stop), shape in zip(_i420_spans(height * width), shapes, strict=True))
+
+
+def _i420_spans(n: int) -> tuple[tuple[int, int], ...]:
+    return (0, n), (n, n + n // 4), (n + n // 4, n + n // 2)
+
+
 def _i420_to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """RGB from 4:2:0 planes (Y of even size H x W, U and V of H/2 x W/2)."""
     height, width = y.shape
-    packed = np.empty(height * width * 3 // 2, dtype=np.uint8)
-    n = height * width
-    packed[:n] = y.ravel()
-    packed[n:n + n // 4] = u.ravel()
-    packed[n + n // 4:] = v.ravel()
+    packed = pack_i420(y, u, v)
     return cv2.cvtColor(packed.reshape(height * 3 // 2, width), cv2.COLOR_YUV2RGB_I420)
 
 
