@@ -39,7 +39,11 @@ IRIS_CENTRE = {"right": 468, "left": 473}
 #: Horizontal ends of each iris ring: its diameter is little affected by the lids.
 IRIS_HORIZONTAL = {"right": (469, 471), "left": (474, 476)}
 
-#: Points that facial muscles barely move: the nasal bridge, dorsum and sides. The head's rigid
-#: motion is estimated from these. The inner canthi are left out although the bone holds them:
-#: a patch on a canthus also sees the lids, and eye closure then reads as head motion.
+#: Midline and paranasal points whose centroid is the origin of the head-fixed frame.
 RIGID = (168, 6, 197, 195, 5, 4, 122, 351)
+#: The nasal ridge, from below the bridge to the tip: the skin that facial muscles move least
+#: in the exam's movements and in talking, so the head's motion in the picture is measured on
+#: it. Left out: the bridge between the brows (168: procerus and frontalis move it in frowns
+#: and brow raises), the alae (122, 351: lifted in a smile), the inner canthi (their patches see
+#: the lids, and eye closure then reads as head motion).
+NASAL_RIDGE = (6, 197, 195, 5, 4)

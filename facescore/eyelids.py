@@ -1,13 +1,20 @@
-"""Upper-lid travel from image intensities: the lid slides over a still eye.
+"""How far each eye has narrowed, from its own pixels: the upper lid slides over a still eye.
 
-A closing lid moves as a sheet over the globe: above the lid margin the picture moves down
-with the lid; below it the eye stays where it was until the lid covers it. Optical flow
-assumes one motion per window and, on a window across the margin, reads a compromise between
-the moving lid and the still eye, so it compresses large closures toward small ones (a pull
-toward symmetry of its own). Here each eye's rest picture is compared with every frame under
-that occlusion model: for a trial travel d the predicted picture is the rest picture shifted
-down by d above the displaced margin and unchanged below it, and the d that predicts the frame
-best is the lid's travel. Each eye is measured from its own pixels only.
+A closing upper lid moves as a sheet: its margin (the lash line) and the skin just above come
+down over the globe, which stays where it was until covered. Each eye's rest picture (cut from
+the reference frame) is compared with every frame in two bands, each a one-dimensional search
+for the vertical shift that best predicts the frame:
+
+- the *lid band*, from above the upper margin down to the lash line: the lid sheet's shift;
+- the *lower band*, a strip of skin just below the lower lid: where the eye region as a whole
+  now sits (it moves with head-motion errors, and rises with the lower lid in a smile).
+
+The lid's travel relative to the lower band is how far the aperture narrowed. It needs no
+accurate registration of the region (both bands move with it), it never looks at the eye
+itself (so gaze shifts do not read as lid travel), and it compares each band by normalised correlation (so a
+change of lighting does not either: each band is compared by normalised correlation). Each eye is measured from its own pixels only: there is no
+left-right prior. Physical bounds hold by construction: the search never lets the lid travel
+past the lower lid or open the eye more than half again.
 """
 
 from __future__ import annotations
@@ -17,34 +24,65 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-#: The compared region reaches this many resting apertures above the margin…
-ABOVE_MARGIN = 0.8
-#: …and this many below the lower lid.
-BELOW_LOWER_LID = 0.3
-#: Travel searched, in resting apertures (negative: the lid opens wider).
-SEARCH = (-0.3, 1.3)
+#: The lid band reaches this many resting apertures above the upper margin…
+LID_BAND_ABOVE = 0.6
+#: …and this far below it (the lash line itself is the strongest feature).
+LID_BAND_BELOW = 0.1
+#: The lower band spans this range of resting apertures below the lower lid margin.
+LOWER_BAND = (0.15, 0.6)
+#: Registration offset searched for the lower band, resting apertures (either way).
+REGISTRATION_SEARCH = 0.5
+#: Lid travel searched relative to the lower band, resting apertures (negative: wider open).
+TRAVEL_SEARCH = (-0.5, 1.0)
+#: Extra rows kept above and below the bands so that shifted rows stay inside the picture.
+PAD = 0.6
 
 
 @dataclass(frozen=True)
 class EyeModel:
-    """One eye at rest, in reference working pixels.
+    """One eye at rest, in the reference's working pixels.
 
     Attributes
     ----------
     rest : (h, w) float32 ndarray
-        The rest picture of the eye region.
+        Rest picture of the eye region (locally contrast-normalised).
     origin : (2,) ndarray
-        Its top-left corner (x, y).
+        Its top-left corner (x, y), working px.
     margin : (w,) ndarray
         Row of the upper-lid margin in each column, relative to ``origin``.
+    lower : (w,) ndarray
+        Row of the lower-lid margin in each column, relative to ``origin``.
     aperture : float
-        Resting aperture, px.
+        Resting aperture at the eye's centre, working px.
     """
 
     rest: np.ndarray
     origin: np.ndarray
     margin: np.ndarray
+    lower: np.ndarray
     aperture: float
+
+
+@dataclass(frozen=True)
+class LidReading:
+    """One eye in one frame.
+
+    Attributes
+    ----------
+    narrowing : float
+        How far the aperture narrowed at its widest point (the eye's centre) from rest,
+        working px (negative: opened wider).
+    registration : float
+        Vertical shift of the lower band, working px (head-motion residual; lower lid rise).
+    lid_cost, lower_cost : float
+        Mismatch (1 − normalised correlation, 0-2) of the best prediction in each band: large
+        when the model does not fit (a hand, hair or glare over the eye).
+    """
+
+    narrowing: float
+    registration: float
+    lid_cost: float
+    lower_cost: float
 
 
 def eye_model(gray: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> EyeModel | None:
@@ -53,10 +91,9 @@ def eye_model(gray: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> EyeMode
     Parameters
     ----------
     gray : 2-D uint8 ndarray
-        Reference working image.
+        Reference working image (locally contrast-normalised).
     upper, lower : (N, 2) ndarray
-        Facing upper- and lower-lid margin points (working px), N ≥ 2, left to right in any
-        order.
+        Facing upper- and lower-lid margin points (working px), N ≥ 2, in any order.
 
     Returns
     -------
@@ -66,75 +103,116 @@ def eye_model(gray: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> EyeMode
     aperture = float(np.mean(lower[:, 1] - upper[:, 1]))
     if aperture < 4:
         return None
-    order = np.argsort(upper[:, 0])
-    x0 = int(np.floor(upper[:, 0].min()))
-    x1 = int(np.ceil(upper[:, 0].max())) + 1
-    y0 = int(np.floor(upper[:, 1].min() - ABOVE_MARGIN * aperture))
-    y1 = int(np.ceil(lower[:, 1].max() + BELOW_LOWER_LID * aperture)) + 1
+    x0 = int(np.floor(min(upper[:, 0].min(), lower[:, 0].min())))
+    x1 = int(np.ceil(max(upper[:, 0].max(), lower[:, 0].max()))) + 1
+    y0 = int(np.floor(upper[:, 1].min() - (LID_BAND_ABOVE + PAD) * aperture))
+    y1 = int(np.ceil(lower[:, 1].max() + (LOWER_BAND[1] + PAD) * aperture)) + 1
     if x0 < 0 or y0 < 0 or x1 > gray.shape[1] or y1 > gray.shape[0] or x1 - x0 < 3:
         return None
     columns = np.arange(x0, x1, dtype=float)
-    margin = np.interp(columns, upper[order, 0], upper[order, 1]) - y0
+    order_u, order_l = np.argsort(upper[:, 0]), np.argsort(lower[:, 0])
+    margin = np.interp(columns, upper[order_u, 0], upper[order_u, 1]) - y0
+    low = np.interp(columns, lower[order_l, 0], lower[order_l, 1]) - y0
     rest = gray[y0:y1, x0:x1].astype(np.float32)
-    return EyeModel(rest, np.array([x0, y0], dtype=float), margin, aperture)
+    return EyeModel(rest, np.array([x0, y0], dtype=float), margin, low, aperture)
 
 
-def trial_costs(model: EyeModel, current: np.ndarray, travels: np.ndarray) -> np.ndarray:
-    """Mean squared difference between the frame and the occlusion model, per trial travel.
+def shift_costs(rest: np.ndarray, current: np.ndarray, shifts: np.ndarray,
+                top: np.ndarray, bottom: np.ndarray) -> np.ndarray:
+    """Mismatch (1 − normalised correlation) between ``current`` and ``rest`` shifted down,
+    per trial shift.
+
+    Only rows whose source lies in the band ``top <= row < bottom`` (rest coordinates, per
+    column) are compared.
 
     Parameters
     ----------
-    model : EyeModel
-    current : (h, w) float32 ndarray
-        This frame's picture of the eye region (head motion undone).
-    travels : (n,) ndarray
-        Trial lid travels, px (positive: down).
+    rest, current : (h, w) float32 ndarray
+    shifts : (n,) or (n, w) ndarray
+        Trial shifts, px (positive: down), the same for every column or per column.
+    top, bottom : (w,) ndarray
+        The band in each column, rows of ``rest``.
 
     Returns
     -------
     (n,) ndarray
     """
-    rest = model.rest
-    h, _ = rest.shape
-    rows = np.arange(h, dtype=np.float32)[None, :, None]  # (1, h, 1)
-    d = np.asarray(travels, dtype=np.float32)[:, None, None]  # (n, 1, 1)
-    # The lid above the displaced margin shows the rest picture from `d` rows higher up
-    # (linear interpolation between rows); below it the eye is unchanged.
-    source = rows - d
-    lower = np.clip(np.floor(source), 0, h - 1).astype(np.intp)[..., 0]  # (n, h)
-    upper = np.clip(lower + 1, 0, h - 1)
-    weight = np.clip(source - np.floor(source), 0, 1)  # (n, h, 1)
-    shifted = (1 - weight) * rest[lower] + weight * rest[upper]  # (n, h, w)
-    margin = model.margin[None, None, :].astype(np.float32)
-    lid = rows < margin + d
-    picture = np.where(lid, shifted, rest[None])
-    valid = (rows >= d) & ~((d < 0) & (rows >= margin + d) & (rows < margin))
-    squared = np.where(valid, (current[None] - picture) ** 2, 0.0)
-    return squared.sum(axis=(1, 2)) / np.maximum(valid.sum(axis=(1, 2)), 1)
+    h, w = rest.shape
+    rows = np.arange(h, dtype=np.float32)[None, :, None]
+    shifts = np.asarray(shifts, dtype=np.float32)
+    per_column = shifts[:, None, :] if shifts.ndim == 2 else shifts[:, None, None]
+    source = np.broadcast_to(rows - per_column, (len(shifts), h, w))  # (n, h, w)
+    low = np.clip(np.floor(source), 0, h - 1).astype(np.intp)
+    high = np.clip(low + 1, 0, h - 1)
+    weight = np.clip(source - np.floor(source), 0, 1)
+    columns = np.arange(w)[None, None, :]
+    predicted = (1 - weight) * rest[low, columns] + weight * rest[high, columns]
+    valid = ((source >= top[None, None, :]) & (source < bottom[None, None, :])
+             & (source >= 0) & (source <= h - 1))
+    count = np.maximum(valid.sum(axis=(1, 2)), 1)
+    # Zero-mean, unit-spread comparison (1 - normalised correlation): a change of gain or
+    # offset over the band (lighting, exposure) does not change the cost.
+    cur = np.broadcast_to(current[None], predicted.shape)
+    mean_c = np.where(valid, cur, 0.0).sum(axis=(1, 2)) / count
+    mean_p = np.where(valid, predicted, 0.0).sum(axis=(1, 2)) / count
+    dc = np.where(valid, cur - mean_c[:, None, None], 0.0)
+    dp = np.where(valid, predicted - mean_p[:, None, None], 0.0)
+    covariance = (dc * dp).sum(axis=(1, 2))
+    spread = np.sqrt((dc * dc).sum(axis=(1, 2)) * (dp * dp).sum(axis=(1, 2))) + 1e-6
+    return 1.0 - covariance / spread
 
 
-def lid_travel(model: EyeModel, current: np.ndarray) -> float:
-    """How far the upper lid has come down, px (negative: opened wider).
+def best_shift(rest: np.ndarray, current: np.ndarray, low: float, high: float,
+               top: np.ndarray, bottom: np.ndarray, offset: float = 0.0,
+               profile: np.ndarray | None = None) -> tuple[float, float]:
+    """The shift d in [low, high] px that best predicts a band, and its cost.
+
+    Each column is shifted by ``offset + d * profile`` (``profile`` 1 everywhere by default).
+    Whole pixels first, then quarter pixels around the best, then a parabola through the
+    three best quarter-pixel costs.
+    """
+    weights = np.ones_like(top) if profile is None else profile
+
+    def costs_at(trials: np.ndarray) -> np.ndarray:
+        return shift_costs(rest, current, offset + trials[:, None] * weights[None, :], top,
+                           bottom)
+
+    coarse = np.arange(low, high + 1.0, 1.0)
+    best = coarse[int(np.argmin(costs_at(coarse)))]
+    fine = best + np.arange(-0.75, 0.76, 0.25)
+    costs = costs_at(fine)
+    i = int(np.argmin(costs))
+    shift = float(fine[i])
+    if 0 < i < len(costs) - 1:
+        left, mid, right = costs[i - 1:i + 2]
+        curvature = left - 2 * mid + right
+        if curvature > 0:
+            shift += 0.25 * 0.5 * float(left - right) / float(curvature)
+    return float(np.clip(shift, low, high)), float(costs[i])
+
+
+def read_lid(model: EyeModel, current: np.ndarray) -> LidReading:
+    """How far the eye narrowed in this frame.
 
     Parameters
     ----------
     model : EyeModel
     current : (h, w) float32 ndarray
-        This frame's picture of the same region, head motion already undone.
+        This frame's picture of the same region (see :func:`sample_region`).
     """
-    low, high = (model.aperture * s for s in SEARCH)
-    # Coarse to fine: whole pixels over the range, then quarter pixels around the best.
-    coarse = np.arange(low, high + 1.0, 1.0)
-    best = coarse[int(np.argmin(trial_costs(model, current, coarse)))]
-    fine = best + np.arange(-0.75, 0.76, 0.25)
-    costs = trial_costs(model, current, fine)
-    i = int(np.argmin(costs))
-    if 0 < i < len(costs) - 1:
-        left, mid, right = costs[i - 1:i + 2]
-        curvature = left - 2 * mid + right
-        if curvature > 0:
-            return float(fine[i] + 0.25 * 0.5 * (left - right) / curvature)
-    return float(fine[i])
+    a = model.aperture
+    registration, lower_cost = best_shift(
+        model.rest, current, -REGISTRATION_SEARCH * a, REGISTRATION_SEARCH * a,
+        model.lower + LOWER_BAND[0] * a, model.lower + LOWER_BAND[1] * a)
+    # The margin comes down most at the eye's centre: each column travels in proportion to its
+    # own resting gap, so that the closed lid meets the lower lid all along.
+    gap = np.clip(model.lower - model.margin, 0.0, None)
+    profile = gap / max(float(gap.max()), 1e-6)
+    travel, lid_cost = best_shift(
+        model.rest, current, TRAVEL_SEARCH[0] * a, TRAVEL_SEARCH[1] * a,
+        model.margin - LID_BAND_ABOVE * a, model.margin + LID_BAND_BELOW * a,
+        offset=registration, profile=profile)
+    return LidReading(travel, registration, lid_cost, lower_cost)
 
 
 def sample_region(gray: np.ndarray, model: EyeModel, to_current: np.ndarray) -> np.ndarray:
@@ -145,7 +223,7 @@ def sample_region(gray: np.ndarray, model: EyeModel, to_current: np.ndarray) -> 
     gray : 2-D uint8 ndarray
         Current working image.
     to_current : (2, 3) ndarray
-        Affine from reference working px to current working px (the head's motion).
+        Affine from reference working px to current working px.
     """
     h, w = model.rest.shape
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)

@@ -1,122 +1,137 @@
-"""How far each side moved, measured without a left-right prior.
+"""How far each side moved, measured without a left-right prior and against a reference.
 
 MediaPipe's landmark model pulls faces toward symmetry (BRIEF §4): it under-reports the moving
-side and makes a frozen side appear to move. Here each side's movement is measured by tracking
-small image patches, seeded on the landmarks of a reference (rest) frame, with pyramidal
-Lucas-Kanade optical flow. Flow knows nothing about faces, so it cannot borrow movement from the
-other side. Landmarks are used only to seed the patches, to stand in for a patch whose track
-fails its forward-backward check, and to cross-check.
+side and makes a frozen side appear to move. Here each side's movement is measured from its own
+pixels: small patches seeded on the landmarks of a reference frame (an *anchor*) are found again
+in every frame with pyramidal Lucas-Kanade optical flow. Landmarks only locate: they seed the
+patches, give the tracker a starting guess and bound what is plausible; they never decide how
+far a side moved.
 
-The head's own motion is removed with a similarity transform fitted to patches on the nasal
-bridge and inner canthi (:data:`facescore.anatomy.RIGID`), and displacements are expressed
-along the reference frame's head axes: up, and lateral (toward the side's own ear).
+Per frame:
+
+1. The face is brought into the anchor's *working picture*: a square crop resampled so that the
+   eyes are :data:`WORKING_IOD_PX` apart, turned and scaled by a similarity that puts the
+   nasal-ridge landmarks where they were in the anchor, and locally contrast-normalised (a
+   change of lighting or exposure then does not read as movement).
+2. Every patch is tracked twice: from the previous frame (a *chained* track, which follows a
+   deforming region such as a smiling mouth corner) and from the anchor's own picture (which
+   cannot drift). The anchored result is used when the two agree, when the landmarks say the
+   region is back at rest (re-anchoring the chain), or when the chain failed; otherwise the chain.
+   Both must pass a forward-backward check, and a result farther from the landmarks' estimate
+   than :data:`BAND_MM` plus :data:`BAND_SHARE` of the landmarks' own movement is dropped as a
+   tracking failure (the band is wide enough for the landmarks' symmetry bias, so it bounds
+   drift without imposing symmetry).
+3. The head's motion is the similarity fitted to the tracked nasal-ridge patches; each patch's
+   displacement is what remains, in the anchor's axes. Out-of-plane head rotation (parallax) is
+   removed afterwards, by :mod:`facescore.signals`, from the smoothed head pose.
+4. The upper lids are measured by :mod:`facescore.eyelids` on the same picture.
+
+Anchors: a new one is made when the head has turned more than :data:`REANCHOR_DEG` from every
+anchor so far (with both eyes open and the tracking sound), and the nearest anchor is used for
+each frame, so the patches are always compared with a picture of the face in nearly the same
+pose. Each anchor's signals are brought back to zero at rest afterwards
+(:func:`facescore.signals.rezero`), so an anchor made during an expression costs nothing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
-from .anatomy import BROW, BROW_INNER, LID_CENTRE_PAIRS, MOUTH_CORNER, RIGID, SIDES
-from .eyelids import EyeModel, eye_model, lid_travel, sample_region
-from .features import lateral_sign
-from .geometry import apply_affine, invert_affine, similarity_fit
+from .anatomy import BROW, BROW_INNER, LID_CENTRE_PAIRS, MOUTH_CORNER, NASAL_RIDGE, SIDES
+from .eyelids import EyeModel, LidReading, eye_model, read_lid, sample_region
+from .geometry import (
+    IRIS_DIAMETER_MM,
+    apply_affine,
+    head_fixed,
+    head_pose,
+    invert_affine,
+    iris_diameter_px,
+    rotation_from_matrix,
+    similarity_fit,
+)
 
-#: Displacement signals (without ``_left``/``_right``), positive in the direction named.
-DISPLACEMENT_COLUMNS = {
-    "brow_lift": "brow travel upward (negative: descent)",
-    "brow_medial": "inner-brow travel toward the midline (knitting)",
-    "lid_drop": "central upper-lid travel downward (closing)",
-    "lower_lid_rise": "central lower-lid travel upward",
-    "mouth_out": "mouth-corner travel outward (toward the ear)",
-    "mouth_up": "mouth-corner travel upward",
-}
+#: Patch groups: name → landmarks. ``ridge`` measures the head's motion.
+GROUPS: dict[str, tuple[int, ...]] = {"ridge": tuple(NASAL_RIDGE)}
+for _side in SIDES:
+    GROUPS[f"brow_{_side}"] = BROW[_side]
+    GROUPS[f"brow_inner_{_side}"] = BROW_INNER[_side]
+    GROUPS[f"lower_lid_{_side}"] = tuple(lo for _, lo in LID_CENTRE_PAIRS[_side])
+    GROUPS[f"mouth_{_side}"] = (MOUTH_CORNER[_side],)
+#: Groups whose displacement is reported (all but the head's reference).
+MOVING_GROUPS = tuple(name for name in GROUPS if name != "ridge")
 
-
-def _groups() -> dict[str, tuple[int, ...]]:
-    groups = {"rigid": tuple(RIGID)}
-    for side in SIDES:
-        groups[f"brow_{side}"] = BROW[side]
-        groups[f"brow_inner_{side}"] = BROW_INNER[side]
-        groups[f"upper_lid_{side}"] = tuple(u for u, _ in LID_CENTRE_PAIRS[side])
-        groups[f"lower_lid_{side}"] = tuple(lo for _, lo in LID_CENTRE_PAIRS[side])
-        groups[f"mouth_{side}"] = (MOUTH_CORNER[side],)
-    return groups
-
-
-GROUPS = _groups()
 SEED_INDICES = np.array(sorted({i for group in GROUPS.values() for i in group}))
 _ROW = {landmark: row for row, landmark in enumerate(SEED_INDICES)}
+_GROUP_ROWS = {name: np.array([_ROW[i] for i in group]) for name, group in GROUPS.items()}
+_RIDGE_ROWS = _GROUP_ROWS["ridge"]
+_LOWER_LID_ROWS = np.concatenate([_GROUP_ROWS[f"lower_lid_{s}"] for s in SIDES])
+_OTHER_ROWS = np.setdiff1d(np.arange(len(SEED_INDICES)), _LOWER_LID_ROWS)
+_GROUP_OF_ROW = np.empty(len(SEED_INDICES), dtype=object)
+for _name, _rows in _GROUP_ROWS.items():
+    _GROUP_OF_ROW[_rows] = _name
 
-LK_PARAMS = {
-    "winSize": (21, 21),
-    "maxLevel": 3,
-    "criteria": (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01),
-}
-#: Lid patches get a smaller window: a 21 px window (at IOD 100 px) spans both lids, and the
-#: still lower lid then holds the closing upper lid back.
+#: The working picture's scale: this many px between the eyes, whatever the video.
+WORKING_IOD_PX = 100.0
+#: The working picture spans this multiple of the landmark cloud's extent.
+CROP_MARGIN = 1.6
+#: Local contrast normalisation: Gaussian scale (working px) of the local mean and spread.
+NORMALISE_SIGMA = 8.0
+LK_WINDOW = (21, 21)
+#: Lower-lid patches get a smaller window, so that it does not also hold the upper lid.
 LID_WINDOW = (11, 11)
-#: A track is trusted when tracking it back lands within this many px of where it started.
+LK_LEVELS = 3
+_LK_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)
+#: A track is kept when tracking it back lands within this many working px of its start.
 FORWARD_BACKWARD_PX = 1.0
-
-
-_LID_ROWS = np.array([_ROW[i] for side in SIDES for pair in LID_CENTRE_PAIRS[side]
-                      for i in pair])
-_OTHER_ROWS = np.setdiff1d(np.arange(len(SEED_INDICES)), _LID_ROWS)
-_RIGID_ROWS = np.array([_ROW[i] for i in RIGID])
-_UPPER_LID_ROWS = {side: np.array([_ROW[u] for u, _ in LID_CENTRE_PAIRS[side]]) for side in SIDES}
-
-
-def _group_mean_matrix() -> np.ndarray:
-    """(groups, seeds) matrix whose product with per-seed shifts gives each group's mean."""
-    matrix = np.zeros((len(GROUPS), len(SEED_INDICES)))
-    for g, group in enumerate(GROUPS.values()):
-        matrix[g, [_ROW[i] for i in group]] = 1.0 / len(group)
-    return matrix
-
-
-_GROUP_NAMES = list(GROUPS)
-_GROUP_MEAN = _group_mean_matrix()
-
-
-def _track(previous: np.ndarray, current: np.ndarray, points: np.ndarray,
-           window: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Lucas-Kanade from ``previous`` to ``current`` with a forward-backward check.
-
-    Returns the new positions (N, 2) and whether each passed the check (N,).
-    """
-    params = {**LK_PARAMS, "winSize": window}
-    start = points.reshape(-1, 1, 2).astype(np.float32)
-    forward, ok_f, _ = cv2.calcOpticalFlowPyrLK(previous, current, start, None, **params)
-    backward, ok_b, _ = cv2.calcOpticalFlowPyrLK(current, previous, forward, None, **params)
-    error = np.linalg.norm((backward - start).reshape(-1, 2), axis=1)
-    good = (ok_f.ravel() == 1) & (ok_b.ravel() == 1) & (error < FORWARD_BACKWARD_PX)
-    return forward.reshape(-1, 2), good
-
-
-#: Lid patches sit this share of the resting aperture off the lid margin, on the lid itself,
-#: so that their window holds lid (which moves as a sheet) rather than both lids and the eye.
+#: Chained and anchored results closer than this (working px) agree.
+AGREE_PX = 1.0
+#: A region is at rest when its landmarks moved less than this from the anchor, mm.
+REST_MM = 1.0
+#: Plausibility band around the landmarks' estimate: this many mm …
+BAND_MM = 3.0
+#: … plus this share of the landmarks' own displacement (their symmetry bias stays inside).
+BAND_SHARE = 0.6
+#: Lower-lid patches sit this share of the resting aperture below the lid margin, on the lid.
 LID_SEED_OFFSET = 0.45
+#: A new anchor is made when the head has turned this far (deg) from every anchor so far.
+REANCHOR_DEG = 6.0
+MAX_ANCHORS = 16
+#: Another anchor replaces the current one only when it is this much nearer in pose, deg.
+SWITCH_MARGIN_DEG = 1.5
+#: An eye is modelled only when its landmark aperture is at least this share of the
+#: inter-ocular distance (not mid-blink); resting apertures are ~0.12-0.16 of it.
+MIN_OPEN_APERTURE_IOD = 0.09
 
 
-def _stand_in_steps(flow_step: np.ndarray, good: np.ndarray,
-                    landmark_step: np.ndarray) -> np.ndarray:
-    """Steps for patches whose flow failed: the median flow step of the rest of their group
-    (still prior-free), or the landmarks' step when the whole group failed."""
-    steps = landmark_step.copy()
-    for group in GROUPS.values():
-        rows = np.array([_ROW[i] for i in group])
-        ok = rows[good[rows]]
-        if len(ok):
-            steps[rows] = np.median(flow_step[ok], axis=0)
-    return steps
+def normalise_contrast(picture: np.ndarray, sigma: float = NORMALISE_SIGMA) -> np.ndarray:
+    """Local contrast normalisation: (picture − local mean) / local spread, as uint8.
+
+    Smooth changes of lighting and exposure (gain and offset varying over the face) cancel, so
+    that brightness constancy, which Lucas-Kanade assumes, holds again.
+
+    Parameters
+    ----------
+    picture : (H, W) uint8 ndarray
+    sigma : float
+        Scale of the local statistics, px.
+
+    Returns
+    -------
+    (H, W) uint8 ndarray
+        128 + 48 × the normalised value, clipped.
+    """
+    values = picture.astype(np.float32)
+    mean = cv2.GaussianBlur(values, (0, 0), sigma)
+    detail = values - mean
+    spread = np.sqrt(cv2.GaussianBlur(detail * detail, (0, 0), sigma)) + 4.0
+    return np.clip(128.0 + 48.0 * detail / spread, 0, 255).astype(np.uint8)
 
 
 def seed_positions(points_xy: np.ndarray, up: np.ndarray) -> np.ndarray:
-    """Where the patches start: on the seed landmarks, lid patches moved off the margin.
+    """Where the patches start: on the seed landmarks, lower-lid patches moved onto the lid.
 
     Parameters
     ----------
@@ -133,210 +148,428 @@ def seed_positions(points_xy: np.ndarray, up: np.ndarray) -> np.ndarray:
     for side in SIDES:
         pairs = LID_CENTRE_PAIRS[side]
         aperture = np.mean([(points_xy[u] - points_xy[lo]) @ up for u, lo in pairs])
-        offset = LID_SEED_OFFSET * max(aperture, 0.0) * up
-        for upper, lower in pairs:
-            seeds[_ROW[upper]] += offset
-            seeds[_ROW[lower]] -= offset
+        for _, lower in pairs:
+            seeds[_ROW[lower]] -= LID_SEED_OFFSET * max(aperture, 0.0) * up
     return seeds
 
 
-def head_axes(points_xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Unit vectors (image coordinates) toward the patient's left and upward.
-
-    Parameters
-    ----------
-    points_xy : (478, 2) ndarray
-        Landmarks in image pixels of the reference frame.
-    """
+def face_axes(points_xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unit vectors (image coordinates) toward the patient's left and up the face."""
     left_eye = points_xy[list(LID_CENTRE_PAIRS["left"][1])].mean(axis=0)
     right_eye = points_xy[list(LID_CENTRE_PAIRS["right"][1])].mean(axis=0)
     to_left = left_eye - right_eye
-    to_left /= np.linalg.norm(to_left)
-    up = np.array([to_left[1], -to_left[0]])  # image y grows downward
-    return to_left, up
+    to_left = to_left / np.linalg.norm(to_left)
+    return to_left, np.array([to_left[1], -to_left[0]])  # image y grows downward
 
 
-def displacements(shift: np.ndarray, to_left: np.ndarray, up: np.ndarray,
-                  tag: str = "") -> dict[str, float]:
-    """Per-side displacement signals from per-seed shifts in the reference frame.
+def _iod(points_xy: np.ndarray) -> float:
+    left_eye = points_xy[list(LID_CENTRE_PAIRS["left"][1])].mean(axis=0)
+    right_eye = points_xy[list(LID_CENTRE_PAIRS["right"][1])].mean(axis=0)
+    return float(np.linalg.norm(left_eye - right_eye))
+
+
+def _eyes_open(points: np.ndarray) -> bool:
+    """Both eyes open (not mid-blink): a frame fit to be a reference."""
+    xy = points[:, :2]
+    iod = _iod(xy)
+    return all(np.mean([xy[lo, 1] - xy[u, 1] for u, lo in LID_CENTRE_PAIRS[side]])
+               >= MIN_OPEN_APERTURE_IOD * iod for side in SIDES)
+
+
+def track(previous: np.ndarray, current: np.ndarray, start: np.ndarray,
+          guess: np.ndarray | None, window: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Pyramidal Lucas-Kanade with a forward-backward check.
 
     Parameters
     ----------
-    shift : (len(SEED_INDICES), 2) ndarray
-        Each seed's displacement from its reference position, head motion removed, px.
-    to_left, up : (2,) ndarray
-        Head axes of the reference frame (see :func:`head_axes`).
-    tag : str
-        Inserted before the side in each key (``brow_lift<tag>_left``).
+    previous, current : 2-D uint8 ndarray
+    start : (N, 2) ndarray
+        Patch centres in ``previous``.
+    guess : (N, 2) ndarray or None
+        Where to start looking in ``current``.
+
+    Returns
+    -------
+    found : (N, 2) ndarray
+    good : (N,) bool ndarray
     """
-
-    means = dict(zip(_GROUP_NAMES, _GROUP_MEAN @ shift, strict=True))
-    out: dict[str, float] = {}
-    for side in SIDES:
-        outward = lateral_sign(side) * to_left
-        brow, inner = means[f"brow_{side}"], means[f"brow_inner_{side}"]
-        upper, lower = means[f"upper_lid_{side}"], means[f"lower_lid_{side}"]
-        mouth = means[f"mouth_{side}"]
-        values = {
-            "brow_lift": brow @ up,
-            "brow_medial": -(inner @ outward),
-            "lid_drop": -(upper @ up),
-            "lower_lid_rise": lower @ up,
-            "mouth_out": mouth @ outward,
-            "mouth_up": mouth @ up,
-        }
-        out.update({f"{name}{tag}_{side}": float(v) for name, v in values.items()})
-    return out
+    p0 = start.reshape(-1, 1, 2).astype(np.float32)
+    params = {"winSize": window, "maxLevel": LK_LEVELS, "criteria": _LK_CRITERIA}
+    if guess is None:
+        forward, ok_f, _ = cv2.calcOpticalFlowPyrLK(previous, current, p0, None, **params)
+    else:
+        forward, ok_f, _ = cv2.calcOpticalFlowPyrLK(
+            previous, current, p0, guess.reshape(-1, 1, 2).astype(np.float32).copy(),
+            flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **params)
+    backward, ok_b, _ = cv2.calcOpticalFlowPyrLK(current, previous, forward, p0.copy(),
+                                                 flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **params)
+    error = np.linalg.norm((backward - p0).reshape(-1, 2), axis=1)
+    good = (ok_f.ravel() == 1) & (ok_b.ravel() == 1) & (error < FORWARD_BACKWARD_PX)
+    return forward.reshape(-1, 2), good
 
 
-#: Patches are tracked on a grey crop around the face, resampled so that the inter-ocular
-#: distance is this many px: the same patch windows then cover the same anatomy whatever the
-#: video's resolution or the face's size.
-WORKING_IOD_PX = 100.0
-#: The crop spans this multiple of the landmark cloud's extent, centred on the face.
-CROP_MARGIN = 2.0
+def choose_results(chained: np.ndarray, chained_ok: np.ndarray, anchored: np.ndarray,
+                   anchored_ok: np.ndarray, at_rest: np.ndarray) -> tuple[np.ndarray, np.ndarray,
+                                                                          np.ndarray]:
+    """Per patch: the anchored result when it agrees with the chain, when the region is at rest
+    or when the chain failed; else the chained one.
 
-
-def resample(picture: np.ndarray, decimation: int, side: int) -> np.ndarray:
-    """A square picture resized to ``side`` px: area-averaged by the whole factor
-    ``decimation`` first (OpenCV's fast path, exact when the picture's side is a multiple of
-    it), then bilinear for the rest (a factor below 2).
-
-    Plain area resampling by a fractional factor costs 4-5x more for the same anti-aliasing.
+    Returns
+    -------
+    position : (N, 2) ndarray
+    ok : (N,) bool ndarray
+    anchored_used : (N,) bool ndarray
     """
-    if decimation > 1:
-        whole = picture.shape[0] // decimation
-        picture = cv2.resize(picture, (whole, whole), interpolation=cv2.INTER_AREA)
-    return cv2.resize(picture, (side, side), interpolation=cv2.INTER_LINEAR)
+    agree = chained_ok & anchored_ok & (np.linalg.norm(anchored - chained, axis=1) < AGREE_PX)
+    use_anchor = anchored_ok & (agree | at_rest | ~chained_ok)
+    position = np.where(use_anchor[:, None], anchored, chained)
+    return position, use_anchor | chained_ok, use_anchor
 
 
 @dataclass
-class PatchTrackerState:
-    origin: np.ndarray  # (2,) top-left corner of the crop, frame px
-    size: int  # side of the square crop, frame px (a multiple of decimation)
+class Anchor:
+    """A reference frame: the face's picture and patch positions in one head pose.
+
+    Coordinates are the anchor's working px unless named otherwise.
+    """
+
+    index: int
+    frame: int  # frame index where it was made
+    yaw: float
+    pitch: float  # landmark head pose there, deg
+    to_working: np.ndarray  # (2, 3) frame px → working px
+    size: int  # working picture side, px
     scale: float  # working px per frame px
-    decimation: int  # whole part of the downscale, done by area averaging
-    reference: np.ndarray  # (K, 2) seed positions in the reference frame, working px
-    current: np.ndarray  # (K, 2) seed positions now, working px
-    gray: np.ndarray  # previous working image
-    to_left: np.ndarray
-    up: np.ndarray
-    eyes: dict[str, EyeModel | None]  # each eye at rest, for the lids' occlusion model
-
-    @cached_property
-    def modelled_rows(self) -> np.ndarray:
-        """Seed rows of upper lids measured by their eye model (no flow needed)."""
-        return np.array([row for side, eye in self.eyes.items() if eye is not None
-                         for row in _UPPER_LID_ROWS[side]], dtype=int)
-
-    @cached_property
-    def flow_lid_rows(self) -> np.ndarray:
-        """Seed rows of lids tracked by flow (with the small window)."""
-        return np.setdiff1d(_LID_ROWS, self.modelled_rows)
+    picture: np.ndarray  # (size, size) normalised working picture
+    seeds: np.ndarray  # (K, 2) patch centres
+    landmark_seeds: np.ndarray  # (K, 2) the seeds' landmarks (lids not offset)
+    ridge_frame: np.ndarray  # (R, 2) nasal-ridge landmarks, frame px
+    rotation: np.ndarray  # (3, 3) landmark head rotation
+    seeds_head: np.ndarray  # (K, 3) seeds in the head-fixed frame, frame px (for parallax)
+    landmark_head: np.ndarray  # (K, 2) seed landmarks head-fixed, frame px (rest test)
+    mm_per_px: float  # rough scale from the anchor's own iris (rest test only)
+    eyes: dict[str, EyeModel | None] = field(default_factory=dict)
 
 
-class PatchTracker:
-    """Tracks landmark-seeded patches with optical flow and reports per-side displacements.
+@dataclass
+class FlowReading:
+    """What the tracker measured in one frame.
 
-    Call :meth:`reset` on the first frame of a tracking run (its landmarks become the
-    reference) and :meth:`update` on every following frame.
+    Attributes
+    ----------
+    anchor : int
+        Index of the anchor the frame was measured against.
+    groups : dict of str to (2,) ndarray
+        Mean displacement of each group's valid patches from the anchor, in the anchor's image
+        axes (x right, y down), frame px; NaN where no patch of the group was measured.
+    valid : dict of str to float
+        Share of each group's patches measured.
+    anchored : float
+        Share of measured patches taken from the anchor (the rest from the chain).
+    lids : dict of str to LidReading or None
+        Each eye's narrowing (frame px) and fit costs; None when the eye is not modelled.
+    ridge_ok : bool
+        The head's motion came from tracked nasal-ridge patches (False: from its landmarks).
+    pose_distance : float
+        Angle (deg) between the head pose and the anchor's.
+    """
+
+    anchor: int
+    groups: dict[str, np.ndarray]
+    valid: dict[str, float]
+    anchored: float
+    lids: dict[str, LidReading | None]
+    ridge_ok: bool
+    pose_distance: float
+
+
+class AnchoredTracker:
+    """Measures every frame's patch displacements against the nearest anchor.
+
+    Call :meth:`update` with each frame's picture (grey or RGB) and landmarks; call
+    :meth:`restart` when the face was lost, so that the next frame starts a new set of anchors.
     """
 
     def __init__(self) -> None:
-        self.state: PatchTrackerState | None = None
-        self.n_fallbacks = 0
+        self.anchors: list[Anchor] = []
+        self._epoch_start = 0  # index of the first anchor of the current tracking run
+        self._active: Anchor | None = None
+        self._previous: np.ndarray | None = None
+        self._previous_positions: np.ndarray | None = None
+        self._previous_ok: np.ndarray | None = None
+        self._previous_valid_share = 1.0
+        self.n_dropped = 0  # patches dropped as implausible (outside the landmark band)
 
-    def _working_image(self, picture: np.ndarray, state: PatchTrackerState) -> np.ndarray:
-        x0, y0 = (int(v) for v in state.origin)
-        crop = picture[y0:y0 + state.size, x0:x0 + state.size]
-        gray = crop if crop.ndim == 2 else cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
-        return resample(gray, state.decimation, int(round(state.size * state.scale)))
+    # --- anchors ------------------------------------------------------------------------------
+    def restart(self) -> None:
+        """Forget the chain and this run's anchors (the face was lost)."""
+        self._epoch_start = len(self.anchors)
+        self._active = None
+        self._previous = None
 
-    def reset(self, rgb: np.ndarray, points_xy: np.ndarray) -> None:
-        """Start a new reference: seed patches on this frame's landmarks (frame px).
+    def _make_anchor(self, gray: np.ndarray, points: np.ndarray, matrix: np.ndarray,
+                     frame: int) -> Anchor:
+        xy = points[:, :2]
+        to_left, up = face_axes(xy)
+        iod = _iod(xy)
+        scale = WORKING_IOD_PX / max(iod, 1.0)
+        (xmin, ymin), (xmax, ymax) = xy.min(axis=0), xy.max(axis=0)
+        size = int(round(CROP_MARGIN * max(xmax - xmin, ymax - ymin) * scale))
+        centre = np.array([(xmin + xmax) / 2, (ymin + ymax) / 2])
+        to_working = np.array([[scale, 0.0, size / 2 - scale * centre[0]],
+                               [0.0, scale, size / 2 - scale * centre[1]]])
+        picture = normalise_contrast(working_picture(gray, to_working, size))
+        seeds_frame = seed_positions(xy, up)
+        head = head_fixed(points, matrix)
+        pose = head_pose(matrix)
+        rotation = rotation_from_matrix(matrix)
+        seeds_head = head[SEED_INDICES].copy()
+        # Lower-lid seeds sit off their landmarks: move them in the head frame too.
+        jacobian = image_jacobian(rotation)
+        seeds_head[:, :2] += np.linalg.solve(jacobian, (seeds_frame - xy[SEED_INDICES]).T).T
+        anchor = Anchor(
+            index=len(self.anchors), frame=frame, yaw=pose.yaw, pitch=pose.pitch,
+            to_working=to_working, size=size, scale=scale, picture=picture,
+            seeds=apply_affine(to_working, seeds_frame).astype(np.float32),
+            landmark_seeds=apply_affine(to_working, xy[SEED_INDICES]),
+            ridge_frame=xy[list(NASAL_RIDGE)].copy(), rotation=rotation, seeds_head=seeds_head,
+            landmark_head=head[SEED_INDICES, :2] / iod,
+            mm_per_px=IRIS_DIAMETER_MM / max(iris_diameter_px(head), 1e-6))
+        self._add_eyes(anchor, picture, apply_affine(to_working, xy), iod)
+        self.anchors.append(anchor)
+        return anchor
 
-        ``rgb`` may also be the frame's grey (luma) picture.
-        """
-        to_left, up = head_axes(points_xy)
-        iod = np.linalg.norm(points_xy[LID_CENTRE_PAIRS["left"][1][0]]
-                             - points_xy[LID_CENTRE_PAIRS["right"][1][0]])
-        (xmin, ymin), (xmax, ymax) = points_xy.min(axis=0), points_xy.max(axis=0)
-        height, width = rgb.shape[:2]
-        scale = float(np.clip(WORKING_IOD_PX / max(iod, 1.0), 0.2, 3.0))
-        decimation = max(1, int(1 / scale))
-        size = min(int(round(CROP_MARGIN * max(xmax - xmin, ymax - ymin))), width, height)
-        size -= size % decimation
-        scale = round(size * scale) / size  # exactly the working picture's scale
-        # Slide the crop inside the frame: padding it would copy it every frame.
-        origin = np.array([min(max(round((xmin + xmax - size) / 2), 0), width - size),
-                           min(max(round((ymin + ymax - size) / 2), 0), height - size)],
-                          dtype=float)
-        seeds = ((seed_positions(points_xy, up) - origin) * scale).astype(np.float32)
-        state = PatchTrackerState(origin, size, scale, decimation, seeds.copy(), seeds.copy(),
-                                  None, to_left, up, {})
-        state.gray = self._working_image(rgb, state)
-        working = (points_xy - origin) * scale
+    @staticmethod
+    def _add_eyes(anchor: Anchor, picture: np.ndarray, working_points: np.ndarray,
+                  iod: float) -> None:
+        """Model the eyes that are open in this picture (anchor coordinates) and not yet modelled."""
         for side in SIDES:
+            if anchor.eyes.get(side) is not None:
+                continue
             pairs = LID_CENTRE_PAIRS[side]
-            state.eyes[side] = eye_model(state.gray, working[[u for u, _ in pairs]],
-                                         working[[lo for _, lo in pairs]])
-        self.state = state
+            upper = working_points[[u for u, _ in pairs]]
+            lower = working_points[[lo for _, lo in pairs]]
+            aperture = float(np.mean(lower[:, 1] - upper[:, 1])) / anchor.scale
+            if aperture >= MIN_OPEN_APERTURE_IOD * iod:
+                anchor.eyes[side] = eye_model(picture, upper, lower)
 
-    def update(self, rgb: np.ndarray, landmark_step: np.ndarray | None) -> tuple[dict, float]:
-        """Track all patches into this frame.
+    def _nearest(self, yaw: float, pitch: float) -> tuple[Anchor | None, float]:
+        best, distance = None, np.inf
+        for anchor in self.anchors[self._epoch_start:]:
+            d = float(np.hypot(yaw - anchor.yaw, pitch - anchor.pitch))
+            if d < distance:
+                best, distance = anchor, d
+        return best, distance
+
+    def _at_rest(self, anchor: Anchor, points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+        """Per patch: whether its group's landmarks are within :data:`REST_MM` of the anchor's."""
+        head = head_fixed(points, matrix)[SEED_INDICES, :2] / _iod(points[:, :2])
+        moved_iod = np.linalg.norm(head - anchor.landmark_head, axis=1)
+        # iod in mm ≈ the anchor's iod px × its mm per px
+        moved_mm = moved_iod * (WORKING_IOD_PX / anchor.scale) * anchor.mm_per_px
+        rest = np.zeros(len(SEED_INDICES), dtype=bool)
+        for rows in _GROUP_ROWS.values():
+            rest[rows] = moved_mm[rows].mean() < REST_MM
+        return rest
+
+    # --- frames -------------------------------------------------------------------------------
+    def update(self, picture: np.ndarray, points: np.ndarray, matrix: np.ndarray,
+               frame: int) -> FlowReading:
+        """Measure one frame.
 
         Parameters
         ----------
-        rgb : (H, W, 3) or (H, W) uint8 ndarray
-            The frame, or its grey (luma) picture.
-        landmark_step : (len(SEED_INDICES), 2) ndarray or None
-            How far the seeds' landmarks moved since the previous frame (frame px); used for
-            patches whose flow fails the forward-backward check. None when no face was found.
-
-        Returns
-        -------
-        displacements : dict of str to float
-            Per-side signals in frame px (see :data:`DISPLACEMENT_COLUMNS`).
-        tracked_fraction : float
-            Share of patches whose flow passed the check.
+        picture : (H, W) or (H, W, 3) uint8 ndarray
+            The frame's luma (or RGB picture).
+        points : (478, 3) ndarray
+            Its landmarks, frame px.
+        matrix : (4, 4) ndarray
+            Its facial transformation matrix.
+        frame : int
+            Frame index (recorded on anchors).
         """
-        state = self.state
-        gray = self._working_image(rgb, state)
-        current = state.current.copy()
-        good = np.zeros(len(current), dtype=bool)
-        # Upper lids measured by their eye model need no flow: their rows are replaced below.
-        good[state.modelled_rows] = True
-        for rows, window in ((_OTHER_ROWS, LK_PARAMS["winSize"]),
-                             (state.flow_lid_rows, LID_WINDOW)):
-            current[rows], good[rows] = _track(state.gray, gray, state.current[rows], window)
-        if not good.all():
-            step = np.zeros_like(current) if landmark_step is None \
-                else (landmark_step * state.scale).astype(np.float32)
-            current = np.where(good[:, None], current,
-                               state.current + _stand_in_steps(current - state.current, good, step))
-            self.n_fallbacks += int((~good).sum())
-        state.current, state.gray = current, gray
+        gray = picture if picture.ndim == 2 else cv2.cvtColor(picture, cv2.COLOR_RGB2GRAY)
+        pose = head_pose(matrix)
+        anchor, distance = self._nearest(pose.yaw, pose.pitch)
+        if anchor is None or (distance > REANCHOR_DEG and self._previous_valid_share > 0.8
+                              and len(self.anchors) - self._epoch_start < MAX_ANCHORS
+                              and _eyes_open(points)):
+            anchor, distance = self._make_anchor(gray, points, matrix, frame), 0.0
+        elif self._active is not None and anchor is not self._active:
+            # Hysteresis: keep the current reference unless another is clearly nearer.
+            active = float(np.hypot(pose.yaw - self._active.yaw, pose.pitch - self._active.pitch))
+            if active < distance + SWITCH_MARGIN_DEG:
+                anchor, distance = self._active, active
+        if anchor is not self._active:
+            self._active, self._previous = anchor, None  # a new reference: no chain across it
+        return self._measure(gray, points, matrix, anchor, distance)
 
-        head_motion = similarity_fit(state.reference[_RIGID_ROWS], current[_RIGID_ROWS])
-        to_reference = invert_affine(head_motion)
-        shift = apply_affine(to_reference, current) - state.reference
-        for side, eye in state.eyes.items():
-            if eye is not None:
-                travel = lid_travel(eye, sample_region(gray, eye, head_motion))
-                shift[_UPPER_LID_ROWS[side]] = -travel * state.up
-        return displacements(shift / state.scale, state.to_left, state.up), float(good.mean())
+    def _measure(self, gray: np.ndarray, points: np.ndarray, matrix: np.ndarray,
+                 anchor: Anchor, distance: float) -> FlowReading:
+        xy = points[:, :2]
+        to_anchor = similarity_fit(xy[list(NASAL_RIDGE)], anchor.ridge_frame)
+        stabilise = _compose(anchor.to_working, to_anchor)
+        working = normalise_contrast(working_picture(gray, stabilise, anchor.size))
+        self._add_eyes(anchor, working, apply_affine(stabilise, xy), _iod(xy))
+        landmark_guess = anchor.seeds + (apply_affine(stabilise, xy[SEED_INDICES])
+                                         - anchor.landmark_seeds)
+        n = len(SEED_INDICES)
+        chained = np.full((n, 2), np.nan)
+        chained_ok = np.zeros(n, dtype=bool)
+        anchored = np.full((n, 2), np.nan)
+        anchored_ok = np.zeros(n, dtype=bool)
+        for rows, window in ((_OTHER_ROWS, LK_WINDOW), (_LOWER_LID_ROWS, LID_WINDOW)):
+            if self._previous is not None:
+                start = np.where(self._previous_ok[rows, None], self._previous_positions[rows],
+                                 landmark_guess[rows])
+                chained[rows], chained_ok[rows] = track(self._previous, working, start, None,
+                                                        window)
+            guess = np.where(chained_ok[rows, None], chained[rows], landmark_guess[rows])
+            anchored[rows], anchored_ok[rows] = track(anchor.picture, working, anchor.seeds[rows],
+                                                      guess, window)
+        at_rest = self._at_rest(anchor, points, matrix)
+        position, ok, used_anchor = choose_results(chained, chained_ok, anchored, anchored_ok,
+                                                   at_rest)
+        # Plausibility: a result far outside the landmarks' own estimate is a tracking failure.
+        px_per_mm = anchor.scale / anchor.mm_per_px
+        tolerance = BAND_MM * px_per_mm + BAND_SHARE * np.linalg.norm(
+            landmark_guess - anchor.seeds, axis=1)
+        implausible = ok & (np.linalg.norm(position - landmark_guess, axis=1) > tolerance)
+        self.n_dropped += int(implausible.sum())
+        ok &= ~implausible
+        self._previous = working
+        self._previous_positions = np.where(ok[:, None], position, landmark_guess)
+        self._previous_ok = ok
+        self._previous_valid_share = float(ok.mean())
+
+        ridge = _RIDGE_ROWS[ok[_RIDGE_ROWS]]
+        ridge_ok = len(ridge) >= 3
+        head_motion = similarity_fit(anchor.seeds[ridge], position[ridge]) if ridge_ok else \
+            similarity_fit(anchor.seeds[_RIDGE_ROWS], landmark_guess[_RIDGE_ROWS])
+        shift = apply_affine(invert_affine(head_motion), position) - anchor.seeds
+        shift[~ok] = np.nan
+        groups, valid = {}, {}
+        for name in MOVING_GROUPS:
+            rows = _GROUP_ROWS[name]
+            measured = ok[rows]
+            valid[name] = float(measured.mean())
+            groups[name] = (shift[rows][measured].mean(axis=0) / anchor.scale if measured.any()
+                            else np.full(2, np.nan))
+        lids: dict[str, LidReading | None] = {}
+        for side in SIDES:
+            model = anchor.eyes.get(side)
+            if model is None:
+                lids[side] = None
+                continue
+            reading = read_lid(model, sample_region(working, model, head_motion))
+            lids[side] = LidReading(reading.narrowing / anchor.scale,
+                                    reading.registration / anchor.scale,
+                                    reading.lid_cost, reading.lower_cost)
+        n_ok = max(int(ok.sum()), 1)
+        return FlowReading(anchor.index, groups, valid, float(used_anchor[ok].sum() / n_ok), lids,
+                           ridge_ok, distance)
 
 
-def landmark_displacements(head: np.ndarray, head_reference: np.ndarray) -> dict[str, float]:
-    """The same signals as :meth:`PatchTracker.update`, from head-fixed landmarks alone.
+def _compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """The (2, 3) affine ``outer ∘ inner``."""
+    return (np.vstack([outer, [0, 0, 1]]) @ np.vstack([inner, [0, 0, 1]]))[:2]
 
-    Kept beside the flow signals as a cross-check: where the two disagree, the landmark model's
-    pull toward symmetry is the usual cause.
+
+def working_picture(gray: np.ndarray, to_working: np.ndarray, size: int) -> np.ndarray:
+    """The square working picture: ``gray`` mapped by ``to_working`` (frame → working px).
+
+    Only the region that maps into the square is read; when it is reduced by two or more it
+    is first area-averaged by the whole factor (OpenCV's fast path), so that the bilinear
+    resampling that follows does not alias.
+    """
+    inverse = invert_affine(to_working)
+    corners = apply_affine(inverse, np.array([[0, 0], [size, 0], [0, size], [size, size]],
+                                             dtype=float))
+    height, width = gray.shape
+    x0 = int(np.clip(np.floor(corners[:, 0].min()) - 2, 0, width - 1))
+    y0 = int(np.clip(np.floor(corners[:, 1].min()) - 2, 0, height - 1))
+    x1 = int(np.clip(np.ceil(corners[:, 0].max()) + 2, x0 + 1, width))
+    y1 = int(np.clip(np.ceil(corners[:, 1].max()) + 2, y0 + 1, height))
+    region = gray[y0:y1, x0:x1]
+    linear = to_working[:, :2]
+    shrink = float(np.sqrt(abs(np.linalg.det(linear))))
+    factor = max(1, int(1.0 / max(shrink, 1e-6)))
+    if factor > 1 and region.shape[0] >= factor and region.shape[1] >= factor:
+        h, w = region.shape[0] // factor, region.shape[1] // factor
+        region = cv2.resize(region[:h * factor, :w * factor], (w, h),
+                            interpolation=cv2.INTER_AREA)
+    else:
+        factor = 1
+    # region px (i) ↔ frame px x0 + factor * i + (factor - 1) / 2
+    to_frame = np.array([[factor, 0.0, x0 + (factor - 1) / 2], [0.0, factor, y0 + (factor - 1) / 2]])
+    matrix = _compose(to_working, to_frame)
+    return cv2.warpAffine(region, matrix, (size, size), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
+def image_jacobian(rotation: np.ndarray) -> np.ndarray:
+    """(2, 2) map from a head-plane displacement (X to the patient's left, Y up) to the image
+    displacement it makes (x right, y down), for a head turned by ``rotation`` (see
+    :func:`facescore.geometry.head_fixed`), before scale."""
+    return np.array([[rotation[0, 0], rotation[0, 1]], [-rotation[1, 0], -rotation[1, 1]]])
+
+
+def group_signals(groups: dict[str, np.ndarray]) -> dict[str, float]:
+    """Per-side movement signals from head-plane group displacements.
+
+    Parameters
+    ----------
+    groups : dict of str to (2,) ndarray
+        Each moving group's displacement, (X toward the patient's left, Y up).
+
+    Returns
+    -------
+    dict of str to float
+        ``<signal>_<side>`` for each signal of :data:`DISPLACEMENT_COLUMNS` measured by flow
+        (``lid_drop`` comes from the eye model).
+    """
+    out: dict[str, float] = {}
+    for side in SIDES:
+        outward = 1.0 if side == "left" else -1.0
+        brow, inner = groups[f"brow_{side}"], groups[f"brow_inner_{side}"]
+        lower, mouth = groups[f"lower_lid_{side}"], groups[f"mouth_{side}"]
+        out[f"brow_lift_{side}"] = float(brow[1])
+        out[f"brow_medial_{side}"] = float(-outward * inner[0])
+        out[f"lower_lid_rise_{side}"] = float(lower[1])
+        out[f"mouth_out_{side}"] = float(outward * mouth[0])
+        out[f"mouth_up_{side}"] = float(mouth[1])
+    return out
+
+
+#: Displacement signals (without ``_left``/``_right``), positive in the direction named.
+DISPLACEMENT_COLUMNS = {
+    "brow_lift": "brow travel upward (negative: descent)",
+    "brow_medial": "inner-brow travel toward the midline (knitting)",
+    "lid_drop": "narrowing of the palpebral aperture: the upper lid's travel down toward the "
+                "lower lid (eye model)",
+    "lower_lid_rise": "central lower-lid travel upward",
+    "mouth_out": "mouth-corner travel outward (toward the ear)",
+    "mouth_up": "mouth-corner travel upward",
+}
+
+
+def landmark_signals(head: np.ndarray, head_reference: np.ndarray) -> dict[str, float]:
+    """The same signals from head-fixed landmarks alone (the cross-check), px.
+
+    Kept beside the flow signals: where the two disagree, the landmark model's pull toward
+    symmetry is the usual cause. ``lid_drop`` here is the central upper lid's travel down.
 
     Parameters
     ----------
     head, head_reference : (478, 2 or 3) ndarray
-        Head-fixed landmarks (X to the patient's left, Y up) now and in the reference frame, px.
+        Head-fixed landmarks (X to the patient's left, Y up) now and in the reference, px,
+        at the same scale.
     """
-    shift = head[SEED_INDICES, :2] - head_reference[SEED_INDICES, :2]
-    return displacements(shift, np.array([1.0, 0.0]), np.array([0.0, 1.0]), tag="_lm")
+    shift = head[:, :2] - head_reference[:, :2]
+    groups = {name: shift[list(GROUPS[name])].mean(axis=0) for name in MOVING_GROUPS}
+    out = {f"{k.rsplit('_', 1)[0]}_lm_{k.rsplit('_', 1)[1]}": v
+           for k, v in group_signals(groups).items()}
+    for side in SIDES:
+        upper = [u for u, _ in LID_CENTRE_PAIRS[side]]
+        out[f"lid_drop_lm_{side}"] = float(-shift[upper, 1].mean())
+    return out

@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import features, geometry
-from .anatomy import IRIS_CENTRE
+from . import features, geometry, signals
+from .anatomy import IRIS_CENTRE, SIDES
 from .concurrency import prefetch
 from .errors import FaceError
 from .landmark_worker import LandmarkWorker
 from .landmarks import FaceTracker
-from .motion import SEED_INDICES, PatchTracker, landmark_displacements
+from .motion import AnchoredTracker, FlowReading, group_signals, landmark_signals
 from .sources import SourceInfo, open_source
 from .table import to_table
 
@@ -55,7 +55,8 @@ class Measurement:
     info : SourceInfo
     calibration : Calibration
     quality : dict
-        face_found_fraction, pose_ok_fraction, max_faces_seen, small_face, flow_fallbacks.
+        face_found_fraction, pose_ok_fraction, max_faces_seen, median_iod_px, small_face,
+        n_anchors, implausible_tracks, masked_frames (per region and side).
     """
 
     frames: pd.DataFrame
@@ -75,8 +76,30 @@ def _face_row(face, head: np.ndarray, pose: geometry.HeadPose) -> dict:
                                        - face.points[IRIS_CENTRE["right"], :2])),
         "iris_px": geometry.iris_diameter_px(head),
     }
+    pitch, yaw, roll = signals.euler_angles(geometry.rotation_from_matrix(face.matrix))
+    row.update({"pitch_rad": pitch, "yaw_rad": yaw, "roll_rad": roll})
     row.update(features.positions(head))
     row.update(features.blendshape_pairs(face.blendshapes))
+    return row
+
+
+def _reading_row(reading: FlowReading) -> dict:
+    """The tracker's reading as raw columns (frame px), plus live signals for biofeedback."""
+    row = {"anchor": reading.anchor, "pose_distance_deg": reading.pose_distance,
+           "anchored_share": reading.anchored, "ridge_ok": reading.ridge_ok}
+    for name, vector in reading.groups.items():
+        row[f"g_{name}_x"], row[f"g_{name}_y"] = float(vector[0]), float(vector[1])
+        row[f"valid_{name}"] = reading.valid[name]
+    row["tracked_fraction"] = float(np.mean(list(reading.valid.values())))
+    # Live signals (image axes, no parallax correction): what a session shows while it runs.
+    flipped = {name: np.array([v[0], -v[1]]) for name, v in reading.groups.items()}
+    row.update(group_signals(flipped))
+    for side in SIDES:
+        lid = reading.lids[side]
+        row[f"lid_narrowing_{side}"] = lid.narrowing if lid is not None else np.nan
+        row[f"lid_cost_{side}"] = lid.lid_cost if lid is not None else np.nan
+        row[f"lower_cost_{side}"] = lid.lower_cost if lid is not None else np.nan
+        row[f"lid_drop_{side}"] = row[f"lid_narrowing_{side}"]
     return row
 
 
@@ -89,7 +112,8 @@ class FrameMeasurer:
     """Turns (frame, face) pairs into rows of the per-frame table, one frame at a time.
 
     :func:`measure_video` drives it over a file; a live session drives it from a camera and
-    reads :attr:`rows` as they come for biofeedback.
+    reads the rows as they come for biofeedback (their signals are live estimates in frame px;
+    :meth:`finish` computes the final ones).
     """
 
     #: Rows are gathered into a DataFrame every this many frames: a row kept as a dict costs
@@ -99,9 +123,9 @@ class FrameMeasurer:
     def __init__(self) -> None:
         self._chunks: list[pd.DataFrame] = []
         self._recent: list[dict] = []
-        self.flow = PatchTracker()
+        self.tracker = AnchoredTracker()
         self._epoch = -1
-        self._previous: np.ndarray | None = None
+        self._tracking = False
         self._head_reference: np.ndarray | None = None
 
     def add(self, frame, face) -> dict:
@@ -110,21 +134,18 @@ class FrameMeasurer:
         if face is not None:
             head = geometry.head_fixed(face.points, face.matrix)
             row.update(_face_row(face, head, geometry.head_pose(face.matrix)))
-            picture = frame.rgb if frame.gray is None else frame.gray
-            if self._previous is None:  # first frame of a new tracking epoch
+            if not self._tracking:  # first frame of a new tracking run
                 self._epoch += 1
-                self.flow.reset(picture, face.points[:, :2])
-                self._head_reference = head
-                shifts, tracked = self.flow.update(picture, None)
-            else:
-                step = face.points[SEED_INDICES, :2] - self._previous[SEED_INDICES, :2]
-                shifts, tracked = self.flow.update(picture, step)
-            row.update(shifts)
-            row.update(landmark_displacements(head, self._head_reference))
-            row["tracked_fraction"] = tracked
-            self._previous = face.points
+                self.tracker.restart()
+                self._head_reference = head / row["iod_px"]
+                self._tracking = True
+            picture = frame.rgb if frame.gray is None else frame.gray
+            row.update(_reading_row(self.tracker.update(picture, face.points, face.matrix,
+                                                        frame.index)))
+            lm = landmark_signals(head / row["iod_px"], self._head_reference)
+            row.update({k: v * row["iod_px"] for k, v in lm.items()})
         else:
-            self._previous = None
+            self._tracking = False
         row["epoch"] = self._epoch
         self._recent.append(row)
         if len(self._recent) >= self.CHUNK_FRAMES:
@@ -153,15 +174,19 @@ class FrameMeasurer:
             raise FaceError(f"no face found in {info.path}")
         iris = raw["iris_px"].to_numpy(dtype=float)
         scale = geometry.mm_per_px(iris)
-        table = to_table(raw, scale)
+        table = to_table(raw, scale, self.tracker.anchors)
         median_iod = float(np.nanmedian(table["iod_px"]))
+        masked = {f"{region}_{side}": int((found & ~table[f"valid_{region}_{side}"]).sum())
+                  for region in signals.REGIONS for side in SIDES}
         quality = {
             "face_found_fraction": float(found.mean()),
             "pose_ok_fraction": float(table["pose_ok"].fillna(False).astype(bool).mean()),
             "max_faces_seen": int(max_faces),
             "median_iod_px": median_iod,
             "small_face": bool(median_iod < MIN_IOD_PX),
-            "flow_fallbacks": int(self.flow.n_fallbacks),
+            "n_anchors": len(self.tracker.anchors),
+            "implausible_tracks": int(self.tracker.n_dropped),
+            "masked_frames": masked,
         }
         return Measurement(table, info, Calibration(scale, float(np.nanmedian(iris))), quality)
 

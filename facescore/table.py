@@ -6,18 +6,29 @@ Columns (``<side>`` is the patient's anatomical ``left`` or ``right``):
 ``frame``, ``t_s``               frame index; presentation time in s
 ``face_found``                   a face was tracked in this frame
 ``epoch``                        tracking run: a new one starts whenever the face is found again
-                                 after being lost; displacements are relative to its first frame
+                                 after being lost
+``anchor``                       the reference frame this frame was measured against (a new one
+                                 is made when the head settles in a new pose; see
+                                 :mod:`facescore.motion`)
 ``yaw_deg`` ``pitch_deg``        head pose from the facial transformation matrix
 ``roll_deg``
 ``pose_ok``                      pose within :data:`facescore.geometry.POSE_LIMITS_DEG`
+``pose_distance_deg``            the head's angle from its anchor's pose
 ``iod_px``                       distance between the iris centres, frame px
-``tracked_fraction``             share of flow patches that passed the forward-backward check
-``<position>_mm_<side>``         positions, head-fixed, mm (see :data:`POSITION_COLUMNS`)
-``<signal>_mm_<side>``           displacement since the epoch's first frame, measured by optical
-                                 flow (no left-right prior), mm (see :data:`DISPLACEMENT_COLUMNS`)
-``<signal>_lm_mm_<side>``        the same displacement from landmarks alone (cross-check), mm
-``eye_aperture_mm_<side>``       palpebral aperture: the reference frame's landmark aperture minus
-                                 the lids' flow-measured closing, mm (the residual gap when closing)
+``tracked_fraction``             share of patches measured in this frame
+``<position>_mm_<side>``         positions from landmarks, head-fixed, mm (see
+                                 :data:`facescore.features.POSITION_COLUMNS`)
+``<signal>_mm_<side>``           movement from rest, measured from the side's own pixels (no
+                                 left-right prior), in the head's axes, mm; zero at rest; NaN where
+                                 the measure does not fit (see ``valid_*``). Signals: see
+                                 :data:`facescore.motion.DISPLACEMENT_COLUMNS`
+``<signal>_lm_mm_<side>``        the same movement from landmarks alone (cross-check), mm
+``eye_aperture_mm_<side>``       palpebral aperture: the resting aperture (landmarks) narrowed by
+                                 ``lid_drop``; never negative nor above 1.6 × rest, mm
+``confidence_<region>_<side>``   how far the region's measure can be trusted in this frame, 0-1
+                                 (regions: ``brow``, ``eye``, ``mouth``, ``lower_lid``)
+``valid_<region>_<side>``        confidence high enough: the region's signals are used
+``lid_cost_<side>``              eye-model mismatch (normalised grey levels²)
 ``bs_<name>_<side>``             MediaPipe blendshape scores, 0–1 (secondary signals)
 ===============================  =================================================================
 """
@@ -26,15 +37,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from . import signals
 from .anatomy import SIDES
 from .features import POSITION_COLUMNS
-from .motion import DISPLACEMENT_COLUMNS
+from .motion import DISPLACEMENT_COLUMNS, MOVING_GROUPS, Anchor
+
+#: Raw columns used to build the table and not kept in it.
+_INTERNAL_PREFIXES = ("g_", "valid_", "lid_narrowing_", "lower_cost_", "pitch_rad", "yaw_rad",
+                      "roll_rad", "iris_px", "anchored_share", "ridge_ok")
 
 
-def to_table(rows: pd.DataFrame | list[dict], mm_per_px: float) -> pd.DataFrame:
-    """Turn the pipeline's raw rows (px) into the per-frame table (mm).
+def to_table(rows: pd.DataFrame | list[dict], mm_per_px: float,
+             anchors: list[Anchor] | None = None) -> pd.DataFrame:
+    """Turn the measurer's raw rows (px) into the per-frame table (mm).
 
     Parameters
     ----------
@@ -42,21 +60,40 @@ def to_table(rows: pd.DataFrame | list[dict], mm_per_px: float) -> pd.DataFrame:
         One row per frame, as :class:`facescore.pipeline.FrameMeasurer` collects them.
     mm_per_px : float
         Millimetres per frame pixel.
+    anchors : list of Anchor
+        The tracker's anchors (their 3-D geometry removes parallax).
     """
     raw = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
-    table = raw[[c for c in raw.columns if c not in _raw_lengths()]].copy()
+    raw = _with_all_columns(raw)
+    dropped = _raw_lengths() | {c for c in raw.columns if c.startswith(_INTERNAL_PREFIXES)}
+    table = raw[[c for c in raw.columns if c not in dropped]].copy()
     for name in POSITION_COLUMNS:
         for side in SIDES:
             table[f"{name}_mm_{side}"] = raw[f"{name}_{side}"] * mm_per_px
     for name in DISPLACEMENT_COLUMNS:
         for side in SIDES:
-            table[f"{name}_mm_{side}"] = raw[f"{name}_{side}"] * mm_per_px
             table[f"{name}_lm_mm_{side}"] = raw[f"{name}_lm_{side}"] * mm_per_px
-    for side in SIDES:
-        reference = table.groupby("epoch")[f"eye_aperture_lm_mm_{side}"].transform("first")
-        table[f"eye_aperture_mm_{side}"] = (reference - table[f"lid_drop_mm_{side}"]
-                                            - table[f"lower_lid_rise_mm_{side}"])
-    return table
+    measured = signals.head_plane_signals(raw, anchors or [], mm_per_px)
+    table = pd.concat([table, measured, signals.confidence(raw)], axis=1)
+    rest = signals.rest_frames(table)
+    rest_aperture = {side: float(np.nanmedian(table.loc[rest, f"eye_aperture_lm_mm_{side}"]))
+                     if rest.any() else float("nan") for side in SIDES}
+    return signals.finish_signals(table, rest_aperture)
+
+
+def _with_all_columns(raw: pd.DataFrame) -> pd.DataFrame:
+    """Rows where no face was ever found lack the face columns: add them as NaN."""
+    needed = ["anchor", "pose_distance_deg", "tracked_fraction", "pitch_rad", "yaw_rad",
+              "roll_rad", "ridge_ok"]
+    needed += [f"g_{g}_{axis}" for g in MOVING_GROUPS for axis in "xy"]
+    needed += [f"valid_{g}" for g in MOVING_GROUPS]
+    needed += [f"{n}_{s}" for n in POSITION_COLUMNS for s in SIDES]
+    needed += [f"{n}_lm_{s}" for n in DISPLACEMENT_COLUMNS for s in SIDES]
+    needed += [f"{p}_{s}" for p in ("lid_narrowing", "lid_cost", "lower_cost") for s in SIDES]
+    missing = [c for c in needed if c not in raw]
+    if missing:
+        raw = pd.concat([raw, pd.DataFrame(np.nan, index=raw.index, columns=missing)], axis=1)
+    return raw
 
 
 def _raw_lengths() -> set[str]:

@@ -1,0 +1,311 @@
+"""From what the tracker measured to the per-frame movement signals (pure functions).
+
+:class:`facescore.motion.AnchoredTracker` gives, per frame, each patch group's displacement from
+its anchor in the picture (head motion in the image plane removed) and each eye's narrowing.
+Here, once the whole recording is known:
+
+1. **Out-of-plane head rotation** is removed. Turning or nodding moves points at different depths
+   by different amounts in the picture (parallax): a 5° nod moves the brows about 1 mm against
+   the nose. The head pose comes from MediaPipe's transformation matrix, but that pose is itself
+   pulled by expressions (measured on phantoms with a still head: a brow raise read as a 1.5-3.5°
+   nod, an eye closure as 1.5-4°). So the pose is smoothed with a centred running median over
+   :data:`POSE_WINDOW_S`, which keeps real head turns that last longer than half the window and
+   removes the expression-length bumps; the parallax of that pose is then subtracted, using the
+   anchor's 3-D landmark geometry.
+2. Displacements are turned into the **head's axes** (X toward the patient's left, Y up) and
+   into the named signals; the eye's narrowing becomes ``lid_drop``.
+3. **Rest is re-established**: each anchor's signals are shifted so that they read zero at
+   rest, where rest is where the landmarks show no expression (they are drift-free; they only
+   decide *when*, never *how far*).
+4. **Physical bounds and confidence**: a value outside what a face can do (an aperture below 0
+   or far above its rest; a brow or mouth corner travelling more than :data:`MAX_TRAVEL_MM`) is
+   removed, and each region's per-frame confidence (share of its patches measured, eye-model fit,
+   head pose near the anchor's) masks the frames where the measure does not fit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.ndimage import median_filter
+
+from .anatomy import SIDES
+from .geometry import apply_affine, invert_affine, similarity_fit
+from .motion import _GROUP_ROWS, MOVING_GROUPS, Anchor, group_signals, image_jacobian
+
+#: Centred running-median window for the head pose, s (see the module's note 1).
+POSE_WINDOW_S = 5.0
+#: Travel of a brow or mouth corner beyond this is not a face's, mm.
+MAX_TRAVEL_MM = 30.0
+#: An aperture above this multiple of its rest is not an eye's.
+MAX_APERTURE_RATIO = 1.6
+#: Frames whose landmark signals are all within this of their anchor's median are at rest, mm.
+REST_LANDMARK_MM = 1.0
+#: Confidence below this masks a region's signal in that frame.
+MIN_CONFIDENCE = 0.5
+#: Head pose this far (deg) from the anchor's halves the confidence; twice this zeroes it.
+POSE_CONFIDENCE_DEG = 12.0
+#: Eye-model mismatch (1 − correlation) at which the eye's confidence halves.
+EYE_COST_HALF = 0.3
+
+REGIONS = {"brow": ("brow_lift", "brow_medial"), "eye": ("lid_drop",),
+           "mouth": ("mouth_out", "mouth_up"), "lower_lid": ("lower_lid_rise",)}
+SIGNALS = ("brow_lift", "brow_medial", "lid_drop", "lower_lid_rise", "mouth_out", "mouth_up")
+
+
+# --- head pose ---------------------------------------------------------------------------------
+
+def euler_angles(rotation: np.ndarray) -> np.ndarray:
+    """(pitch, yaw, roll) in radians with ``rotation = Rz(roll) @ Ry(yaw) @ Rx(pitch)``."""
+    return np.array([np.arctan2(rotation[2, 1], rotation[2, 2]),
+                     np.arcsin(np.clip(-rotation[2, 0], -1.0, 1.0)),
+                     np.arctan2(rotation[1, 0], rotation[0, 0])])
+
+
+def rotation_from_euler(pitch: float, yaw: float, roll: float) -> np.ndarray:
+    """Inverse of :func:`euler_angles`."""
+    cx, sx, cy, sy = np.cos(pitch), np.sin(pitch), np.cos(yaw), np.sin(yaw)
+    cz, sz = np.cos(roll), np.sin(roll)
+    rx = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
+    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+    rz = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
+    return rz @ ry @ rx
+
+
+def smooth_angles(angles: np.ndarray, t_s: np.ndarray, window_s: float = POSE_WINDOW_S
+                  ) -> np.ndarray:
+    """Centred running median of per-frame angles, gaps (NaN) bridged by interpolation.
+
+    Parameters
+    ----------
+    angles : (T, K) ndarray
+    t_s : (T,) ndarray
+        Frame times, s (their median spacing sets the window in frames).
+
+    Returns
+    -------
+    (T, K) ndarray
+        NaN where every frame is NaN.
+    """
+    angles = np.array(angles, dtype=float)
+    if len(angles) < 2:
+        return angles
+    known = np.isfinite(angles).all(axis=1)
+    if not known.any():
+        return angles
+    index = np.arange(len(angles))
+    filled = np.column_stack([np.interp(index, index[known], angles[known, k])
+                              for k in range(angles.shape[1])])
+    step = float(np.median(np.diff(t_s))) if len(t_s) > 1 else 1 / 30
+    frames = max(1, int(round(window_s / max(step, 1e-3))) | 1)
+    return median_filter(filled, size=(frames, 1), mode="nearest")
+
+
+# --- parallax ----------------------------------------------------------------------------------
+
+def _projected(seeds_head: np.ndarray, rotation: np.ndarray) -> np.ndarray:
+    """Image positions (x right, y down; relative, frame px) of head-fixed points under a
+    rotation, weak perspective."""
+    camera = seeds_head @ rotation.T
+    return camera[:, :2] * np.array([1.0, -1.0])
+
+
+def parallax(anchor: Anchor, at_anchor: np.ndarray, now: np.ndarray) -> dict[str, np.ndarray]:
+    """How far rigid head rotation alone moves each group against the nasal ridge.
+
+    The tracker removes the similarity that best fits the nasal-ridge patches; what a pure head
+    rotation from ``at_anchor`` to ``now`` leaves after that same fit is the parallax.
+
+    Parameters
+    ----------
+    anchor : Anchor
+        Holds the groups' 3-D positions (head-fixed, frame px).
+    at_anchor, now : (3, 3) ndarray
+        Head rotations at the anchor and in this frame.
+
+    Returns
+    -------
+    dict of str to (2,) ndarray
+        Per moving group, in the anchor's image axes, frame px.
+    """
+    base = _projected(anchor.seeds_head, at_anchor)
+    moved = _projected(anchor.seeds_head, now)
+    ridge = _GROUP_ROWS["ridge"]
+    fit = similarity_fit(base[ridge], moved[ridge])
+    residual = apply_affine(invert_affine(fit), moved) - base
+    return {name: residual[_GROUP_ROWS[name]].mean(axis=0) for name in MOVING_GROUPS}
+
+
+# --- the table -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SignalSettings:
+    pose_window_s: float = POSE_WINDOW_S
+    correct_parallax: bool = True
+
+
+def head_plane_signals(raw: pd.DataFrame, anchors: list[Anchor], mm_per_px: float,
+                       settings: SignalSettings = SignalSettings()) -> pd.DataFrame:
+    """Per-frame movement signals in mm, in the head's axes, relative to each anchor.
+
+    Parameters
+    ----------
+    raw : pandas.DataFrame
+        The measurer's raw rows: ``anchor``, ``pitch_rad``/``yaw_rad``/``roll_rad``, group
+        displacements ``g_<group>_x``/``_y`` and lid narrowings ``lid_narrowing_<side>``
+        (frame px), one row per frame.
+    anchors : list of Anchor
+    mm_per_px : float
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``<signal>_mm_<side>`` for every signal of :data:`SIGNALS`, same index as ``raw``.
+    """
+    n = len(raw)
+    out = {f"{s}_mm_{side}": np.full(n, np.nan) for s in SIGNALS for side in SIDES}
+    if n == 0 or "anchor" not in raw:
+        return pd.DataFrame(out, index=raw.index)
+    angles = raw[["pitch_rad", "yaw_rad", "roll_rad"]].to_numpy(dtype=float)
+    smooth = smooth_angles(angles, raw["t_s"].to_numpy(dtype=float), settings.pose_window_s)
+    anchor_ids = raw["anchor"].to_numpy()
+    for a in np.unique(anchor_ids[np.isfinite(anchor_ids.astype(float))]):
+        anchor = anchors[int(a)]
+        rows = np.nonzero(anchor_ids == a)[0]
+        creation = np.nonzero(raw["frame"].to_numpy() == anchor.frame)[0]
+        at_anchor = rotation_from_euler(*smooth[creation[0] if len(creation) else rows[0]])
+        jacobian = image_jacobian(anchor.rotation)
+        for i in rows:
+            groups = {}
+            correction = (parallax(anchor, at_anchor, rotation_from_euler(*smooth[i]))
+                          if settings.correct_parallax and np.isfinite(smooth[i]).all() else None)
+            for name in MOVING_GROUPS:
+                image = np.array([raw[f"g_{name}_x"].iat[i], raw[f"g_{name}_y"].iat[i]])
+                if correction is not None:
+                    image = image - correction[name]
+                groups[name] = np.linalg.solve(jacobian, image)
+            for key, value in group_signals(groups).items():
+                name, side = key.rsplit("_", 1)
+                out[f"{name}_mm_{side}"][i] = value * mm_per_px
+            for side in SIDES:
+                narrowing = raw[f"lid_narrowing_{side}"].iat[i]
+                down = np.linalg.solve(jacobian, np.array([0.0, narrowing]))[1]
+                out[f"lid_drop_mm_{side}"][i] = -down * mm_per_px
+    return pd.DataFrame(out, index=raw.index)
+
+
+def rest_frames(table: pd.DataFrame, reference: str = "anchor",
+                limit_mm: float = REST_LANDMARK_MM) -> np.ndarray:
+    """Frames at rest by the landmarks: every landmark signal within ``limit_mm`` of its median
+    over the frames sharing ``reference`` (a face found in all).
+
+    The landmark signals are drift-free and see blinks and talking well; their pull toward
+    symmetry does not matter for telling rest from movement.
+    """
+    found = table["face_found"].to_numpy(dtype=bool)
+    rest = found.copy()
+    columns = [f"{s}_lm_mm_{side}" for s in SIGNALS for side in SIDES
+               if f"{s}_lm_mm_{side}" in table]
+    groups = table[reference].to_numpy()
+    for column in columns:
+        values = table[column].to_numpy(dtype=float)
+        for g in np.unique(groups[found]):
+            member = found & (groups == g)
+            centre = np.nanmedian(values[member])
+            rest[member] &= np.abs(values[member] - centre) <= limit_mm
+    return rest
+
+
+def rezero(values: np.ndarray, groups: np.ndarray, rest: np.ndarray,
+           min_rest_frames: int = 5) -> np.ndarray:
+    """Subtract, per group of frames, the median of ``values`` over its rest frames (over all of
+    its frames when fewer than ``min_rest_frames`` are at rest)."""
+    out = np.array(values, dtype=float)
+    for g in np.unique(groups[np.isfinite(values)]) if np.isfinite(values).any() else []:
+        member = groups == g
+        basis = member & rest & np.isfinite(out)
+        if basis.sum() < min_rest_frames:
+            basis = member & np.isfinite(out)
+        if basis.any():
+            out[member] -= np.median(out[basis])
+    return out
+
+
+def confidence(raw: pd.DataFrame) -> pd.DataFrame:
+    """Per frame, region and side: how far the measure can be trusted, 0-1.
+
+    brow, mouth, lower_lid: the share of the region's patches measured; eye: the eye-model's
+    fit. All fall with the head's angle from its anchor, and to 0 without a face or when the
+    head's own motion could not be tracked.
+    """
+    n = len(raw)
+    found = raw["face_found"].to_numpy(dtype=bool)
+    distance = raw.get("pose_distance_deg", pd.Series(np.zeros(n))).to_numpy(dtype=float)
+    pose_factor = np.clip(1.0 - 0.5 * np.nan_to_num(distance, nan=99) / POSE_CONFIDENCE_DEG,
+                          0.0, 1.0)
+    ridge = raw.get("ridge_ok", pd.Series(np.ones(n, bool))).fillna(False).to_numpy(dtype=bool)
+    base = pose_factor * found * np.where(ridge, 1.0, 0.5)
+    out = {}
+    for side in SIDES:
+        for region, group in (("brow", f"brow_{side}"), ("mouth", f"mouth_{side}"),
+                              ("lower_lid", f"lower_lid_{side}")):
+            share = raw.get(f"valid_{group}", pd.Series(np.zeros(n))).to_numpy(dtype=float)
+            out[f"confidence_{region}_{side}"] = base * np.nan_to_num(share)
+        cost = raw.get(f"lid_cost_{side}", pd.Series(np.full(n, np.nan))).to_numpy(dtype=float)
+        lower = raw.get(f"lower_cost_{side}", pd.Series(np.full(n, np.nan))).to_numpy(dtype=float)
+        fit = EYE_COST_HALF / (EYE_COST_HALF + np.nan_to_num(np.maximum(cost, lower), nan=np.inf))
+        out[f"confidence_eye_{side}"] = base * 2 * np.minimum(fit, 0.5)
+    return pd.DataFrame(out, index=raw.index)
+
+
+def finish_signals(table: pd.DataFrame, rest_aperture_mm: dict[str, float]) -> pd.DataFrame:
+    """Re-zero at rest, apply physical bounds and confidence masks, and derive apertures.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The per-frame table with raw head-plane signals, landmark signals, ``anchor``,
+        ``epoch`` and ``confidence_*`` columns.
+    rest_aperture_mm : dict of side to float
+        Each eye's resting aperture (landmarks, median over rest frames), mm.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table with signals re-zeroed and masked (NaN where the region's confidence is
+        below :data:`MIN_CONFIDENCE` or the value is impossible), ``valid_<region>_<side>``
+        masks and ``eye_aperture_mm_<side>``.
+    """
+    table = table.copy()
+    rest = rest_frames(table)
+    anchors = table["anchor"].to_numpy()
+    epochs = table["epoch"].to_numpy()
+    for side in SIDES:
+        for name in SIGNALS:
+            column = f"{name}_mm_{side}"
+            table[column] = rezero(table[column].to_numpy(dtype=float), anchors, rest)
+            lm = f"{name}_lm_mm_{side}"
+            if lm in table:
+                table[lm] = rezero(table[lm].to_numpy(dtype=float), epochs, rest)
+        for region, names in REGIONS.items():
+            valid = table[f"confidence_{region}_{side}"].to_numpy(dtype=float) >= MIN_CONFIDENCE
+            for name in names:
+                column = f"{name}_mm_{side}"
+                values = table[column].to_numpy(dtype=float)
+                if name != "lid_drop":
+                    valid &= ~(np.abs(values) > MAX_TRAVEL_MM)
+                table[column] = np.where(valid, values, np.nan)
+            table[f"valid_{region}_{side}"] = valid
+        aperture_rest = rest_aperture_mm.get(side, np.nan)
+        drop = table[f"lid_drop_mm_{side}"].to_numpy(dtype=float)
+        aperture = aperture_rest - drop
+        possible = (aperture >= 0) & (aperture <= MAX_APERTURE_RATIO * aperture_rest)
+        # A lid cannot travel past the lower lid: a narrowing beyond the aperture is a closed eye.
+        aperture = np.where(np.isfinite(aperture), np.clip(aperture, 0.0, None), np.nan)
+        aperture = np.where(possible | (aperture == 0), aperture, np.nan)
+        table[f"eye_aperture_mm_{side}"] = aperture
+        table[f"lid_drop_mm_{side}"] = np.where(np.isfinite(aperture),
+                                                np.minimum(drop, aperture_rest), np.nan)
+    return table
