@@ -69,12 +69,58 @@ def _parse_gains(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     return gains
 
 
+#: Options of a photo phantom only, with their defaults: a base video keeps its own size, frame
+#: rate, noise and framing.
+PHOTO_ONLY = {"size": "480x480", "face_width": 0.45, "fps": 30.0, "noise": 2.0, "seed": 0}
+
+
 def cmd_phantom(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from .phantom import PhantomSpec, Timing
+
+    spec = PhantomSpec(gains=_parse_gains(args), order=tuple(args.order),
+                       repetitions=args.reps, mirror=args.mirror)
+    if args.lead_in is not None:
+        if args.lead_in < 0:
+            raise FacescoreError(f"--lead-in {args.lead_in}: must be 0 s or more")
+        spec = replace(spec, timing=replace(Timing(), lead_in_s=args.lead_in))
+    with _progress("phantom", not args.quiet) as progress:
+        if args.base_video is not None:
+            given = [f"--{name.replace('_', '-')}" for name in PHOTO_ONLY
+                     if getattr(args, name) is not None]
+            if given:
+                raise FacescoreError(f"{', '.join(given)}: only for photo phantoms; a base "
+                                     "video keeps its own size, frame rate and noise")
+            from .phantom_video import generate_from_video
+
+            phantom = generate_from_video(args.output, args.base_video, spec,
+                                          progress=progress)
+        else:
+            phantom = _photo_phantom(args, spec, progress)
+    truth = phantom.truth
+    base = f", base video {truth['base_video']}" if "base_video" in truth else ""
+    print(f"wrote {phantom.video} ({truth['duration_s']:.1f} s{base}) "
+          f"and its truth {phantom.truth_path}")
+    for p in truth["performances"]:
+        left, right = p["left"]["excursion_mm"], p["right"]["excursion_mm"]
+        print(f"  {p['movement']:<12} rep {p['rep']}  {p['start_s']:5.2f}-{p['end_s']:5.2f} s  "
+              f"left {left:5.2f} mm  right {right:5.2f} mm  symmetry {p['symmetry_pct']:5.1f} %")
+    if spec.mirror:
+        print(f"  (a mirror image: measure it with 'facescore check {phantom.video} --mirrored')")
+    return 0
+
+
+def _photo_phantom(args: argparse.Namespace, spec, progress):
+    from dataclasses import replace
+
     import numpy as np
     from PIL import Image
 
-    from .phantom import PhantomSpec, generate
+    from .phantom import generate
 
+    options = {name: default if getattr(args, name) is None else getattr(args, name)
+               for name, default in PHOTO_ONLY.items()}
     photo = name = None
     if args.photo:
         try:
@@ -82,20 +128,14 @@ def cmd_phantom(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise FacescoreError(f"cannot read photo {args.photo}: {exc}") from exc
         name = str(args.photo)
-    width, height = (int(v) for v in args.size.lower().split("x"))
-    spec = PhantomSpec(gains=_parse_gains(args), order=tuple(args.order),
-                       repetitions=args.reps, size=(width, height),
-                       face_width_frac=args.face_width, fps=args.fps, mirror=args.mirror,
-                       noise=args.noise, seed=args.seed)
-    with _progress("phantom", not args.quiet) as progress:
-        phantom = generate(args.output, spec, photo=photo, photo_name=name, progress=progress)
-    print(f"wrote {phantom.video} ({phantom.truth['duration_s']:.1f} s) "
-          f"and its truth {phantom.truth_path}")
-    for p in phantom.truth["performances"]:
-        left, right = p["left"]["excursion_mm"], p["right"]["excursion_mm"]
-        print(f"  {p['movement']:<12} rep {p['rep']}  {p['start_s']:5.2f}-{p['end_s']:5.2f} s  "
-              f"left {left:5.2f} mm  right {right:5.2f} mm  symmetry {p['symmetry_pct']:5.1f} %")
-    return 0
+    try:
+        width, height = (int(v) for v in options["size"].lower().split("x"))
+    except ValueError:
+        raise FacescoreError(f"--size {options['size']!r}: expected WIDTHxHEIGHT, e.g. "
+                             "480x480") from None
+    spec = replace(spec, size=(width, height), face_width_frac=options["face_width"],
+                   fps=options["fps"], noise=options["noise"], seed=options["seed"])
+    return generate(args.output, spec, photo=photo, photo_name=name, progress=progress)
 
 
 def cmd_measure(args: argparse.Namespace) -> int:
@@ -271,15 +311,22 @@ def build_parser() -> argparse.ArgumentParser:
     from .phantom import MOVEMENTS
 
     p = sub.add_parser(
-        "phantom", help="generate a ground-truth exam video from a face photo",
+        "phantom", help="generate a ground-truth exam video from a face photo or a real video",
         description="Warp a face photo along its face mesh with a known movement per side, "
                     "rest → peak → rest for each movement, with mild head sway and noise. "
-                    "Writes VIDEO and VIDEO.truth.json (per-side excursion in mm, intervals). "
-                    "Use it to check an installation: 'facescore check VIDEO'.")
+                    "Or, with --base-video, add the same movements onto a real recording "
+                    "along its own tracked mesh, keeping its head motion, lighting, blinks, "
+                    "talking, resolution and timestamps. Writes VIDEO and VIDEO.truth.json "
+                    "(per-side excursion in mm, intervals). Use it to check an installation: "
+                    "'facescore check VIDEO'.")
     p.add_argument("output", type=Path, metavar="VIDEO", help="output .mp4 path")
-    p.add_argument("--photo", type=Path,
-                   help="frontal face photo to warp (default: scikit-image's astronaut, "
-                        "NASA public domain)")
+    base = p.add_mutually_exclusive_group()
+    base.add_argument("--photo", type=Path,
+                      help="frontal face photo to warp (default: scikit-image's astronaut, "
+                           "NASA public domain)")
+    base.add_argument("--base-video", type=Path, metavar="CLIP",
+                      help="a real recording to add the movements to (one face, frontal); it "
+                           "must last the whole schedule")
     p.add_argument("--right-gain", type=float, default=1.0,
                    help="movement of the patient's right side, 1 = normal, 0 = none (default 1)")
     p.add_argument("--left-gain", type=float, default=1.0,
@@ -290,14 +337,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--order", nargs="+", default=list(MOVEMENTS), choices=MOVEMENTS,
                    help="movements in the order performed (default: %(default)s)")
     p.add_argument("--reps", type=int, default=1, help="repetitions of the whole order")
-    p.add_argument("--size", default="480x480", help="WIDTHxHEIGHT in px (default 480x480)")
-    p.add_argument("--face-width", type=float, default=0.45,
-                   help="face width as a share of the frame width (default 0.45)")
-    p.add_argument("--fps", type=float, default=30.0)
-    p.add_argument("--noise", type=float, default=2.0, help="pixel noise, grey levels")
+    p.add_argument("--lead-in", type=float, metavar="S",
+                   help="when the first movement starts, s (default 1.2); each movement then "
+                        "takes 1.4 s and 1 s of rest follows it")
+    p.add_argument("--size", help="WIDTHxHEIGHT in px (default 480x480; photo only)")
+    p.add_argument("--face-width", type=float,
+                   help="face width as a share of the frame width (default 0.45; photo only)")
+    p.add_argument("--fps", type=float, help="frame rate (default 30; photo only)")
+    p.add_argument("--noise", type=float,
+                   help="pixel noise, grey levels (default 2; photo only)")
     p.add_argument("--mirror", action="store_true",
-                   help="write a mirror image, as a webcam preview records")
-    p.add_argument("--seed", type=int, default=0)
+                   help="write a mirror image, as a webcam preview records (the truth stays "
+                        "anatomical)")
+    p.add_argument("--seed", type=int, help="seed of the noise (default 0; photo only)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=cmd_phantom)
 

@@ -254,7 +254,7 @@ def eye_closure_field(face: BaseFace, side: str) -> np.ndarray:
     return _vector(face, side, np.zeros(len(face.points)), -down)
 
 
-def _eye_outline(face: BaseFace, side: str, indices: Sequence[int]) -> list[int]:
+def _eye_outline(side: str, indices: Sequence[int]) -> list[int]:
     lateral, medial = EYE_CORNERS[side]
     return [lateral, *indices, medial]
 
@@ -273,20 +273,52 @@ def uncovered_eye_mask(face: BaseFace, still: np.ndarray, closing: np.ndarray,
     output : (2, 3) ndarray
         Photo px → output px.
     """
+    return eye_mask(still, closing, face.up, output, size)
+
+
+def eye_mask(still: np.ndarray, closing: np.ndarray, up: np.ndarray, output: np.ndarray,
+             size: tuple[int, int]) -> np.ndarray:
+    """:func:`uncovered_eye_mask` for vertices in any picture whose upward direction is ``up``.
+
+    Parameters
+    ----------
+    still, closing : (478, 2) ndarray
+        Vertex positions without and with the eye closure, in the picture's px.
+    up : (2,) ndarray
+        Unit vector toward the top of the head in the same px (y grows downward).
+    output : (2, 3) ndarray
+        Picture px → mask px.
+    size : (int, int)
+        Mask width and height, px.
+
+    Returns
+    -------
+    (H, W) float32 ndarray
+        1 where the still eye shows, 0 where the closing render does; anti-aliased edges.
+    """
     width, height = size
     mask = np.zeros((height, width), np.float32)
     shift = 4  # sub-pixel polygon vertices
     for side in SIDES:
-        upper = _eye_outline(face, side, UPPER_LID[side])
-        lower = _eye_outline(face, side, LOWER_LID[side])
+        upper = _eye_outline(side, UPPER_LID[side])
+        lower = _eye_outline(side, LOWER_LID[side])
         top = closing[upper]
         bottom = still[lower]
         aperture = np.linalg.norm(still[UPPER_LID[side][3]] - still[LOWER_LID[side][3]])
-        band = bottom - 1.3 * aperture * face.up
+        band = bottom - 1.3 * aperture * up
         for polygon in (np.vstack([top, bottom[::-1]]), np.vstack([bottom, band[::-1]])):
             points = geometry.apply_affine(output, polygon) * (1 << shift)
             cv2.fillPoly(mask, [np.round(points).astype(np.int32)], 1.0, cv2.LINE_AA, shift)
     return mask
+
+
+def composite_eye(mask: np.ndarray, still: np.ndarray, closing: np.ndarray) -> np.ndarray:
+    """The still render where ``mask`` is 1, the closing render where it is 0 (uint8).
+
+    ``mask`` is (H, W); the renders are (H, W) or (H, W, C).
+    """
+    weight = mask if still.ndim == 2 else mask[..., None]
+    return (weight * still + (1 - weight) * closing).astype(np.uint8)
 
 
 def _mouth_weight(face: BaseFace, side: str, sigma_iod: float) -> np.ndarray:
@@ -440,11 +472,27 @@ def _sway(spec: PhantomSpec, t: float, centre: np.ndarray) -> np.ndarray:
     return affine
 
 
+def face_ring(points: np.ndarray) -> np.ndarray:
+    """A ring of still points well outside the face: the hull of the mesh grown by 35 %.
+
+    Parameters
+    ----------
+    points : (478, 2) ndarray
+        Mesh vertices, px.
+
+    Returns
+    -------
+    (K, 2) float32 ndarray
+        Hull vertices, same px.
+    """
+    centre = points.mean(axis=0)
+    ring = centre + 1.35 * (points - centre)
+    return cv2.convexHull(ring.astype(np.float32)).reshape(-1, 2)
+
+
 def _anchors(face: BaseFace, spec: PhantomSpec, to_photo: np.ndarray) -> np.ndarray:
     """Still points: a ring well outside the face and the output's corners, in photo px."""
-    centre = face.points.mean(axis=0)
-    ring = centre + 1.35 * (face.points - centre)
-    hull = cv2.convexHull(ring.astype(np.float32)).reshape(-1, 2)
+    hull = face_ring(face.points)
     width, height = spec.size
     margin = 0.25 * max(width, height)
     corners = np.array([[-margin, -margin], [width + margin, -margin],
@@ -481,6 +529,35 @@ def render_frame(face: BaseFace, displacement: np.ndarray, output: np.ndarray,
                      borderMode=cv2.BORDER_REFLECT101)
 
 
+def displacement_at(t: float, performances: Sequence[Performance], spec: PhantomSpec,
+                    fields: dict[str, dict[str, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Vertex displacement at time ``t``: every movement but eye closure, and eye closure.
+
+    Parameters
+    ----------
+    t : float
+        Time, s.
+    fields : dict of movement to {side: (478, 2) ndarray}
+        Each side's field at gain 1.
+
+    Returns
+    -------
+    others, closure : (478, 2) ndarray
+        In the fields' units. Eye closure is apart because it is rendered by occlusion.
+    """
+    zeros = np.zeros_like(next(iter(fields.values()))["left"])
+    moves = {"eye_closure": zeros.copy()}
+    for p in performances:
+        level = p.envelope(t)
+        if level:
+            step = level * sum(spec.gain(p.movement, side) * fields[p.movement][side]
+                               for side in SIDES)
+            moves[p.movement] = moves.get(p.movement, 0) + step
+    closure = moves.pop("eye_closure")
+    others = sum(moves.values(), zeros.copy())
+    return others, closure
+
+
 @dataclass
 class Phantom:
     """A generated phantom: where it was written and its truth."""
@@ -490,7 +567,20 @@ class Phantom:
     truth: dict
 
 
-def _truth(face: BaseFace, spec: PhantomSpec, performances, duration, fields) -> dict:
+def exam_truth(face: BaseFace, spec: PhantomSpec, performances: Sequence[Performance],
+               duration: float, fields: dict[str, dict[str, np.ndarray]]) -> dict:
+    """The truth document (schema ``facescore-phantom-truth/1``) of a performed exam.
+
+    Parameters
+    ----------
+    face : BaseFace
+        The face the fields were built on (its ``mm_per_px`` turns them into mm).
+    performances : sequence of Performance
+    duration : float
+        Video duration, s.
+    fields : dict of movement to {side: (478, 2) ndarray}
+        Each side's field at gain 1; ``spec``'s gains scale them.
+    """
     items = []
     for p in performances:
         sides = {side: side_truth(face, p.movement, spec.gain(p.movement, side)
@@ -564,15 +654,7 @@ def generate(path: str | Path, spec: PhantomSpec | None = None, photo: np.ndarra
         stream.options = {"crf": "16", "preset": "veryfast"}
         for i in range(n_frames):
             t = i / spec.fps
-            moves = {"eye_closure": np.zeros_like(face.points)}
-            for p in performances:
-                level = p.envelope(t)
-                if level:
-                    step = level * sum(spec.gain(p.movement, side) * fields[p.movement][side]
-                                       for side in SIDES)
-                    moves[p.movement] = moves.get(p.movement, 0) + step
-            closure = moves.pop("eye_closure")
-            others = sum(moves.values(), np.zeros_like(face.points))
+            others, closure = displacement_at(t, performances, spec, fields)
             sway = _sway(spec, t, face_centre_out)
             output = (np.vstack([sway, [0, 0, 1]]) @ np.vstack([placement, [0, 0, 1]]))[:2]
             rgb = render_frame(face, others + closure, output, spec, anchors)
@@ -580,7 +662,7 @@ def generate(path: str | Path, spec: PhantomSpec | None = None, photo: np.ndarra
                 eye = render_frame(face, others, output, spec, anchors)
                 still = face.points + others
                 mask = uncovered_eye_mask(face, still, still + closure, output, spec.size)
-                rgb = (mask[..., None] * eye + (1 - mask[..., None]) * rgb).astype(np.uint8)
+                rgb = composite_eye(mask, eye, rgb)
             if spec.noise:
                 noisy = rgb + rng.normal(0.0, spec.noise, rgb.shape)
                 rgb = np.clip(noisy, 0, 255).astype(np.uint8)
@@ -592,7 +674,7 @@ def generate(path: str | Path, spec: PhantomSpec | None = None, photo: np.ndarra
                 progress(i + 1, n_frames)
         for packet in stream.encode():
             container.mux(packet)
-    truth = _truth(face, spec, performances, duration, fields)
+    truth = exam_truth(face, spec, performances, duration, fields)
     truth["video_sha256"] = hashlib.sha256(partial.read_bytes()).hexdigest()
     truth_path = path.with_name(path.name + ".truth.json")
     truth_tmp = truth_path.with_name(truth_path.name + ".partial")
