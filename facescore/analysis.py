@@ -19,7 +19,17 @@ from .anatomy import SIDES
 from .errors import FaceError, SourceError
 from .pipeline import MIN_IOD_PX, Measurement, measure_video
 from .scores import DEADBAND_TEXT, PerformanceScore, score_performance, weaker_side
-from .segments import MOVEMENTS, Detector, Segment, detect_movements, read_sidecar, rest_mask
+from .segments import (
+    MOVEMENTS,
+    Blink,
+    Detector,
+    Segment,
+    blink_summary,
+    detect_blinks,
+    detect_movements,
+    read_sidecar,
+    rest_mask,
+)
 
 DISCLAIMER = ("facescore is a measurement aid, not a diagnostic device. Its measurements and "
               "scale estimates are not validated against clinical grading and must not be used "
@@ -43,6 +53,8 @@ class Analysis:
     summary: dict
     not_performed: list[str]
     parameters: dict = field(default_factory=dict)
+    blinks: list[Blink] = field(default_factory=list)
+    blink_summary: dict = field(default_factory=dict)
 
     @property
     def frames(self) -> pd.DataFrame:
@@ -82,6 +94,14 @@ def check_quality(measurement: Measurement) -> list[str]:
     if q["pose_ok_fraction"] < 0.95:
         warnings.append(f"head turned beyond limits in {100 * (1 - q['pose_ok_fraction']):.1f} "
                         "% of frames")
+    found = max(int(frames["face_found"].sum()), 1)
+    for region_side, n in q.get("masked_frames", {}).items():
+        share = n / found
+        if share >= 0.05:
+            region, side = region_side.rsplit("_", 1)
+            warnings.append(f"{side} {region.replace('_', ' ')}: measure masked in "
+                            f"{100 * share:.0f} % of frames with a face (hand, hair, glare, blur "
+                            "or a turned head)")
     return warnings
 
 
@@ -162,28 +182,39 @@ def summary_estimates(performances: list[PerformanceScore], rest: dict) -> dict:
         reps = [p for p in performances if p.movement == movement]
         if not reps:
             continue
-        lefts = [p.left.excursion_mm for p in reps]
-        rights = [p.right.excursion_mm for p in reps]
-        symmetries = [p.symmetry_pct for p in reps]
+        # Movements made while talking are listed but do not count toward the summary: an
+        # exam movement is made on request, not in passing.
+        scored = [p for p in reps if p.scored and "performed while talking" not in p.flags]
+        lefts = [p.left.excursion_mm for p in scored]
+        rights = [p.right.excursion_mm for p in scored]
+        symmetries = [p.symmetry_pct for p in scored if p.symmetry_pct is not None]
+        left = float(np.nanmedian(lefts)) if lefts else float("nan")
+        right = float(np.nanmedian(rights)) if rights else float("nan")
         by_movement[movement] = {
             "repetitions": len(reps),
-            "left": float(np.nanmedian(lefts)), "right": float(np.nanmedian(rights)),
-            "symmetry_pct": float(np.nanmedian(symmetries)),
-            "weaker_side": weaker_side(float(np.nanmedian(lefts)), float(np.nanmedian(rights))),
+            "scored_repetitions": len(scored),
+            "left": left, "right": right,
+            "symmetry_pct": float(np.median(symmetries)) if symmetries else None,
+            "weaker_side": weaker_side(left, right) if symmetries else None,
             # Spread over repetitions: max − min (0 for a single performance).
-            "left_spread_mm": float(np.nanmax(lefts) - np.nanmin(lefts)),
-            "right_spread_mm": float(np.nanmax(rights) - np.nanmin(rights)),
-            "symmetry_spread_pct": float(np.nanmax(symmetries) - np.nanmin(symmetries)),
+            "left_spread_mm": float(np.nanmax(lefts) - np.nanmin(lefts)) if lefts else None,
+            "right_spread_mm": float(np.nanmax(rights) - np.nanmin(rights)) if rights else None,
+            "symmetry_spread_pct": (float(max(symmetries) - min(symmetries)) if symmetries
+                                    else None),
         }
     if not by_movement:
         return {"overall_symmetry": None, "affected_side": None, "estimates": {},
                 "note": "no movement was performed"}
-    totals = {side: sum(m[side] for m in by_movement.values()) for side in SIDES}
+    compared = {k: m for k, m in by_movement.items() if m["symmetry_pct"] is not None}
+    if not compared:
+        return {"overall_symmetry": None, "affected_side": None, "per_movement": by_movement,
+                "estimates": {}, "note": "no movement was large enough to compare the sides"}
+    totals = {side: sum(m[side] for m in compared.values()) for side in SIDES}
     affected = "left" if totals["left"] < totals["right"] else "right"
     healthy = "right" if affected == "left" else "left"
 
     def ratio(movement: str) -> float | None:
-        m = by_movement.get(movement)
+        m = compared.get(movement)
         if m is None or m[healthy] <= 0:
             return None
         value = max(m[affected], 0.0) / m[healthy]
@@ -212,9 +243,9 @@ def summary_estimates(performances: list[PerformanceScore], rest: dict) -> dict:
                      "(4 × sum of items scored 1-5)",
         },
     }
-    if "brow_raise" in by_movement and "smile" in by_movement:
-        brow = by_movement["brow_raise"][affected]
-        mouth = by_movement["smile"][affected]
+    if "brow_raise" in compared and "smile" in compared:
+        brow = compared["brow_raise"][affected]
+        mouth = compared["smile"][affected]
         points = min(4, int(max(brow, 0) // 2.5)) + min(4, int(max(mouth, 0) // 2.5))
         estimates["house_brackmann"] = {
             "points": points, "grade": _house_brackmann(points),
@@ -222,8 +253,8 @@ def summary_estimates(performances: list[PerformanceScore], rest: dict) -> dict:
                      "per 2.5 mm of affected-side brow and mouth-corner travel, max 8)",
         }
     return {
-        "overall_symmetry": float(np.mean([m["symmetry_pct"] for m in by_movement.values()])),
-        "affected_side": affected if min(m["symmetry_pct"] for m in by_movement.values()) < 88
+        "overall_symmetry": float(np.mean([m["symmetry_pct"] for m in compared.values()])),
+        "affected_side": affected if min(m["symmetry_pct"] for m in compared.values()) < 88
         else None,
         "per_movement": by_movement,
         "estimates": estimates,
@@ -276,8 +307,12 @@ def analyze_measurement(measurement: Measurement, segments: list[Segment] | None
     measurement.quality["warnings"] = warnings
     frames = measurement.frames
     found = segments if segments is not None else detect_movements(frames, detector)
-    performances = [score_performance(frames, s.label, s.rep, s.onset, s.end) for s in found]
+    performances = [score_performance(frames, s.label, s.rep, s.onset, s.end, s.sides, s.flags,
+                                      s.scored) for s in found]
     rest = rest_measures(frames, found)
+    fissure = {side: rest["palpebral_fissure"][side] for side in SIDES}
+    blinks = detect_blinks(frames, fissure, detector) if measurement.info.kind != "image" else []
+    duration = float(frames["t_s"].iloc[-1] - frames["t_s"].iloc[0]) if len(frames) > 1 else 0.0
     return Analysis(
         measurement=measurement,
         segments=found,
@@ -294,4 +329,6 @@ def analyze_measurement(measurement: Measurement, segments: list[Segment] | None
             "detector": dict(vars(detector)),
             "deadband": DEADBAND_TEXT,
         },
+        blinks=blinks,
+        blink_summary=blink_summary(blinks, duration),
     )

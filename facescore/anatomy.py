@@ -11,6 +11,8 @@ from __future__ import annotations
 SIDES: tuple[str, str] = ("left", "right")
 
 MOUTH_CORNER = {"right": 61, "left": 291}
+#: Inner upper and inner lower lip on the midline: their gap opens and closes in talking.
+LIP_INNER = (13, 14)
 
 BROW = {
     "right": (70, 63, 105, 66, 107, 46, 53, 52, 65, 55),
@@ -41,9 +43,11 @@ IRIS_HORIZONTAL = {"right": (469, 471), "left": (474, 476)}
 
 #: Midline and paranasal points whose centroid is the origin of the head-fixed frame.
 RIGID = (168, 6, 197, 195, 5, 4, 122, 351)
-#: The nasal ridge, from below the bridge to the tip: the skin that facial muscles move least
-#: in the exam's movements and in talking, so the head's motion in the picture is measured on
-#: it. Left out: the bridge between the brows (168: procerus and frontalis move it in frowns
-#: and brow raises), the alae (122, 351: lifted in a smile), the inner canthi (their patches see
-#: the lids, and eye closure then reads as head motion).
-NASAL_RIDGE = (6, 197, 195, 5, 4)
+#: The nasal ridge, from below the bridge to above the tip: the skin that facial muscles move
+#: least in the exam's movements and in talking, so the head's motion in the picture is
+#: measured on it. Left out: the bridge between the brows (168: procerus and frontalis move it
+#: in frowns and brow raises), the tip (4: a one-sided smile pulls it and the alae toward the
+#: smiling side; with it in, the frozen side of an added one-sided smile read 0.7-1.0 mm of
+#: movement on real clips), the alae (122, 351: lifted in a smile), the inner canthi (their
+#: patches see the lids, and eye closure then reads as head motion).
+NASAL_RIDGE = (6, 197, 195, 5)

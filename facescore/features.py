@@ -15,6 +15,7 @@ from .anatomy import (
     BROW_INNER,
     EYE_CORNERS,
     LID_CENTRE_PAIRS,
+    LIP_INNER,
     MOUTH_CORNER,
     SIDES,
 )
@@ -65,9 +66,12 @@ def side_positions(head: np.ndarray, side: str) -> dict[str, float]:
 
 
 def positions(head: np.ndarray) -> dict[str, float]:
-    """:func:`side_positions` for both sides, keyed ``<name>_<side>``."""
-    return {f"{name}_{side}": value for side in SIDES
-            for name, value in side_positions(head, side).items()}
+    """:func:`side_positions` for both sides, keyed ``<name>_<side>``, and the gap between the
+    lips (``lip_gap``: inner upper to inner lower lip on the midline, px)."""
+    out = {f"{name}_{side}": value for side in SIDES
+           for name, value in side_positions(head, side).items()}
+    out["lip_gap"] = float(head[LIP_INNER[0], 1] - head[LIP_INNER[1], 1])
+    return out
 
 
 #: Blendshape pairs kept as secondary signals: (ours, MediaPipe's stem). MediaPipe's ``Left`` and
@@ -82,11 +86,30 @@ BLENDSHAPE_PAIRS = {
 }
 
 
+#: Blendshapes whose sum says how far a face is from neutral (any of the exam's movements,
+#: talking, expressions). Used only to tell *when* the face is at rest.
+EXPRESSION_BLENDSHAPES = tuple(
+    [f"{stem}{side}" for stem in ("browDown", "browOuterUp", "eyeBlink", "eyeSquint", "eyeWide",
+                                  "mouthSmile", "mouthFrown", "mouthStretch", "cheekSquint",
+                                  "noseSneer")
+     for side in ("Left", "Right")] + ["browInnerUp", "jawOpen", "mouthPucker", "mouthFunnel"])
+
+
+def expression_score(scores: dict[str, float]) -> float:
+    """Sum of :data:`EXPRESSION_BLENDSHAPES` (0 = neutral; NaN without blendshapes).
+
+    Its level carries the model's biases for this face, but within one recording lower is
+    more neutral, which is all it is used for."""
+    if not scores:
+        return float("nan")
+    return float(sum(scores.get(name, 0.0) for name in EXPRESSION_BLENDSHAPES))
+
+
 def blendshape_pairs(scores: dict[str, float]) -> dict[str, float]:
     """Per-side blendshape scores, keyed ``bs_<movement>_<side>`` (NaN when absent)."""
     return {f"{ours}_{side}": scores.get(f"{stem}{side.capitalize()}", np.nan)
             for ours, stem in BLENDSHAPE_PAIRS.items() for side in SIDES}
 
 
-__all__ = ["POSITION_COLUMNS", "BLENDSHAPE_PAIRS", "positions", "side_positions",
-           "blendshape_pairs", "lateral_sign"]
+__all__ = ["POSITION_COLUMNS", "BLENDSHAPE_PAIRS", "EXPRESSION_BLENDSHAPES", "positions",
+           "side_positions", "blendshape_pairs", "expression_score", "lateral_sign"]

@@ -35,6 +35,7 @@ pose. Each anchor's signals are brought back to zero at rest afterwards
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
 import cv2
@@ -298,6 +299,7 @@ class AnchoredTracker:
         self._previous_positions: np.ndarray | None = None
         self._previous_ok: np.ndarray | None = None
         self._previous_valid_share = 1.0
+        self._expressions: deque[float] = deque(maxlen=900)
         self.n_dropped = 0  # patches dropped as implausible (outside the landmark band)
 
     # --- anchors ------------------------------------------------------------------------------
@@ -306,6 +308,14 @@ class AnchoredTracker:
         self._epoch_start = len(self.anchors)
         self._active = None
         self._previous = None
+        self._expressions.clear()
+
+    def _neutral_enough(self, expression: float) -> bool:
+        """A reference is taken only at rest: no more expression than the run's median so far
+        (a reference taken mid-movement would make that movement its zero)."""
+        if not np.isfinite(expression) or len(self._expressions) < 5:
+            return True
+        return expression <= float(np.median(self._expressions))
 
     def _make_anchor(self, gray: np.ndarray, points: np.ndarray, matrix: np.ndarray,
                      frame: int) -> Anchor:
@@ -374,7 +384,7 @@ class AnchoredTracker:
 
     # --- frames -------------------------------------------------------------------------------
     def update(self, picture: np.ndarray, points: np.ndarray, matrix: np.ndarray,
-               frame: int) -> FlowReading:
+               frame: int, expression: float = float("nan")) -> FlowReading:
         """Measure one frame.
 
         Parameters
@@ -387,13 +397,18 @@ class AnchoredTracker:
             Its facial transformation matrix.
         frame : int
             Frame index (recorded on anchors).
+        expression : float
+            How far the face is from neutral (:func:`facescore.features.expression_score`); a
+            new anchor is made only at a frame at least as neutral as the run's median so far.
         """
         gray = picture if picture.ndim == 2 else cv2.cvtColor(picture, cv2.COLOR_RGB2GRAY)
         pose = head_pose(matrix)
+        if np.isfinite(expression):
+            self._expressions.append(expression)
         anchor, distance = self._nearest(pose.yaw, pose.pitch)
         if anchor is None or (distance > REANCHOR_DEG and self._previous_valid_share > 0.8
                               and len(self.anchors) - self._epoch_start < MAX_ANCHORS
-                              and _eyes_open(points)):
+                              and _eyes_open(points) and self._neutral_enough(expression)):
             anchor, distance = self._make_anchor(gray, points, matrix, frame), 0.0
         elif self._active is not None and anchor is not self._active:
             # Hysteresis: keep the current reference unless another is clearly nearer.

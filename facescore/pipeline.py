@@ -80,6 +80,7 @@ def _face_row(face, head: np.ndarray, pose: geometry.HeadPose) -> dict:
     row.update({"pitch_rad": pitch, "yaw_rad": yaw, "roll_rad": roll})
     row.update(features.positions(head))
     row.update(features.blendshape_pairs(face.blendshapes))
+    row["expression_score"] = features.expression_score(face.blendshapes)
     return row
 
 
@@ -141,7 +142,7 @@ class FrameMeasurer:
                 self._tracking = True
             picture = frame.rgb if frame.gray is None else frame.gray
             row.update(_reading_row(self.tracker.update(picture, face.points, face.matrix,
-                                                        frame.index)))
+                                                        frame.index, row["expression_score"])))
             lm = landmark_signals(head / row["iod_px"], self._head_reference)
             row.update({k: v * row["iod_px"] for k, v in lm.items()})
         else:

@@ -1,8 +1,10 @@
 """Per-side excursion of one performed movement, from the per-frame table (pure functions).
 
-A movement's excursion on each side is how far its signal travels from the rest just before the
-movement to its extreme during it. Baselines are taken per performance, so slow drift of the
-flow tracks and the head's gradual changes do not accumulate into the result.
+A movement's excursion on each side is how far its activation — the very signal the report
+plots (:func:`facescore.segments.activation`) — travels from the rest just before the movement
+to its extreme during it. Baselines are taken per performance, so slow changes of the head or
+the light do not accumulate into the result. Frames where a region's measure did not fit are
+NaN in the table and simply do not count.
 """
 
 from __future__ import annotations
@@ -13,16 +15,9 @@ import numpy as np
 import pandas as pd
 
 from .anatomy import SIDES
+from .segments import activation
 
-#: The primary signal of each movement and the direction that counts as movement.
-#: ``("mouth_out", "mouth_up")`` means the length of the mouth corner's 2-D travel.
-PRIMARY_SIGNAL: dict[str, tuple[tuple[str, ...], float]] = {
-    "brow_raise": (("brow_lift",), +1.0),
-    "eye_closure": (("lid_drop",), +1.0),
-    "smile": (("mouth_out", "mouth_up"), +1.0),
-    "frown": (("brow_lift",), -1.0),
-}
-METHODS = {"flow": "", "landmarks": "_lm"}
+METHODS = ("flow", "landmarks")
 
 #: Rest taken before a movement's start to set its baseline, s.
 BASELINE_S = 0.4
@@ -36,29 +31,6 @@ class SideExcursion:
     peak_s: float
 
 
-def signal_columns(movement: str, side: str, method: str = "flow") -> list[str]:
-    """Per-frame table columns of a movement's primary signal for one side."""
-    names, _ = PRIMARY_SIGNAL[movement]
-    return [f"{name}{METHODS[method]}_mm_{side}" for name in names]
-
-
-def travel(values: np.ndarray, baseline: np.ndarray, direction: float) -> np.ndarray:
-    """Travel from ``baseline`` of a 1-D (signed) or multi-D (length) signal.
-
-    Parameters
-    ----------
-    values : (T, K) ndarray
-        K components over T frames, mm.
-    baseline : (K,) ndarray
-    direction : float
-        +1 or −1; for one component, travel against the direction reads negative.
-    """
-    delta = values - baseline
-    if delta.shape[1] == 1:
-        return direction * delta[:, 0]
-    return np.linalg.norm(delta, axis=1)
-
-
 def travel_during(frames: pd.DataFrame, movement: str, side: str, start_s: float,
                   end_s: float, method: str = "flow") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One side's travel through a performance, from the rest just before it.
@@ -68,41 +40,43 @@ def travel_during(frames: pd.DataFrame, movement: str, side: str, start_s: float
     times : (T,) ndarray
         Frame times within [start_s, end_s] that have a face, s.
     moved : (T,) ndarray
-        Travel at those times, mm (see :func:`travel`).
+        Travel at those times along the movement's direction, mm (NaN where not measured).
     during : (N,) bool ndarray
         Which rows of ``frames`` those are.
     """
-    columns = signal_columns(movement, side, method)
-    _, direction = PRIMARY_SIGNAL[movement]
     t = frames["t_s"].to_numpy()
     usable = frames["face_found"].to_numpy(dtype=bool)
-    before = usable & (t >= start_s - BASELINE_S) & (t <= start_s)
+    signal = activation(frames, movement, side, method)
     during = usable & (t >= start_s) & (t <= end_s)
     if not during.any():
         return np.array([]), np.array([]), during
-    values = frames[columns].to_numpy(dtype=float)
-    reference = before if before.any() else (during & (t <= t[during][0]))
-    baseline = np.nanmedian(values[reference], axis=0)
-    return t[during], travel(values[during], baseline, direction), during
+    before = usable & (t >= start_s - BASELINE_S) & (t <= start_s) & np.isfinite(signal)
+    if not before.any():
+        first = np.nonzero(during & np.isfinite(signal))[0]
+        before = np.zeros_like(during)
+        if len(first):
+            before[first[0]] = True
+    baseline = float(np.nanmedian(signal[before])) if before.any() else float("nan")
+    return t[during], signal[during] - baseline, during
 
 
 def side_excursion(frames: pd.DataFrame, movement: str, side: str, start_s: float,
                    end_s: float, method: str = "flow") -> SideExcursion:
-    """Excursion of one side during one performance, mm.
+    """Excursion of one side during one performance, mm (NaN when never measured).
 
     Parameters
     ----------
     frames : pandas.DataFrame
         The per-frame table.
     movement : str
-        One of :data:`PRIMARY_SIGNAL`.
+        One of :data:`facescore.segments.MOVEMENTS`.
     start_s, end_s : float
         The performance's interval.
     method : {"flow", "landmarks"}
-        Prior-free optical flow (the measurement) or landmarks alone (the cross-check).
+        Prior-free measurement, or landmarks alone (the cross-check).
     """
     times, moved, _ = travel_during(frames, movement, side, start_s, end_s, method)
-    if len(moved) == 0:
+    if not np.isfinite(moved).any():
         return SideExcursion(float("nan"), float("nan"))
     peak = int(np.nanargmax(moved))
     return SideExcursion(float(moved[peak]), float(times[peak]))
@@ -130,6 +104,10 @@ DEADBAND_MM = 1.0
 DEADBAND_TEXT = (f"no side is called weaker when symmetry is at least {DEADBAND_SYMMETRY_PCT:g} % "
                  f"or the sides differ by less than {DEADBAND_MM:g} mm (normal faces reach "
                  "88-96 % dynamic symmetry; one expression repeats to within about 1 mm)")
+#: Below this stronger-side excursion, mm, the two sides are not compared as a percentage: the
+#: movement is within the measurement's own noise.
+MIN_COMPARABLE_MM = 1.0
+TOO_SMALL_TEXT = "too small to compare"
 
 
 @dataclass(frozen=True)
@@ -151,26 +129,44 @@ class PerformanceScore:
     end_s: float
     left: SideScore
     right: SideScore
-    symmetry_pct: float
+    symmetry_pct: float | None  # None: too small to compare, or not scored
     weaker_side: str | None
     onset_lag_s: float  # right onset minus left onset
+    sides: str = "both"  # "both", or the side that moved alone
+    flags: tuple[str, ...] = ()
+    scored: bool = True
 
     @property
     def peak_s(self) -> float:
-        stronger = self.left if self.left.excursion_mm >= self.right.excursion_mm else self.right
-        return stronger.peak_s
+        left, right = self.left.excursion_mm, self.right.excursion_mm
+        if not np.isfinite(right) or (np.isfinite(left) and left >= right):
+            return self.left.peak_s
+        return self.right.peak_s
+
+    @property
+    def comparable(self) -> bool:
+        """Both sides measured, scored, and the stronger one moved at least
+        :data:`MIN_COMPARABLE_MM`."""
+        return self.symmetry_pct is not None
 
 
-def symmetry_pct(left_mm: float, right_mm: float) -> float:
-    """100 × weaker / stronger excursion (100 when neither side moved)."""
+def symmetry_pct(left_mm: float, right_mm: float) -> float | None:
+    """100 × weaker / stronger excursion; None when the stronger side moved less than
+    :data:`MIN_COMPARABLE_MM` (too small to compare) or a side was not measured."""
+    if not (np.isfinite(left_mm) and np.isfinite(right_mm)):
+        return None
     left, right = max(left_mm, 0.0), max(right_mm, 0.0)
     stronger = max(left, right)
-    return 100.0 * min(left, right) / stronger if stronger > 0 else 100.0
+    if stronger < MIN_COMPARABLE_MM:
+        return None
+    return 100.0 * min(left, right) / stronger
 
 
 def weaker_side(left_mm: float, right_mm: float) -> str | None:
-    """"left" or "right", or None inside the normal deadband (:data:`DEADBAND_TEXT`)."""
-    if symmetry_pct(left_mm, right_mm) >= DEADBAND_SYMMETRY_PCT:
+    """"left" or "right", or None inside the normal deadband (:data:`DEADBAND_TEXT`) or when
+    the movement is too small to compare."""
+    symmetry = symmetry_pct(left_mm, right_mm)
+    if symmetry is None or symmetry >= DEADBAND_SYMMETRY_PCT:
         return None
     if abs(left_mm - right_mm) < DEADBAND_MM:
         return None
@@ -180,28 +176,35 @@ def weaker_side(left_mm: float, right_mm: float) -> str | None:
 def _side_score(frames: pd.DataFrame, movement: str, side: str, start_s: float,
                 end_s: float) -> SideScore:
     times, moved, during = travel_during(frames, movement, side, start_s, end_s)
-    if len(moved) < 2:
-        nan = float("nan")
+    nan = float("nan")
+    if np.isfinite(moved).sum() < 2:
         return SideScore(nan, nan, nan, nan)
     peak = int(np.nanargmax(moved))
     excursion = float(moved[peak])
-    reached = np.nonzero(moved >= 0.2 * excursion)[0] if excursion > 0 else np.array([peak])
-    velocity = np.gradient(moved, times) if len(times) > 2 else np.array([np.nan])
+    filled = np.nan_to_num(moved, nan=-np.inf)
+    reached = np.nonzero(filled >= 0.2 * excursion)[0] if excursion > 0 else np.array([peak])
+    finite = np.isfinite(moved)
+    velocity = (np.gradient(moved[finite], times[finite]) if finite.sum() > 2
+                else np.array([np.nan]))
     gap = None
     if movement == "eye_closure":
-        gap = float(np.nanmin(frames[f"eye_aperture_mm_{side}"].to_numpy(dtype=float)[during]))
+        apertures = frames[f"eye_aperture_mm_{side}"].to_numpy(dtype=float)[during]
+        gap = float(np.nanmin(apertures)) if np.isfinite(apertures).any() else None
     return SideScore(excursion, float(times[peak]), float(times[reached[0]]),
                      float(np.nanmax(np.abs(velocity))), gap)
 
 
 def score_performance(frames: pd.DataFrame, movement: str, rep: int, start_s: float,
-                      end_s: float) -> PerformanceScore:
-    """Both sides' excursions, symmetry and timing in one performance."""
+                      end_s: float, sides: str = "both", flags: tuple[str, ...] = (),
+                      scored: bool = True) -> PerformanceScore:
+    """Both sides' excursions, symmetry and timing in one performance.
+
+    A performance that is not ``scored`` (its signal was mostly masked) keeps its excursions
+    for the record but gets no symmetry and no weaker side.
+    """
     left = _side_score(frames, movement, "left", start_s, end_s)
     right = _side_score(frames, movement, "right", start_s, end_s)
-    return PerformanceScore(
-        movement, rep, start_s, end_s, left, right,
-        symmetry_pct(left.excursion_mm, right.excursion_mm),
-        weaker_side(left.excursion_mm, right.excursion_mm),
-        right.onset_s - left.onset_s,
-    )
+    symmetry = symmetry_pct(left.excursion_mm, right.excursion_mm) if scored else None
+    weaker = weaker_side(left.excursion_mm, right.excursion_mm) if scored else None
+    return PerformanceScore(movement, rep, start_s, end_s, left, right, symmetry, weaker,
+                            right.onset_s - left.onset_s, sides, tuple(flags), scored)

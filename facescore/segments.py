@@ -1,36 +1,73 @@
-"""Rest and the exam's movements, found in the per-frame table (pure functions).
+"""Rest, the exam's movements and blinks, found in the per-frame table (pure functions).
 
-Segments are MNE-style annotations: onset, duration and a label. Each movement has an
-*activation*: the larger of the two sides' travel along that movement's direction, so a
-paralysed side cannot hide a movement the healthy side performs. A movement is detected where
-its activation rises through an on-threshold and stays above an off-threshold (hysteresis);
-where two movements' detections overlap, the one that moved most relative to its typical size
-wins. A sidecar file of (start, end, movement) replaces detection.
+Segments are MNE-style annotations: onset, duration and a label. Every movement has, per side,
+an *activation*: that side's travel along the movement's direction (:func:`activation`). Real
+recordings hold more than the exam: blinks, talking, expressions, winks, one-sided movements.
+So detection works per side and then decides what each event is:
+
+1. **Per-side events**: where a side's activation rises through an on-threshold and falls back
+   below an off-threshold (hysteresis), i.e. leaves rest and returns to it.
+2. **One performance or two**: events of the two sides that overlap in time are one (bilateral)
+   performance; events that do not overlap — a left wink, then a right one — stay separate
+   performances, each scored with both sides' travel over its own interval.
+3. **What it is**: where several movements fire at once (an eye closure also lowers the brows),
+   the one that moved most relative to its typical size wins. An eye closure shorter than
+   :attr:`Detector.blink_max_s` is a spontaneous blink (see :func:`detect_blinks`), not an exam
+   eye closure; an event not held for :attr:`Detector.min_hold_s` is a flicker of expression,
+   and one longer than :attr:`Detector.max_hold_s` a sustained expression — none is scored.
+   Thresholds rise with the side's own background movement (talking, expressive speech), so an
+   exam movement must stand out from it.
+4. **Seen by the landmarks too**: an event counts only when the landmarks (drift-free, though
+   biased toward symmetry) also saw the stronger side move; this keeps a tracking glitch from
+   becoming a movement.
+5. **Quality**: a performance during which a large share of its region's frames were masked is
+   flagged, and not scored when most were.
+
+A sidecar file of (start, end, movement) replaces detection.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.ndimage import median_filter
 
+from .anatomy import SIDES
 from .errors import FacescoreError
 
 MOVEMENTS: tuple[str, ...] = ("brow_raise", "eye_closure", "smile", "frown")
+#: The per-frame region whose validity mask governs each movement's signal.
+REGION = {"brow_raise": "brow", "frown": "brow", "eye_closure": "eye", "smile": "mouth"}
+#: The smiling direction: up and out at 45°; travel inward or downward is not smile.
+SMILE_DIRECTION = np.array([1.0, 1.0]) / np.sqrt(2.0)
 
 
 @dataclass(frozen=True)
 class Segment:
-    """One performance of a movement (or a rest period), in seconds."""
+    """One performance of a movement (or a rest period, or a blink), in seconds.
+
+    Attributes
+    ----------
+    sides : str
+        "both", or the one side that moved ("left"/"right") when only one did.
+    flags : tuple of str
+        Quality problems met during the performance (e.g. "masked frames: 24 %").
+    scored : bool
+        False when the signal was too poor to score it as if it were clean.
+    """
 
     onset: float
     duration: float
     label: str
     rep: int = 1
-    source: str = "detected"  # or "sidecar"
+    source: str = "detected"  # or "sidecar", "prompt"
+    sides: str = "both"
+    flags: tuple[str, ...] = ()
+    scored: bool = True
 
     @property
     def end(self) -> float:
@@ -39,67 +76,225 @@ class Segment:
 
 @dataclass(frozen=True)
 class Detector:
-    """Thresholds of movement detection, mm of the stronger side's travel."""
+    """Thresholds of movement detection (mm of a side's travel) and of what counts as what."""
 
-    on_mm: float = 1.5
-    off_mm: float = 0.6
-    min_duration_s: float = 0.25
-    merge_gap_s: float = 0.2
-    #: Typical peak travel of each movement, mm: used only to decide between overlapping
-    #: detections (a 3 mm frown is a bigger frown than a 3 mm smile is a smile).
+    on_mm: float = 2.0
+    off_mm: float = 0.7
+    #: A performance leaves rest, holds and returns: shorter than this is a flicker of
+    #: expression (in speech, brows and cheeks move for fractions of a second), s.
+    min_duration_s: float = 0.6
+    #: While the person talks, movements other than eye closure must be this much larger
+    #: (lips, cheeks and brows move with speech).
+    talking_factor: float = 1.5
+    #: Eye closures briefer than this (above half their peak) are spontaneous blinks.
+    blink_max_s: float = 0.5
+    #: Longer than this is a sustained expression, not one performance of the exam.
+    max_hold_s: float = 6.0
+    #: Typical peak travel of each movement, mm: used only to decide between movements that
+    #: fire at once (a 3 mm frown is a bigger frown than a 3 mm smile is a smile).
     typical_mm: tuple[tuple[str, float], ...] = (
         ("brow_raise", 8.0), ("eye_closure", 8.0), ("smile", 8.0), ("frown", 4.0))
-    #: Frowns are smaller movements: their on-threshold is scaled by this.
+    #: Frowns are smaller movements: their thresholds are scaled by this.
     frown_scale: float = 0.7
+    #: The landmarks must see at least this share of the stronger side's travel.
+    landmark_share: float = 0.2
+    #: …and above half its peak for at least this long, s.
+    min_hold_s: float = 0.35
+    #: …and it stands out from the person's own background movement (talking, expressions):
+    #: its on-threshold is at least this many times the median absolute activation within
+    #: ``background_s`` around it.
+    background_factor: float = 3.0
+    background_s: float = 10.0
+    #: Rest that must precede a performance, s (its baseline is taken there).
+    rest_before_s: float = 0.3
+    #: Masked share of a performance's frames that flags it, and that stops it being scored.
+    flag_masked_share: float = 0.2
+    unscored_masked_share: float = 0.5
 
 
-def activation(frames: pd.DataFrame, movement: str, side: str) -> np.ndarray:
-    """Travel of one side along a movement's direction, mm (flow signals; NaN without a face).
+def activation(frames: pd.DataFrame, movement: str, side: str, method: str = "flow"
+               ) -> np.ndarray:
+    """Travel of one side along a movement's direction, mm (NaN where not measured).
 
-    brow_raise: brow up; eye_closure: upper lid down; smile: mouth corner up-and-out (45°);
-    frown: brow down.
+    brow_raise: brow up; frown: brow down; eye_closure: the aperture's narrowing (upper lid
+    down); smile: the mouth corner's travel in its smiling direction, up and out at 45°.
+
+    Parameters
+    ----------
+    method : {"flow", "landmarks"}
+        The prior-free measurement, or the landmarks' cross-check.
     """
-    col = lambda name: frames[f"{name}_mm_{side}"].to_numpy(dtype=float)  # noqa: E731
+    tag = "_lm" if method == "landmarks" else ""
+
+    def col(name: str) -> np.ndarray:
+        return frames[f"{name}{tag}_mm_{side}"].to_numpy(dtype=float)
+
     if movement == "brow_raise":
         return col("brow_lift")
     if movement == "eye_closure":
         return col("lid_drop")
     if movement == "smile":
-        return (col("mouth_out") + col("mouth_up")) / np.sqrt(2)
+        return SMILE_DIRECTION[0] * col("mouth_out") + SMILE_DIRECTION[1] * col("mouth_up")
     if movement == "frown":
         return -col("brow_lift")
     raise ValueError(f"unknown movement {movement!r}")
 
 
-def _hysteresis(signal: np.ndarray, on: float, off: float) -> list[tuple[int, int]]:
-    """Index ranges [start, stop) where the signal rises above ``on`` and stays above ``off``."""
+def hysteresis(signal: np.ndarray, on: float, off: float) -> list[tuple[int, int]]:
+    """Index ranges [start, stop) where the signal rises above ``on`` and stays above ``off``.
+
+    The range reaches back to where the signal last rose above ``off``; NaN counts as below.
+    """
     runs, start, active = [], 0, False
-    for i, value in enumerate(np.nan_to_num(signal, nan=-np.inf)):
+    values = np.nan_to_num(np.asarray(signal, dtype=float), nan=-np.inf)
+    for i, value in enumerate(values):
         if not active and value >= on:
             start, active = i, True
-            while start > 0 and signal[start - 1] >= off:
+            while start > 0 and values[start - 1] >= off:
                 start -= 1
         elif active and value < off:
             runs.append((start, i))
             active = False
     if active:
-        runs.append((start, len(signal)))
+        runs.append((start, len(values)))
     return runs
 
 
-def _widen(signal: np.ndarray, start: int, stop: int, share: float = 0.1) -> tuple[int, int]:
-    """Extend a run outward to where the signal falls below ``share`` of its peak."""
-    peak = np.nanmax(signal[start:stop])
-    floor = share * peak
-    while start > 0 and np.nan_to_num(signal[start - 1], nan=-1) > floor:
-        start -= 1
-    while stop < len(signal) and np.nan_to_num(signal[stop], nan=-1) > floor:
-        stop += 1
-    return start, stop
+@dataclass
+class _Event:
+    movement: str
+    start: int
+    stop: int  # exclusive
+    sides: set[str] = field(default_factory=set)
+    peak: float = 0.0
+
+    def overlaps(self, other: _Event) -> bool:
+        return self.start < other.stop and other.start < self.stop
+
+
+def background_level(signal: np.ndarray, t: np.ndarray, window_s: float) -> np.ndarray:
+    """Per frame, how much this side moves anyway (talking, fleeting expressions): the median,
+    within ``window_s`` around it, of the signal's departure from its own 1 s running median."""
+    values = np.asarray(signal, dtype=float)
+    # What moves quickly: speech and fleeting expressions, not a held exam movement (a
+    # smile held through most of a clip must not raise its own threshold).
+    step_s = float(np.median(np.diff(t))) if len(t) > 1 else 1 / 30
+    width = max(3, int(round(1.0 / max(step_s, 1e-3))) | 1)
+    filled = np.where(np.isfinite(values), values, np.nanmedian(values) if np.isfinite(
+        values).any() else 0.0)
+    magnitude = np.abs(filled - median_filter(filled, size=width, mode="nearest"))
+    magnitude[~np.isfinite(values)] = np.nan
+    out = np.full(len(t), np.nan)
+    half = window_s / 2
+    starts = np.searchsorted(t, t - half, side="left")
+    stops = np.searchsorted(t, t + half, side="right")
+    step = max(1, len(t) // 400)  # the level changes slowly: evaluate on a grid
+    grid = np.arange(0, len(t), step)
+    values = [np.nanmedian(magnitude[starts[i]:stops[i]])
+              if np.isfinite(magnitude[starts[i]:stops[i]]).any() else np.nan for i in grid]
+    out = np.interp(np.arange(len(t)), grid, np.nan_to_num(values, nan=0.0))
+    return out
+
+
+def _side_events(frames: pd.DataFrame, movement: str, detector: Detector,
+                 talking: np.ndarray | None = None) -> list[_Event]:
+    scale = detector.frown_scale if movement == "frown" else 1.0
+    t = frames["t_s"].to_numpy(dtype=float)
+    base_on = np.full(len(t), detector.on_mm * scale)
+    if talking is not None and movement != "eye_closure":
+        base_on = np.where(talking, base_on * detector.talking_factor, base_on)
+    events = []
+    for side in SIDES:
+        signal = activation(frames, movement, side)
+        background = background_level(signal, t, detector.background_s)
+        on = np.maximum(base_on, detector.background_factor * background)
+        # Thresholds relative to the local level: subtract what the side does anyway.
+        excess = signal - (on - detector.on_mm * scale)
+        for start, stop in hysteresis(excess, detector.on_mm * scale, detector.off_mm * scale):
+            peak = float(np.nanmax(signal[start:stop]))
+            if _above_half_peak_s(signal, t, start, stop) < detector.min_hold_s \
+                    and movement != "eye_closure":  # brief eye closures are blinks, kept here
+                continue
+            events.append(_Event(movement, start, stop, {side}, peak))
+    return events
+
+
+def _pair_sides(events: list[_Event]) -> list[_Event]:
+    """Join a left and a right event of one movement when they overlap in time."""
+    events = sorted(events, key=lambda e: e.start)
+    joined: list[_Event] = []
+    for event in events:
+        partner = next((j for j in joined if j.overlaps(event) and not (j.sides & event.sides)),
+                       None)
+        if partner is None:
+            joined.append(event)
+        else:
+            partner.start, partner.stop = min(partner.start, event.start), max(partner.stop,
+                                                                                event.stop)
+            partner.sides |= event.sides
+            partner.peak = max(partner.peak, event.peak)
+    return joined
+
+
+def _above_half_peak_s(signal: np.ndarray, t: np.ndarray, start: int, stop: int) -> float:
+    part = signal[start:stop]
+    peak = np.nanmax(part)
+    above = np.nonzero(np.nan_to_num(part, nan=-np.inf) >= 0.5 * peak)[0]
+    if not len(above):
+        return 0.0
+    first, last = start + above[0], start + above[-1]
+    step = float(np.median(np.diff(t))) if len(t) > 1 else 0.0
+    return float(t[last] - t[first]) + step
+
+
+def turning_points(values: np.ndarray, hysteresis_mm: float) -> list[int]:
+    """Indices where a signal turns (a peak or a trough), ignoring wiggles smaller than
+    ``hysteresis_mm``; NaN samples are skipped."""
+    turns: list[int] = []
+    direction, extreme, extreme_i = 0, None, 0
+    for i, value in enumerate(values):
+        if not np.isfinite(value):
+            continue
+        if extreme is None:
+            extreme, extreme_i = value, i
+        elif direction == 0:
+            if abs(value - extreme) >= hysteresis_mm:
+                direction = 1 if value > extreme else -1
+                extreme, extreme_i = value, i
+        elif direction * (value - extreme) > 0:  # still going the same way
+            extreme, extreme_i = value, i
+        elif direction * (extreme - value) >= hysteresis_mm:  # turned
+            turns.append(extreme_i)
+            direction, extreme, extreme_i = -direction, value, i
+    return turns
+
+
+def talking_mask(frames: pd.DataFrame, window_s: float = 1.5, min_turns: int = 3,
+                 min_mm: float = 1.5) -> np.ndarray:
+    """Frames inside talking: the lips open and close repeatedly.
+
+    From the landmarks' gap between the lips (``lip_gap_mm``). A frame is in talking when the
+    gap turned (opened then closed, or the reverse, by at least ``min_mm``) at least
+    ``min_turns`` times within ``window_s`` around it. One smile opens the lips once and closes
+    them once: that is not talking.
+    """
+    if "lip_gap_mm" not in frames:
+        return np.zeros(len(frames), dtype=bool)
+    t = frames["t_s"].to_numpy(dtype=float)
+    turn_t = t[turning_points(frames["lip_gap_mm"].to_numpy(dtype=float), min_mm)]
+    if not len(turn_t):
+        return np.zeros(len(t), dtype=bool)
+    half = window_s / 2
+    counts = (np.searchsorted(turn_t, t + half, side="right")
+              - np.searchsorted(turn_t, t - half, side="left"))
+    return counts >= min_turns
 
 
 def detect_movements(frames: pd.DataFrame, detector: Detector = Detector()) -> list[Segment]:
-    """Find every performance of every movement, labelled and numbered by repetition.
+    """Find every performance of every exam movement, labelled and numbered by repetition.
+
+    Blinks, sustained expressions and talking are left out (:func:`detect_blinks` finds the
+    blinks).
 
     Parameters
     ----------
@@ -112,42 +307,159 @@ def detect_movements(frames: pd.DataFrame, detector: Detector = Detector()) -> l
         In time order.
     """
     t = frames["t_s"].to_numpy(dtype=float)
+    if len(t) < 2:
+        return []
     typical = dict(detector.typical_mm)
-    candidates = []
+    talking = talking_mask(frames)
+    candidates: list[_Event] = []
     for movement in MOVEMENTS:
-        signal = np.fmax(activation(frames, movement, "left"),
-                         activation(frames, movement, "right"))
-        scale = detector.frown_scale if movement == "frown" else 1.0
-        for start, stop in _hysteresis(signal, detector.on_mm * scale, detector.off_mm * scale):
-            start, stop = _widen(signal, start, stop)
-            peak = float(np.nanmax(signal[start:stop]))
-            candidates.append((peak / typical[movement], movement, start, stop))
-    # Strongest first; a weaker candidate overlapping a kept one is a side effect of it.
-    kept: list[tuple[str, int, int]] = []
-    for _, movement, start, stop in sorted(candidates, reverse=True):
-        if all(stop <= s or start >= e for _, s, e in kept):
-            kept.append((movement, start, stop))
-    kept = _merge(sorted(kept, key=lambda k: k[1]), t, detector.merge_gap_s)
+        for event in _pair_sides(_side_events(frames, movement, detector, talking)):
+            if _seen_by_landmarks(frames, event, detector):
+                candidates.append(event)
+    # Strongest relative to its kind first; a weaker candidate overlapping a kept one is a
+    # side effect of it (the brows come down a little when the eyes close).
+    kept: list[_Event] = []
+    for event in sorted(candidates, key=lambda e: e.peak / typical[e.movement], reverse=True):
+        if not any(event.overlaps(k) for k in kept):
+            kept.append(event)
     segments, reps = [], dict.fromkeys(MOVEMENTS, 0)
-    for movement, start, stop in kept:
-        onset, end = t[start], t[min(stop, len(t) - 1)]
-        if end - onset < detector.min_duration_s:
+    for event in sorted(kept, key=lambda e: e.start):
+        onset, end = t[event.start], t[min(event.stop, len(t) - 1)]
+        if end - onset < detector.min_duration_s or end - onset > detector.max_hold_s:
             continue
-        reps[movement] += 1
-        segments.append(Segment(float(onset), float(end - onset), movement, reps[movement]))
+        if onset - t[0] < detector.rest_before_s:
+            continue  # no rest seen before it: the recording began inside an expression
+        if event.movement == "eye_closure" and _is_blink(frames, event, t, detector):
+            continue
+        flags, scored = _quality(frames, event, detector)
+        if talking[event.start:event.stop].mean() > 0.5:
+            flags = (*flags, "performed while talking")
+        if event.stop >= len(t):
+            flags = (*flags, "not back at rest when the recording ended")
+        reps[event.movement] += 1
+        sides = "both" if len(event.sides) == 2 else next(iter(event.sides))
+        segments.append(Segment(float(onset), float(end - onset), event.movement,
+                                reps[event.movement], sides=sides, flags=flags, scored=scored))
     return segments
 
 
-def _merge(runs: list[tuple[str, int, int]], t: np.ndarray, gap_s: float):
-    merged: list[tuple[str, int, int]] = []
-    for movement, start, stop in runs:
-        if merged and merged[-1][0] == movement and \
-                t[start] - t[min(merged[-1][2], len(t) - 1)] < gap_s:
-            merged[-1] = (movement, merged[-1][1], stop)
-        else:
-            merged.append((movement, start, stop))
-    return merged
+def _seen_by_landmarks(frames: pd.DataFrame, event: _Event, detector: Detector) -> bool:
+    seen = 0.0
+    for side in SIDES:
+        signal = activation(frames, event.movement, side, "landmarks")[event.start:event.stop]
+        before = activation(frames, event.movement, side, "landmarks")[
+            max(0, event.start - 5):event.start + 1]
+        if np.isfinite(signal).any():
+            base = np.nanmedian(before) if np.isfinite(before).any() else 0.0
+            seen = max(seen, float(np.nanmax(signal) - base))
+    return seen >= detector.landmark_share * event.peak
 
+
+def _is_blink(frames: pd.DataFrame, event: _Event, t: np.ndarray, detector: Detector) -> bool:
+    longest = max(_above_half_peak_s(activation(frames, "eye_closure", side), t, event.start,
+                                     event.stop) for side in SIDES)
+    return longest < detector.blink_max_s
+
+
+def _quality(frames: pd.DataFrame, event: _Event, detector: Detector) -> tuple[tuple[str, ...],
+                                                                                   bool]:
+    region = REGION[event.movement]
+    flags = []
+    scored = True
+    for side in SIDES:
+        column = f"valid_{region}_{side}"
+        if column not in frames:
+            continue
+        masked = 1.0 - float(frames[column].to_numpy(dtype=bool)[event.start:event.stop].mean())
+        if masked >= detector.flag_masked_share:
+            flags.append(f"{side} {region}: {100 * masked:.0f} % of frames masked "
+                         "(measure does not fit)")
+        if masked >= detector.unscored_masked_share:
+            scored = False
+    if "pose_ok" in frames and not frames["pose_ok"].iloc[event.start:event.stop].fillna(
+            False).astype(bool).all():
+        flags.append("head turned beyond limits during the movement")
+    return tuple(flags), scored
+
+
+# --- blinks ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Blink:
+    """One spontaneous blink.
+
+    Attributes
+    ----------
+    onset_s, duration_s : float
+        When the first eye started closing, and for how long either was closing.
+    completeness : dict of side to float or None
+        Deepest narrowing over the resting aperture, 0-1 (1: fully closed); None where the eye
+        was not measured.
+    peak_s : dict of side to float or None
+        When each eye was most closed.
+    """
+
+    onset_s: float
+    duration_s: float
+    completeness: dict
+    peak_s: dict
+
+    @property
+    def lag_s(self) -> float | None:
+        """Right eye's deepest point minus the left's, s."""
+        left, right = self.peak_s.get("left"), self.peak_s.get("right")
+        return None if left is None or right is None else right - left
+
+
+def detect_blinks(frames: pd.DataFrame, rest_aperture_mm: dict[str, float],
+                  detector: Detector = Detector(), min_share: float = 0.3) -> list[Blink]:
+    """Spontaneous blinks: brief narrowings (shorter than :attr:`Detector.blink_max_s`) of
+    either eye by at least ``min_share`` of its resting aperture, outside exam eye closures.
+
+    Each eye's completeness is measured from its own pixels, so an incomplete blink on a weak
+    side shows as such.
+    """
+    t = frames["t_s"].to_numpy(dtype=float)
+    if len(t) < 3:
+        return []
+    narrowing = {side: activation(frames, "eye_closure", side) for side in SIDES}
+    share = {side: narrowing[side] / rest_aperture_mm[side]
+             if rest_aperture_mm.get(side) else np.full(len(t), np.nan) for side in SIDES}
+    either = np.fmax(share["left"], share["right"])
+    blinks = []
+    for start, stop in hysteresis(either, min_share, 0.5 * min_share):
+        if max(_above_half_peak_s(narrowing[s], t, start, stop) if np.isfinite(
+                narrowing[s][start:stop]).any() else 0.0 for s in SIDES) >= detector.blink_max_s:
+            continue  # a held closure, not a blink
+        completeness, peak = {}, {}
+        for side in SIDES:
+            part = share[side][start:stop]
+            if np.isfinite(part).any():
+                i = int(np.nanargmax(part))
+                completeness[side] = float(np.clip(part[i], 0.0, 1.0))
+                peak[side] = float(t[start + i])
+            else:
+                completeness[side], peak[side] = None, None
+        end = t[min(stop, len(t) - 1)]
+        blinks.append(Blink(float(t[start]), float(end - t[start]), completeness, peak))
+    return blinks
+
+
+def blink_summary(blinks: list[Blink], duration_s: float) -> dict:
+    """Count, rate and each side's completeness and lag over all blinks."""
+    out: dict = {"count": len(blinks),
+                 "rate_per_min": 60.0 * len(blinks) / duration_s if duration_s > 0 else None}
+    for side in SIDES:
+        values = [b.completeness[side] for b in blinks if b.completeness.get(side) is not None]
+        out[f"completeness_{side}"] = float(np.median(values)) if values else None
+        out[f"complete_share_{side}"] = (float(np.mean(np.array(values) >= 0.8)) if values
+                                         else None)
+    lags = [b.lag_s for b in blinks if b.lag_s is not None]
+    out["median_lag_s"] = float(np.median(lags)) if lags else None
+    return out
+
+
+# --- rest and sidecars -------------------------------------------------------------------------
 
 def rest_mask(frames: pd.DataFrame, movements: list[Segment], margin_s: float = 0.3) -> np.ndarray:
     """Frames at rest: a face, pose within limits, and no movement within ``margin_s``."""

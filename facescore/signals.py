@@ -15,8 +15,8 @@ Here, once the whole recording is known:
 2. Displacements are turned into the **head's axes** (X toward the patient's left, Y up) and
    into the named signals; the eye's narrowing becomes ``lid_drop``.
 3. **Rest is re-established**: each anchor's signals are shifted so that they read zero at
-   rest, where rest is where the landmarks show no expression (they are drift-free; they only
-   decide *when*, never *how far*).
+   rest, where rest is the anchor's most neutral frames by MediaPipe's blendshapes (the model
+   decides only *when* the face is at rest, never *how far* anything moved).
 4. **Physical bounds and confidence**: a value outside what a face can do (an aperture below 0
    or far above its rest; a brow or mouth corner travelling more than :data:`MAX_TRAVEL_MM`) is
    removed, and each region's per-frame confidence (share of its patches measured, eye-model fit,
@@ -41,8 +41,8 @@ POSE_WINDOW_S = 5.0
 MAX_TRAVEL_MM = 30.0
 #: An aperture above this multiple of its rest is not an eye's.
 MAX_APERTURE_RATIO = 1.6
-#: Frames whose landmark signals are all within this of their anchor's median are at rest, mm.
-REST_LANDMARK_MM = 1.0
+#: Share of each anchor's frames, the most neutral ones, among which rest is the median.
+REST_SHARE = 0.5
 #: Confidence below this masks a region's signal in that frame.
 MIN_CONFIDENCE = 0.5
 #: Head pose this far (deg) from the anchor's halves the confidence; twice this zeroes it.
@@ -197,24 +197,37 @@ def head_plane_signals(raw: pd.DataFrame, anchors: list[Anchor], mm_per_px: floa
 
 
 def rest_frames(table: pd.DataFrame, reference: str = "anchor",
-                limit_mm: float = REST_LANDMARK_MM) -> np.ndarray:
-    """Frames at rest by the landmarks: every landmark signal within ``limit_mm`` of its median
-    over the frames sharing ``reference`` (a face found in all).
+                share: float = REST_SHARE) -> np.ndarray:
+    """Frames that stand for rest: within each group of frames sharing ``reference``, the
+    ``share`` whose face is nearest to neutral (their median is then taken as rest).
 
-    The landmark signals are drift-free and see blinks and talking well; their pull toward
-    symmetry does not matter for telling rest from movement.
+    Nearness to neutral is MediaPipe's blendshapes summed (``expression_score``): the model says
+    only *when* the face is at rest, never how far anything moved. Taking the more neutral
+    half, and then the median within it, guards against both ways of getting rest wrong: a
+    smile held through most of a clip (clearly expressive, so left out) and a subtle movement
+    that the blendshapes misjudge as extra neutral (a minority of the half, so outvoted).
+    Without blendshapes, the frames whose landmark signals lie nearest their median are used.
     """
     found = table["face_found"].to_numpy(dtype=bool)
-    rest = found.copy()
-    columns = [f"{s}_lm_mm_{side}" for s in SIGNALS for side in SIDES
-               if f"{s}_lm_mm_{side}" in table]
     groups = table[reference].to_numpy()
-    for column in columns:
-        values = table[column].to_numpy(dtype=float)
+    if "expression_score" in table and np.isfinite(
+            table["expression_score"].to_numpy(dtype=float)[found]).any():
+        score = table["expression_score"].to_numpy(dtype=float)
+    else:
+        columns = [f"{s}_lm_mm_{side}" for s in SIGNALS for side in SIDES
+                   if f"{s}_lm_mm_{side}" in table]
+        values = table[columns].to_numpy(dtype=float)
+        score = np.full(len(table), np.nan)
         for g in np.unique(groups[found]):
             member = found & (groups == g)
-            centre = np.nanmedian(values[member])
-            rest[member] &= np.abs(values[member] - centre) <= limit_mm
+            score[member] = np.nanmax(np.abs(values[member] - np.nanmedian(values[member], 0)), 1)
+    rest = np.zeros(len(table), dtype=bool)
+    for g in np.unique(groups[found]):
+        member = found & (groups == g) & np.isfinite(score)
+        if not member.any():
+            continue
+        limit = np.quantile(score[member], share)
+        rest |= member & (score <= limit)
     return rest
 
 

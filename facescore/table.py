@@ -23,6 +23,7 @@ Columns (``<side>`` is the patient's anatomical ``left`` or ``right``):
                                  the measure does not fit (see ``valid_*``). Signals: see
                                  :data:`facescore.motion.DISPLACEMENT_COLUMNS`
 ``<signal>_lm_mm_<side>``        the same movement from landmarks alone (cross-check), mm
+``lip_gap_mm``                   gap between the lips on the midline (landmarks): talking
 ``eye_aperture_mm_<side>``       palpebral aperture: the resting aperture (landmarks) narrowed by
                                  ``lid_drop``; never negative nor above 1.6 × rest, mm
 ``confidence_<region>_<side>``   how far the region's measure can be trusted in this frame, 0-1
@@ -73,6 +74,7 @@ def to_table(rows: pd.DataFrame | list[dict], mm_per_px: float,
     for name in DISPLACEMENT_COLUMNS:
         for side in SIDES:
             table[f"{name}_lm_mm_{side}"] = raw[f"{name}_lm_{side}"] * mm_per_px
+    table["lip_gap_mm"] = raw["lip_gap"] * mm_per_px
     measured = signals.head_plane_signals(raw, anchors or [], mm_per_px)
     table = pd.concat([table, measured, signals.confidence(raw)], axis=1)
     rest = signals.rest_frames(table)
@@ -87,7 +89,7 @@ def _with_all_columns(raw: pd.DataFrame) -> pd.DataFrame:
               "roll_rad", "ridge_ok"]
     needed += [f"g_{g}_{axis}" for g in MOVING_GROUPS for axis in "xy"]
     needed += [f"valid_{g}" for g in MOVING_GROUPS]
-    needed += [f"{n}_{s}" for n in POSITION_COLUMNS for s in SIDES]
+    needed += [f"{n}_{s}" for n in POSITION_COLUMNS for s in SIDES] + ["lip_gap"]
     needed += [f"{n}_lm_{s}" for n in DISPLACEMENT_COLUMNS for s in SIDES]
     needed += [f"{p}_{s}" for p in ("lid_narrowing", "lid_cost", "lower_cost") for s in SIDES]
     missing = [c for c in needed if c not in raw]
@@ -98,7 +100,7 @@ def _with_all_columns(raw: pd.DataFrame) -> pd.DataFrame:
 
 def _raw_lengths() -> set[str]:
     """Raw column names holding pixel lengths, which the table replaces by mm columns."""
-    return ({f"{n}_{s}" for n in POSITION_COLUMNS for s in SIDES}
+    return ({f"{n}_{s}" for n in POSITION_COLUMNS for s in SIDES} | {"lip_gap"}
             | {f"{n}{tag}_{s}" for n in DISPLACEMENT_COLUMNS for s in SIDES
                for tag in ("", "_lm")})
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from ..analysis import DISCLAIMER, Analysis
 from ..scores import DEADBAND_TEXT
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
 
 
@@ -55,7 +55,8 @@ def report_dict(analysis: Analysis, input_path: str | Path) -> dict:
             "start_s": p.start_s, "peak_s": p.peak_s, "end_s": p.end_s,
             "left": asdict(p.left), "right": asdict(p.right),
             "symmetry_pct": p.symmetry_pct, "weaker_side": p.weaker_side,
-            "onset_lag_s": p.onset_lag_s,
+            "onset_lag_s": p.onset_lag_s, "sides": p.sides, "flags": list(p.flags),
+            "scored": p.scored,
         })
     report = {
         "schema_version": SCHEMA_VERSION,
@@ -80,6 +81,10 @@ def report_dict(analysis: Analysis, input_path: str | Path) -> dict:
         "deadband": DEADBAND_TEXT,
         "rest": analysis.rest,
         "movements": movements,
+        "blinks": {"summary": analysis.blink_summary,
+                   "events": [{"onset_s": b.onset_s, "duration_s": b.duration_s,
+                               "completeness": b.completeness, "peak_s": b.peak_s,
+                               "lag_s": b.lag_s} for b in analysis.blinks]},
         "not_performed": analysis.not_performed,
         "synkinesis": analysis.synkinesis,
         "summary": analysis.summary,
