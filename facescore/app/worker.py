@@ -9,6 +9,7 @@ also stops by itself when its parent is gone.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -18,6 +19,9 @@ from pathlib import Path
 
 from ..errors import FacescoreError
 from .store import Store, one_line
+
+#: One line per visit, to the worker's log file (the server points stdout there).
+log = logging.getLogger("facescore.app.worker")
 
 POLL_S = 0.4
 PROGRESS_EVERY_S = 0.3
@@ -83,12 +87,15 @@ def run(data_dir: Path, parent_pid: int | None = None) -> None:
         if visit is None:
             time.sleep(POLL_S)
             continue
-        print(f"{time.strftime('%H:%M:%S')} visit {visit['id']}: analysing", flush=True)
+        log.info("visit %s: analysing", visit["id"])
         analyse_visit(store, visit)
         done = store.get_visit(visit["id"])
-        print(f"{time.strftime('%H:%M:%S')} visit {visit['id']}: "
-              f"{done['status'] if done else 'deleted'}"
-              + (f" ({done['error']})" if done and done["error"] else ""), flush=True)
+        log.info("visit %s: %s%s", visit["id"], done["status"] if done else "deleted",
+                 f" ({done['error']})" if done and done["error"] else "")
+
+
+def _stop(*_: object) -> None:
+    raise SystemExit(0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,11 +103,13 @@ def main(argv: list[str] | None = None) -> int:
     # The server stops the worker (SIGTERM, raised as SystemExit so that open files and the
     # landmark model are closed); a terminal's Ctrl-C is the server's to handle.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGTERM, _stop)
     os.environ.setdefault("GLOG_minloglevel", "2")
+    logging.basicConfig(stream=sys.stdout, level=logging.INFO,
+                        format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     run(Path(argv[0]), int(argv[1]) if len(argv) > 1 else None)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())
