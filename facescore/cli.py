@@ -27,6 +27,7 @@ Typical use:
   facescore check exam.mp4                       # compare a phantom's measurement with its truth
   facescore measure exam.mp4 -o out/            # only the per-frame table
   facescore batch videos/ manifest.csv -o study/ # many recordings, one tidy table
+  facescore serve                                # the clinic web app in your browser
 """
 
 
@@ -267,6 +268,16 @@ def cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from . import history
+    from .app.server import serve
+
+    data = args.data if args.data is not None else history.default_path().parent
+    serve(data, host=args.host, port=args.port, open_browser=not args.no_browser,
+          max_upload_mb=args.max_upload_mb, announce=lambda line: print(line, flush=True))
+    return 0
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from .compare import compare_reports, load_report
 
@@ -425,6 +436,27 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("-o", "--output", type=Path, default=Path("facescore_history"),
                    help="where history.png and history.html go")
     h.set_defaults(run=cmd_history)
+
+    w = sub.add_parser(
+        "serve", help="the clinic web app: patients, visits, reports, timelines",
+        description="Serve the clinic app on this machine and open it in the browser: "
+                    "patients and their visits, consult videos uploaded and analysed in the "
+                    "background, reports to read and print, each patient's timeline (home "
+                    "sessions included) and any two visits side by side. Everything stays in "
+                    "the data folder; nothing is sent anywhere. Ctrl-C stops it.",
+        epilog="The data folder holds history.sqlite, the store 'facescore session' and "
+               "'facescore history' use too (their --db): home sessions recorded with "
+               "--profile P appear on patient P's timeline. Off loopback (--host 0.0.0.0) "
+               "every request needs the token printed at start.")
+    w.add_argument("--data", type=Path, metavar="DIR",
+                   help="data folder (default: $FACESCORE_HOME or ~/.local/share/facescore)")
+    w.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: any free)")
+    w.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1, this machine only)")
+    w.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    w.add_argument("--max-upload-mb", type=int, default=2048, metavar="MB",
+                   help="largest upload accepted (default 2048 MB)")
+    w.set_defaults(run=cmd_serve)
 
     c2 = sub.add_parser("compare", help="change per movement between two reports",
                         description="Compare two reports (report.json or their folders), e.g. "

@@ -1,8 +1,15 @@
-"""The home-exercise history: one SQLite file, one row per movement per session.
+"""The store: one SQLite file holding every measured session, home and clinic alike.
+
+``sessions`` and ``movements`` hold one row per recording and one per movement of it: guided
+home sessions (``facescore session``) and, once analysed, the clinic's visits. The clinic web
+app (``facescore serve``) adds ``patients`` (whose identifier is the ``--profile`` of their home
+sessions), ``treatments`` and ``visits`` (a recording, its report, its notes and its place in
+the analysis queue; a finished visit points at its row in ``sessions``). So ``facescore
+history --profile P`` and patient P's timeline in the app read the same rows.
 
 Written in one transaction per session, in WAL mode, so a session killed at any point leaves
-the database as it was, and two sessions writing at once wait for each other instead of
-corrupting it.
+the database as it was, and two writers at once (a session, the app, its analysis worker)
+wait for each other instead of corrupting it.
 """
 
 from __future__ import annotations
@@ -32,6 +39,46 @@ CREATE TABLE IF NOT EXISTS movements (
     weaker_side TEXT,
     PRIMARY KEY (session_id, movement)
 );
+CREATE TABLE IF NOT EXISTS patients (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    identifier TEXT NOT NULL UNIQUE,   -- identifier or pseudonym; the profile of home sessions
+    affected_side TEXT,                -- as recorded by the clinician: left, right, both or NULL
+    diagnosis TEXT,
+    notes TEXT,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS treatments (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    patient_id INTEGER NOT NULL REFERENCES patients(id),
+    date TEXT NOT NULL,                -- YYYY-MM-DD
+    label TEXT
+);
+CREATE TABLE IF NOT EXISTS visits (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    patient_id INTEGER NOT NULL REFERENCES patients(id),
+    visit_date TEXT NOT NULL,          -- YYYY-MM-DDTHH:MM:SS
+    date_source TEXT NOT NULL,         -- "video metadata", "upload time" or "edited"
+    folder TEXT NOT NULL UNIQUE,       -- generated name of its folder under visits/
+    recording TEXT NOT NULL,           -- generated file name inside that folder
+    original_name TEXT,                -- the uploaded file's name, for display only
+    size_bytes INTEGER,
+    kind TEXT,                         -- "video" or "image"
+    n_frames INTEGER,                  -- expected, for the progress bar (NULL when unknown)
+    mirrored INTEGER NOT NULL DEFAULT 0,
+    segments TEXT,                     -- movement times given by hand (CSV), or NULL
+    notes TEXT,
+    status TEXT NOT NULL,              -- queued, running, done or failed
+    progress REAL NOT NULL DEFAULT 0,  -- 0..1 while running
+    phase TEXT,
+    error TEXT,                        -- a failed analysis's one-line reason
+    queued_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT,
+    session_id INTEGER REFERENCES sessions(id)
+);
+CREATE INDEX IF NOT EXISTS visits_by_patient ON visits(patient_id);
+CREATE INDEX IF NOT EXISTS visits_by_status ON visits(status);
+CREATE INDEX IF NOT EXISTS sessions_by_profile ON sessions(profile);
 """
 
 
@@ -60,18 +107,31 @@ def record_session(connection: sqlite3.Connection, profile: str, summary: dict,
     ``summary`` is :attr:`facescore.analysis.Analysis.summary` (its ``per_movement``), with
     ``weaker_side`` per movement taken from the median repetition.
     """
-    started_at = started_at or time.strftime("%Y-%m-%dT%H:%M:%S")
     with connection:  # one transaction: all rows or none
-        cursor = connection.execute(
-            "INSERT INTO sessions (profile, started_at, source, report_path) VALUES (?, ?, ?, ?)",
-            (profile, started_at, source, report_path))
-        session_id = int(cursor.lastrowid)
-        for movement, m in summary.get("per_movement", {}).items():
-            connection.execute(
-                "INSERT INTO movements VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (session_id, movement, m.get("repetitions", 1), m["symmetry_pct"], m["left"],
-                 m["right"], m.get("weaker_side")))
+        return insert_session(connection, profile, summary, report_path, source, started_at)
+
+
+def insert_session(connection: sqlite3.Connection, profile: str, summary: dict,
+                   report_path: str | None, source: str, started_at: str | None = None) -> int:
+    """:func:`record_session` inside the caller's transaction (which commits it)."""
+    started_at = started_at or time.strftime("%Y-%m-%dT%H:%M:%S")
+    cursor = connection.execute(
+        "INSERT INTO sessions (profile, started_at, source, report_path) VALUES (?, ?, ?, ?)",
+        (profile, started_at, source, report_path))
+    session_id = int(cursor.lastrowid)
+    for movement, m in summary.get("per_movement", {}).items():
+        connection.execute(
+            "INSERT INTO movements VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (session_id, movement, m.get("repetitions", 1), m["symmetry_pct"], m["left"],
+             m["right"], m.get("weaker_side")))
     return session_id
+
+
+def delete_sessions(connection: sqlite3.Connection, session_ids: list[int]) -> None:
+    """Remove sessions and their movement rows, inside the caller's transaction."""
+    for session_id in session_ids:
+        connection.execute("DELETE FROM movements WHERE session_id = ?", (session_id,))
+        connection.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
 
 
 def history_table(connection: sqlite3.Connection, profile: str | None = None) -> pd.DataFrame:
