@@ -11,10 +11,10 @@ for the vertical shift that best predicts the frame:
 
 The lid's travel relative to the lower band is how far the aperture narrowed. It needs no
 accurate registration of the region (both bands move with it), it never looks at the eye
-itself (so gaze shifts do not read as lid travel), and it compares each band by normalised correlation (so a
-change of lighting does not either: each band is compared by normalised correlation). Each eye is measured from its own pixels only: there is no
-left-right prior. Physical bounds hold by construction: the search never lets the lid travel
-past the lower lid or open the eye more than half again.
+itself (so gaze shifts do not read as lid travel), and it compares each band by normalised
+correlation (so a change of lighting does not either). Each eye is measured from its own
+pixels only: there is no left-right prior. Physical bounds hold by construction: the search
+never lets the lid travel past the lower lid or open the eye more than half again.
 """
 
 from __future__ import annotations
@@ -122,8 +122,9 @@ def shift_costs(rest: np.ndarray, current: np.ndarray, shifts: np.ndarray,
     """Mismatch (1 − normalised correlation) between ``current`` and ``rest`` shifted down,
     per trial shift.
 
-    Only rows whose source lies in the band ``top <= row < bottom`` (rest coordinates, per
-    column) are compared.
+    The band's own rest pixels (rows ``top <= row < bottom`` of ``rest``, per column) are
+    compared with ``current`` at the rows they would have moved to; pixels that would leave the
+    picture are left out.
 
     Parameters
     ----------
@@ -138,28 +139,28 @@ def shift_costs(rest: np.ndarray, current: np.ndarray, shifts: np.ndarray,
     (n,) ndarray
     """
     h, w = rest.shape
-    rows = np.arange(h, dtype=np.float32)[None, :, None]
+    rows, cols = np.nonzero((np.arange(h)[:, None] >= np.ceil(top)[None, :])
+                            & (np.arange(h)[:, None] < bottom[None, :]))
+    if not len(rows):
+        return np.full(len(shifts), 2.0)
     shifts = np.asarray(shifts, dtype=np.float32)
-    per_column = shifts[:, None, :] if shifts.ndim == 2 else shifts[:, None, None]
-    source = np.broadcast_to(rows - per_column, (len(shifts), h, w))  # (n, h, w)
-    low = np.clip(np.floor(source), 0, h - 1).astype(np.intp)
+    per_pixel = shifts[:, cols] if shifts.ndim == 2 else shifts[:, None]
+    target = rows[None, :] + per_pixel  # (n, m) rows of `current` the band moved to
+    valid = (target >= 0) & (target <= h - 1)
+    low = np.clip(np.floor(target), 0, h - 1).astype(np.intp)
     high = np.clip(low + 1, 0, h - 1)
-    weight = np.clip(source - np.floor(source), 0, 1)
-    columns = np.arange(w)[None, None, :]
-    predicted = (1 - weight) * rest[low, columns] + weight * rest[high, columns]
-    valid = ((source >= top[None, None, :]) & (source < bottom[None, None, :])
-             & (source >= 0) & (source <= h - 1))
-    count = np.maximum(valid.sum(axis=(1, 2)), 1)
+    weight = np.clip(target - low, 0, 1)
+    seen = (1 - weight) * current[low, cols] + weight * current[high, cols]
+    band = np.broadcast_to(rest[rows, cols][None, :], seen.shape)
+    count = np.maximum(valid.sum(axis=1), 1)
     # Zero-mean, unit-spread comparison (1 - normalised correlation): a change of gain or
     # offset over the band (lighting, exposure) does not change the cost.
-    cur = np.broadcast_to(current[None], predicted.shape)
-    mean_c = np.where(valid, cur, 0.0).sum(axis=(1, 2)) / count
-    mean_p = np.where(valid, predicted, 0.0).sum(axis=(1, 2)) / count
-    dc = np.where(valid, cur - mean_c[:, None, None], 0.0)
-    dp = np.where(valid, predicted - mean_p[:, None, None], 0.0)
-    covariance = (dc * dp).sum(axis=(1, 2))
-    spread = np.sqrt((dc * dc).sum(axis=(1, 2)) * (dp * dp).sum(axis=(1, 2))) + 1e-6
-    return 1.0 - covariance / spread
+    mean_s = np.where(valid, seen, 0.0).sum(axis=1) / count
+    mean_b = np.where(valid, band, 0.0).sum(axis=1) / count
+    ds = np.where(valid, seen - mean_s[:, None], 0.0)
+    db = np.where(valid, band - mean_b[:, None], 0.0)
+    spread = np.sqrt((ds * ds).sum(axis=1) * (db * db).sum(axis=1)) + 1e-6
+    return 1.0 - (ds * db).sum(axis=1) / spread
 
 
 def best_shift(rest: np.ndarray, current: np.ndarray, low: float, high: float,

@@ -37,6 +37,12 @@ from .motion import _GROUP_ROWS, MOVING_GROUPS, Anchor, group_signals, image_jac
 
 #: Centred running-median window for the head pose, s (see the module's note 1).
 POSE_WINDOW_S = 5.0
+#: Signals are smoothed over this centred window (Savitzky-Golay, quadratic), s: frame-to-frame
+#: tracking noise (~0.2-0.3 px) otherwise inflates each side's peak, most for a side that did
+#: not move. Faces move smoothly on this scale; the eye's window is shorter so that the fast
+#: closing of a blink keeps its depth.
+SMOOTH_S = {"brow_lift": 0.2, "brow_medial": 0.2, "lower_lid_rise": 0.2, "mouth_out": 0.2,
+            "mouth_up": 0.2, "lid_drop": 0.1}
 #: Travel of a brow or mouth corner beyond this is not a face's, mm.
 MAX_TRAVEL_MM = 30.0
 #: An aperture above this multiple of its rest is not an eye's.
@@ -231,6 +237,28 @@ def rest_frames(table: pd.DataFrame, reference: str = "anchor",
     return rest
 
 
+def smooth(values: np.ndarray, groups: np.ndarray, t_s: np.ndarray, window_s: float
+           ) -> np.ndarray:
+    """Centred Savitzky-Golay smoothing (quadratic) within each run of finite values of one
+    group (no smoothing across a change of reference or a gap); runs shorter than the window
+    are left as they are."""
+    from scipy.signal import savgol_filter
+
+    out = np.array(values, dtype=float)
+    if len(t_s) < 3:
+        return out
+    step = float(np.median(np.diff(t_s)))
+    frames = int(round(window_s / max(step, 1e-3))) | 1
+    if frames < 3:
+        return out
+    finite = np.isfinite(out)
+    boundaries = np.nonzero((groups[1:] != groups[:-1]) | (finite[1:] != finite[:-1]))[0] + 1
+    for start, stop in zip(np.r_[0, boundaries], np.r_[boundaries, len(out)], strict=True):
+        if finite[start] and stop - start >= frames:
+            out[start:stop] = savgol_filter(out[start:stop], frames, 2)
+    return out
+
+
 def rezero(values: np.ndarray, groups: np.ndarray, rest: np.ndarray,
            min_rest_frames: int = 5) -> np.ndarray:
     """Subtract, per group of frames, the median of ``values`` over its rest frames (over all of
@@ -295,10 +323,12 @@ def finish_signals(table: pd.DataFrame, rest_aperture_mm: dict[str, float]) -> p
     rest = rest_frames(table)
     anchors = table["anchor"].to_numpy()
     epochs = table["epoch"].to_numpy()
+    t = table["t_s"].to_numpy(dtype=float)
     for side in SIDES:
         for name in SIGNALS:
             column = f"{name}_mm_{side}"
-            table[column] = rezero(table[column].to_numpy(dtype=float), anchors, rest)
+            values = smooth(table[column].to_numpy(dtype=float), anchors, t, SMOOTH_S[name])
+            table[column] = rezero(values, anchors, rest)
             lm = f"{name}_lm_mm_{side}"
             if lm in table:
                 table[lm] = rezero(table[lm].to_numpy(dtype=float), epochs, rest)

@@ -10,7 +10,6 @@ import pytest
 from conftest import fast_spec
 
 from facescore.landmark_worker import LandmarkWorker, WorkerError
-from facescore.motion import resample
 from facescore.pipeline import measure_video, wants_landmark_process
 from facescore.sources import Frame, SourceInfo, open_source
 
@@ -86,24 +85,6 @@ def test_planar_regions_match_the_whole_picture():
         region = planar.region_rgb(x0, y0, w, h, out)
         assert region.shape == (out[1], out[0], 3)
         assert np.abs(region.astype(int) - expected).mean() < 2.5
-
-
-@pytest.mark.parametrize("side, working", [(900, 300), (640, 400), (500, 90), (120, 360)])
-def test_resample_keeps_positions(side, working):
-    """A horizontal ramp stays a ramp: a working pixel shows the frame column it maps to."""
-    scale = working / side
-    decimation = max(1, int(1 / scale))
-    side -= side % decimation
-    working = round(side * scale)
-    scale = working / side
-    columns = np.arange(side, dtype=float)
-    ramp = np.tile(np.round(20 + 215 * columns / side), (side, 1)).astype(np.uint8)
-    out = resample(ramp, decimation, working).astype(float)
-    centre = slice(working // 4, 3 * working // 4)
-    source_columns = (np.arange(working) + 0.5) / scale - 0.5  # pixel centres mapped back
-    expected = np.interp(source_columns, columns, ramp[0].astype(float))
-    # One grey level is rounding; where the picture shrinks, half a pixel of shift costs more.
-    assert np.abs(out[working // 2, centre] - expected[centre]).max() <= 1.0
 
 
 def test_without_child_processes_a_thread_does_the_work(phantoms, monkeypatch):

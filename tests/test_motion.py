@@ -1,0 +1,96 @@
+"""The measuring core's building blocks: properties, on synthetic pictures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from facescore.eyelids import eye_model, read_lid
+from facescore.motion import choose_results, normalise_contrast, working_picture
+from facescore.segments import hysteresis, turning_points
+
+
+@pytest.mark.parametrize("scale", [0.3, 0.55, 1.0, 1.7])
+def test_working_picture_keeps_positions(scale):
+    """A horizontal ramp stays a ramp: each working pixel shows the frame column it maps to,
+    whether the picture shrinks (area-averaged first) or grows."""
+    width = 900
+    columns = np.arange(width, dtype=float)
+    ramp = np.tile(np.round(20 + 215 * columns / width), (600, 1)).astype(np.uint8)
+    size = 200
+    to_working = np.array([[scale, 0.0, size / 2 - scale * 450], [0.0, scale,
+                                                                 size / 2 - scale * 300]])
+    out = working_picture(ramp, to_working, size).astype(float)
+    j = np.arange(size // 4, 3 * size // 4)
+    source = (j - to_working[0, 2]) / scale
+    expected = np.interp(source, columns, ramp[0].astype(float))
+    assert np.abs(out[size // 2, j] - expected).max() <= 1.5
+
+
+def test_contrast_normalisation_ignores_gain_and_offset():
+    rng = np.random.default_rng(0)
+    texture = rng.normal(120, 15, (120, 120)).clip(0, 255)
+    brighter = 1.3 * texture + 20  # more light and exposure: nothing clips
+    a, b = normalise_contrast(texture.astype(np.uint8)), normalise_contrast(
+        brighter.astype(np.uint8))
+    # The normalised unit is 48 grey levels: the two agree to a few per cent of it.
+    assert np.abs(a.astype(int) - b.astype(int))[20:-20, 20:-20].mean() < 3
+
+
+def test_anchored_result_wins_when_the_chain_drifted_at_rest():
+    chained = np.array([[10.0, 10.0], [20.0, 20.0]])
+    anchored = np.array([[10.2, 10.0], [23.0, 20.0]])  # second: the chain drifted 3 px
+    ok = np.array([True, True])
+    position, valid, used = choose_results(chained, ok, anchored, ok,
+                                           at_rest=np.array([False, True]))
+    assert used.tolist() == [True, True]  # agrees; at rest
+    moving = choose_results(chained, ok, anchored, ok, at_rest=np.array([False, False]))
+    assert moving[2].tolist() == [True, False]  # moving and disagreeing: the chain follows
+    assert np.allclose(moving[0][1], chained[1])
+
+
+def _eye_picture(lid_row: float, size=(80, 60)) -> np.ndarray:
+    """A synthetic eye: skin, a dark lash line at the upper margin, a dark iris below it and
+    skin again under the lower lid; the lid (skin with a texture) slides down over the eye."""
+    h, w = size[1], size[0]
+    rows = np.arange(h)[:, None] * np.ones((1, w))
+    rng = np.random.default_rng(3)
+    skin = 150 + 12 * np.sin(rows / 2.3) + rng.normal(0, 2, (h, w))
+    picture = skin.copy()
+    eye = (rows >= 25) & (rows < 40)
+    picture[eye] = 60 + 40 * np.cos(np.arange(w)[None, :] / 6.0).repeat(h, 0)[eye]
+    lid = rows < lid_row
+    shifted = np.roll(skin, int(round(lid_row - 25)), axis=0)
+    picture[lid] = shifted[lid]
+    lashes = np.abs(rows - lid_row) < 1.5
+    picture[lashes] = 40
+    return picture.clip(0, 255).astype(np.uint8)
+
+
+def test_lid_travel_follows_a_sliding_lid_and_ignores_the_eye_below():
+    rest = normalise_contrast(_eye_picture(25.0))
+    upper = np.array([[20.0, 25.0], [40.0, 25.0], [60.0, 25.0]])
+    lower = np.array([[20.0, 40.0], [40.0, 40.0], [60.0, 40.0]])
+    model = eye_model(rest, upper, lower)
+    origin = model.origin.astype(int)
+    h, w = model.rest.shape
+
+    def reading(lid_row: float) -> float:
+        picture = normalise_contrast(_eye_picture(lid_row)).astype(np.float32)
+        return read_lid(model, picture[origin[1]:origin[1] + h, origin[0]:origin[0] + w]
+                        ).narrowing
+
+    travels = [reading(25.0 + d) for d in (0.0, 4.0, 8.0, 12.0)]
+    assert abs(travels[0]) < 0.75
+    assert np.all(np.diff(travels) > 2.0)  # monotone in the true travel
+    assert abs(travels[-1] - 12.0) < 2.0
+
+
+def test_hysteresis_needs_the_on_level_and_ends_below_off():
+    signal = np.array([0, 0.8, 2.5, 1.0, 0.9, 0.2, 0, 1.5, 0.1])
+    assert hysteresis(signal, on=2.0, off=0.7) == [(1, 5)]
+
+
+def test_turning_points_skip_wiggles_smaller_than_the_hysteresis():
+    x = np.array([0, 0.3, 0.1, 3.0, 2.8, 0.2, 0.4, 3.1, 0.0])
+    assert turning_points(x, 1.5) == [3, 5, 7]
