@@ -358,7 +358,7 @@ class AnchoredTracker:
     @staticmethod
     def _add_eyes(anchor: Anchor, picture: np.ndarray, working_points: np.ndarray,
                   iod: float) -> None:
-        """Model the eyes that are open in this picture (anchor coordinates) and not yet modelled."""
+        """Model the eyes not modelled yet that are open in this picture (anchor coordinates)."""
         for side in SIDES:
             if anchor.eyes.get(side) is not None:
                 continue
@@ -529,7 +529,8 @@ def working_picture(gray: np.ndarray, to_working: np.ndarray, size: int) -> np.n
     else:
         factor = 1
     # region px (i) ↔ frame px x0 + factor * i + (factor - 1) / 2
-    to_frame = np.array([[factor, 0.0, x0 + (factor - 1) / 2], [0.0, factor, y0 + (factor - 1) / 2]])
+    centre = (factor - 1) / 2
+    to_frame = np.array([[factor, 0.0, x0 + centre], [0.0, factor, y0 + centre]])
     matrix = _compose(to_working, to_frame)
     return cv2.warpAffine(region, matrix, (size, size), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
