@@ -86,23 +86,30 @@ BLENDSHAPE_PAIRS = {
 }
 
 
-#: Blendshapes whose sum says how far a face is from neutral (any of the exam's movements,
-#: talking, expressions). Used only to tell *when* the face is at rest.
-EXPRESSION_BLENDSHAPES = tuple(
-    [f"{stem}{side}" for stem in ("browDown", "browOuterUp", "eyeBlink", "eyeSquint", "eyeWide",
-                                  "mouthSmile", "mouthFrown", "mouthStretch", "cheekSquint",
-                                  "noseSneer")
-     for side in ("Left", "Right")] + ["browInnerUp", "jawOpen", "mouthPucker", "mouthFunnel"])
+#: Per region, the blendshapes whose sum says how far that region is from neutral. Used only to
+#: tell *when* a region is at rest, never how far it moved.
+EXPRESSION_BLENDSHAPES = {
+    "brow": ("browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft",
+             "browOuterUpRight"),
+    "eye": ("eyeBlinkLeft", "eyeBlinkRight", "eyeSquintLeft", "eyeSquintRight", "eyeWideLeft",
+            "eyeWideRight"),
+    "mouth": ("mouthSmileLeft", "mouthSmileRight", "mouthFrownLeft", "mouthFrownRight",
+              "mouthStretchLeft", "mouthStretchRight", "cheekSquintLeft", "cheekSquintRight",
+              "jawOpen", "mouthPucker", "mouthFunnel"),
+}
 
 
-def expression_score(scores: dict[str, float]) -> float:
-    """Sum of :data:`EXPRESSION_BLENDSHAPES` (0 = neutral; NaN without blendshapes).
+def expression_scores(scores: dict[str, float]) -> dict[str, float]:
+    """``expression_<region>``: each region's blendshapes summed (0 = neutral), and
+    ``expression_score``, all regions together; NaN without blendshapes.
 
-    Its level carries the model's biases for this face, but within one recording lower is
-    more neutral, which is all it is used for."""
-    if not scores:
-        return float("nan")
-    return float(sum(scores.get(name, 0.0) for name in EXPRESSION_BLENDSHAPES))
+    Their levels carry the model's biases for this face, but within one recording lower is
+    more neutral, which is all they are used for."""
+    out = {f"expression_{region}": (float(sum(scores.get(n, 0.0) for n in names)) if scores
+                                    else float("nan"))
+           for region, names in EXPRESSION_BLENDSHAPES.items()}
+    out["expression_score"] = float(sum(out.values()))
+    return out
 
 
 def blendshape_pairs(scores: dict[str, float]) -> dict[str, float]:
@@ -112,4 +119,4 @@ def blendshape_pairs(scores: dict[str, float]) -> dict[str, float]:
 
 
 __all__ = ["POSITION_COLUMNS", "BLENDSHAPE_PAIRS", "EXPRESSION_BLENDSHAPES", "positions",
-           "side_positions", "blendshape_pairs", "expression_score", "lateral_sign"]
+           "side_positions", "blendshape_pairs", "expression_scores", "lateral_sign"]

@@ -69,7 +69,9 @@ _ROW = {landmark: row for row, landmark in enumerate(SEED_INDICES)}
 _GROUP_ROWS = {name: np.array([_ROW[i] for i in group]) for name, group in GROUPS.items()}
 _RIDGE_ROWS = _GROUP_ROWS["ridge"]
 _LOWER_LID_ROWS = np.concatenate([_GROUP_ROWS[f"lower_lid_{s}"] for s in SIDES])
-_OTHER_ROWS = np.setdiff1d(np.arange(len(SEED_INDICES)), _LOWER_LID_ROWS)
+_MOUTH_ROWS = np.concatenate([_GROUP_ROWS[f"mouth_{s}"] for s in SIDES])
+_OTHER_ROWS = np.setdiff1d(np.arange(len(SEED_INDICES)),
+                           np.concatenate([_LOWER_LID_ROWS, _MOUTH_ROWS]))
 _GROUP_OF_ROW = np.empty(len(SEED_INDICES), dtype=object)
 for _name, _rows in _GROUP_ROWS.items():
     _GROUP_OF_ROW[_rows] = _name
@@ -83,6 +85,7 @@ NORMALISE_SIGMA = 8.0
 LK_WINDOW = (21, 21)
 #: Lower-lid patches get a smaller window, so that it does not also hold the upper lid.
 LID_WINDOW = (11, 11)
+MOUTH_WINDOW = (int(__import__("os").environ.get("FS_MW", "21")),) * 2
 #: Pyramid levels: the working picture is stabilised on the nose and each search starts from
 #: last frame's position, so what is left to find is small (a level halves the cost).
 LK_LEVELS = 2
@@ -108,6 +111,9 @@ SWITCH_MARGIN_DEG = 1.5
 #: An eye is modelled only when its landmark aperture is at least this share of the
 #: inter-ocular distance (not mid-blink); resting apertures are ~0.12-0.16 of it.
 MIN_OPEN_APERTURE_IOD = 0.09
+
+
+_WINDOWS = ((_OTHER_ROWS, LK_WINDOW), (_LOWER_LID_ROWS, LID_WINDOW), (_MOUTH_ROWS, MOUTH_WINDOW))
 
 
 def normalise_contrast(picture: np.ndarray, sigma: float = NORMALISE_SIGMA) -> np.ndarray:
@@ -443,7 +449,7 @@ class AnchoredTracker:
         # The anchor first (it cannot drift), starting from last frame's position.
         anchored = np.full((n, 2), np.nan)
         anchored_ok = np.zeros(n, dtype=bool)
-        for rows, window in ((_OTHER_ROWS, LK_WINDOW), (_LOWER_LID_ROWS, LID_WINDOW)):
+        for rows, window in _WINDOWS:
             anchored[rows], anchored_ok[rows] = track(anchor.picture, working, anchor.seeds[rows],
                                                       start[rows], window)
         # The chain only where it can matter: a region that is moving (it may have deformed
@@ -451,7 +457,7 @@ class AnchoredTracker:
         chained = np.full((n, 2), np.nan)
         chained_ok = np.zeros(n, dtype=bool)
         if self._previous is not None:
-            for rows, window in ((_OTHER_ROWS, LK_WINDOW), (_LOWER_LID_ROWS, LID_WINDOW)):
+            for rows, window in _WINDOWS:
                 need = rows[(~at_rest[rows] | ~anchored_ok[rows]) & previous_ok[rows]]
                 if len(need):
                     chained[need], chained_ok[need] = track(self._previous, working, start[need],

@@ -80,7 +80,7 @@ def _face_row(face, head: np.ndarray, pose: geometry.HeadPose) -> dict:
     row.update({"pitch_rad": pitch, "yaw_rad": yaw, "roll_rad": roll})
     row.update(features.positions(head))
     row.update(features.blendshape_pairs(face.blendshapes))
-    row["expression_score"] = features.expression_score(face.blendshapes)
+    row.update(features.expression_scores(face.blendshapes))
     return row
 
 

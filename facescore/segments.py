@@ -160,6 +160,50 @@ def hysteresis(signal: np.ndarray, on: float, off: float) -> list[tuple[int, int
     return runs
 
 
+def hysteresis_from_rest(signal: np.ndarray, t: np.ndarray, on: np.ndarray | float,
+                         off: float, rest_window_s: float = 1.0,
+                         long_window_s: float = 4.0) -> list[tuple[int, int]]:
+    """Like :func:`hysteresis`, but measured from the rest just before each event.
+
+    While no event is under way, the reference is the median of the signal over the last
+    ``rest_window_s`` — but never below its median over the last ``long_window_s``, so that
+    coming back from a movement the other way (the mouth corners drop in a frown, then
+    return) is not taken for a new movement. An event starts where the signal rises ``on``
+    above the reference, reaches back to where it was last within ``off`` of it, and ends where
+    it falls back within ``off`` of that same reference (frozen for the event). Slow drifts of
+    rest (a face relaxing over a minute) then do not merge into the next movement.
+    """
+    values = np.asarray(signal, dtype=float)
+    on_level = np.broadcast_to(np.asarray(on, dtype=float), values.shape)
+    runs: list[tuple[int, int]] = []
+    active, start, reference = False, 0, 0.0
+    recent, longer = 0, 0
+    for i, value in enumerate(values):
+        if not np.isfinite(value):
+            continue
+        if not active:
+            while t[recent] < t[i] - rest_window_s:
+                recent += 1
+            while t[longer] < t[i] - long_window_s:
+                longer += 1
+            short = values[recent:i][np.isfinite(values[recent:i])]
+            long = values[longer:i][np.isfinite(values[longer:i])]
+            if not len(short):
+                continue
+            reference = max(float(np.median(short)), float(np.median(long)))
+            if value - reference >= on_level[i]:
+                active, start = True, i
+                while start > 0 and np.isfinite(values[start - 1]) and \
+                        values[start - 1] - reference >= off:
+                    start -= 1
+        elif value - reference < off:
+            runs.append((start, i))
+            active = False
+    if active:
+        runs.append((start, len(values)))
+    return runs
+
+
 @dataclass
 class _Event:
     movement: str
@@ -208,9 +252,7 @@ def _side_events(frames: pd.DataFrame, movement: str, detector: Detector,
         signal = activation(frames, movement, side)
         background = background_level(signal, t, detector.background_s)
         on = np.maximum(base_on, detector.background_factor * background)
-        # Thresholds relative to the local level: subtract what the side does anyway.
-        excess = signal - (on - detector.on_mm * scale)
-        for start, stop in hysteresis(excess, detector.on_mm * scale, detector.off_mm * scale):
+        for start, stop in hysteresis_from_rest(signal, t, on, detector.off_mm * scale):
             peak = float(np.nanmax(signal[start:stop]))
             if _above_half_peak_s(signal, t, start, stop) < detector.min_hold_s \
                     and movement != "eye_closure":  # brief eye closures are blinks, kept here
@@ -316,6 +358,17 @@ def detect_movements(frames: pd.DataFrame, detector: Detector = Detector()) -> l
         for event in _pair_sides(_side_events(frames, movement, detector, talking)):
             if _seen_by_landmarks(frames, event, detector):
                 candidates.append(event)
+    # What a candidate is not: too brief or too long for a performance, begun before any rest
+    # was seen, a blink. Those are set aside before they can hide a real movement.
+    def plausible(event: _Event) -> bool:
+        onset, end = t[event.start], t[min(event.stop, len(t) - 1)]
+        if end - onset < detector.min_duration_s or end - onset > detector.max_hold_s:
+            return False
+        if onset - t[0] < detector.rest_before_s:
+            return False  # no rest seen before it: the recording began inside an expression
+        return not (event.movement == "eye_closure" and _is_blink(frames, event, t, detector))
+
+    candidates = [e for e in candidates if plausible(e)]
     # Strongest relative to its kind first; a weaker candidate overlapping a kept one is a
     # side effect of it (the brows come down a little when the eyes close).
     kept: list[_Event] = []
@@ -325,12 +378,6 @@ def detect_movements(frames: pd.DataFrame, detector: Detector = Detector()) -> l
     segments, reps = [], dict.fromkeys(MOVEMENTS, 0)
     for event in sorted(kept, key=lambda e: e.start):
         onset, end = t[event.start], t[min(event.stop, len(t) - 1)]
-        if end - onset < detector.min_duration_s or end - onset > detector.max_hold_s:
-            continue
-        if onset - t[0] < detector.rest_before_s:
-            continue  # no rest seen before it: the recording began inside an expression
-        if event.movement == "eye_closure" and _is_blink(frames, event, t, detector):
-            continue
         flags, scored = _quality(frames, event, detector)
         if talking[event.start:event.stop].mean() > 0.5:
             flags = (*flags, "performed while talking")

@@ -202,13 +202,19 @@ def head_plane_signals(raw: pd.DataFrame, anchors: list[Anchor], mm_per_px: floa
     return pd.DataFrame(out, index=raw.index)
 
 
+#: The expression channel that tells when each signal's region is at rest.
+REST_CHANNEL = {"brow_lift": "brow", "brow_medial": "brow", "lid_drop": "eye",
+                "lower_lid_rise": "eye", "mouth_out": "mouth", "mouth_up": "mouth"}
+
+
 def rest_frames(table: pd.DataFrame, reference: str = "anchor",
-                share: float = REST_SHARE) -> np.ndarray:
+                share: float = REST_SHARE, region: str | None = None) -> np.ndarray:
     """Frames that stand for rest: within each group of frames sharing ``reference``, the
     ``share`` whose face is nearest to neutral (their median is then taken as rest).
 
-    Nearness to neutral is MediaPipe's blendshapes summed (``expression_score``): the model says
-    only *when* the face is at rest, never how far anything moved. Taking the more neutral
+    Nearness to neutral is MediaPipe's blendshapes summed (``expression_<region>`` for one
+    region, else ``expression_score``): the model says only *when* the face is at rest, never
+    how far anything moved. Taking the more neutral
     half, and then the median within it, guards against both ways of getting rest wrong: a
     smile held through most of a clip (clearly expressive, so left out) and a subtle movement
     that the blendshapes misjudge as extra neutral (a minority of the half, so outvoted).
@@ -216,9 +222,9 @@ def rest_frames(table: pd.DataFrame, reference: str = "anchor",
     """
     found = table["face_found"].to_numpy(dtype=bool)
     groups = table[reference].to_numpy()
-    if "expression_score" in table and np.isfinite(
-            table["expression_score"].to_numpy(dtype=float)[found]).any():
-        score = table["expression_score"].to_numpy(dtype=float)
+    channel = f"expression_{region}" if region else "expression_score"
+    if channel in table and np.isfinite(table[channel].to_numpy(dtype=float)[found]).any():
+        score = table[channel].to_numpy(dtype=float)
     else:
         columns = [f"{s}_lm_mm_{side}" for s in SIGNALS for side in SIDES
                    if f"{s}_lm_mm_{side}" in table]
@@ -320,7 +326,7 @@ def finish_signals(table: pd.DataFrame, rest_aperture_mm: dict[str, float]) -> p
         masks and ``eye_aperture_mm_<side>``.
     """
     table = table.copy()
-    rest = rest_frames(table)
+    rest = {region: rest_frames(table, region=region) for region in set(REST_CHANNEL.values())}
     anchors = table["anchor"].to_numpy()
     epochs = table["epoch"].to_numpy()
     t = table["t_s"].to_numpy(dtype=float)
@@ -328,10 +334,11 @@ def finish_signals(table: pd.DataFrame, rest_aperture_mm: dict[str, float]) -> p
         for name in SIGNALS:
             column = f"{name}_mm_{side}"
             values = smooth(table[column].to_numpy(dtype=float), anchors, t, SMOOTH_S[name])
-            table[column] = rezero(values, anchors, rest)
+            table[column] = rezero(values, anchors, rest[REST_CHANNEL[name]])
             lm = f"{name}_lm_mm_{side}"
             if lm in table:
-                table[lm] = rezero(table[lm].to_numpy(dtype=float), epochs, rest)
+                table[lm] = rezero(table[lm].to_numpy(dtype=float), epochs,
+                                   rest[REST_CHANNEL[name]])
         for region, names in REGIONS.items():
             valid = table[f"confidence_{region}_{side}"].to_numpy(dtype=float) >= MIN_CONFIDENCE
             for name in names:

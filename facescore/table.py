@@ -77,7 +77,7 @@ def to_table(rows: pd.DataFrame | list[dict], mm_per_px: float,
     table["lip_gap_mm"] = raw["lip_gap"] * mm_per_px
     measured = signals.head_plane_signals(raw, anchors or [], mm_per_px)
     table = pd.concat([table, measured, signals.confidence(raw)], axis=1)
-    rest = signals.rest_frames(table)
+    rest = signals.rest_frames(table, region="eye")
     rest_aperture = {side: float(np.nanmedian(table.loc[rest, f"eye_aperture_lm_mm_{side}"]))
                      if rest.any() else float("nan") for side in SIDES}
     return signals.finish_signals(table, rest_aperture)
