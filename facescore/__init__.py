@@ -19,9 +19,24 @@ A measurement aid, not a diagnostic device: scores are not validated against cli
 
 __version__ = "0.1.0"
 
-from .analysis import Analysis, analyze  # noqa: E402
 from .errors import FaceError, FacescoreError, ModelError, SourceError  # noqa: E402
-from .pipeline import Measurement, measure_video  # noqa: E402
+
+#: The public API's names and the modules they live in. They are imported on first use, so
+#: that ``import facescore`` (and so the command line's start, its --help and its Ctrl-C) does
+#: not wait for OpenCV, pandas and MediaPipe.
+_LAZY = {"Analysis": "analysis", "analyze": "analysis", "Measurement": "pipeline",
+         "measure_video": "pipeline"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "__version__",

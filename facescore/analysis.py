@@ -73,9 +73,13 @@ def check_quality(measurement: Measurement) -> list[str]:
     """
     frames, q, info = measurement.frames, measurement.quality, measurement.info
     duration = float(frames["t_s"].iloc[-1]) if len(frames) else 0.0
+    damage = getattr(info, "damage", None)
     if info.kind == "video" and (len(frames) < 10 or duration < MIN_DURATION_S):
-        raise SourceError(f"video too short to analyse ({len(frames)} frames, {duration:.2f} s; "
-                          f"need at least {MIN_DURATION_S:g} s)")
+        readable = "readable part" if damage else "video"
+        detail = f"{damage['description']}; " if damage else ""
+        raise SourceError(f"{detail}{readable} too short to analyse ({len(frames)} "
+                          f"frame{'s' if len(frames) != 1 else ''}, {duration:.2f} s; need at "
+                          f"least {MIN_DURATION_S:g} s)")
     if q["face_found_fraction"] < MIN_FACE_FRACTION:
         raise FaceError(f"face lost in {100 * (1 - q['face_found_fraction']):.0f} % of frames "
                         f"(need a face in at least {100 * MIN_FACE_FRACTION:.0f} %)")
@@ -86,6 +90,9 @@ def check_quality(measurement: Measurement) -> list[str]:
         raise FaceError(f"face turned too far from the camera in "
                         f"{100 * (1 - q['pose_ok_fraction']):.0f} % of frames")
     warnings = []
+    if damage:
+        warnings.append(f"{damage['description']}; only the readable {len(frames)} frames "
+                        f"({duration:.1f} s) were analysed")
     if q["max_faces_seen"] > 1:
         warnings.append(f"{q['max_faces_seen']} faces in view; the largest, most central one "
                         "was measured")
@@ -320,7 +327,9 @@ def analyze_measurement(measurement: Measurement, segments: list[Segment] | None
         rest=rest,
         synkinesis=synkinesis_measures(frames, found, rest),
         summary=summary_estimates(performances, rest),
-        not_performed=[m for m in MOVEMENTS if not any(s.label == m for s in found)],
+        # A photo shows rest only: no movement could have been performed in it.
+        not_performed=[] if measurement.info.kind == "image"
+        else [m for m in MOVEMENTS if not any(s.label == m for s in found)],
         parameters={
             "facescore_version": __version__,
             "model_sha256": model.MODEL_SHA256,

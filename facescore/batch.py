@@ -6,26 +6,53 @@ written last and atomically, and names the video's content hash and the settings
 skips what is already done and a run killed at any moment loses at most the videos in flight.
 The tidy tables are assembled from the markers at the end of every run, so they never hold a
 row twice.
+
+Everything is checked before any work: the output folder, every input (a manifest's files
+exist, are listed once, and the manifest parses), the cluster extra when a scheduler is named.
+Ctrl-C or SIGTERM stops a run within about a second: pending videos are cancelled, the local
+workers are stopped (each removes what it had half-written) and finished videos are kept.
 """
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
+import io
 import json
+import multiprocessing
 import os
+import shutil
+import signal
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from multiprocessing.connection import wait
 from pathlib import Path
 
 import pandas as pd
 
 from . import __version__, model
-from .errors import FacescoreError
+from .checks import read_text_utf8
+from .display import is_missing, path_text
+from .errors import FacescoreError, Interrupted, raise_interrupted
+from .outputs import check_output_folder
 
-VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv"}
+VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv",
+                  ".3gp", ".ts", ".mts", ".m2ts", ".gif"}
 RESULT_FILE = "result.json"
+#: Columns of the tidy table; a manifest's metadata columns may not reuse these names.
+TABLE_COLUMNS = ("video", "path", "movement", "rep", "start_s", "end_s", "weaker_side", "metric",
+                 "side", "value", "status", "reason")
+#: Seconds a stopped local worker gets to clean up and exit before it is killed.
+STOP_GRACE_S = 1.0
+#: Seconds to wait for a Dask scheduler to answer.
+CONNECT_TIMEOUT_S = 10
+CLUSTER_MISSING = ("--scheduler needs Dask's distributed scheduler, which is not installed: "
+                   "pip install 'facescore[cluster]'")
+#: The rest measures copied into the per-video table.
+REST_MEASURES = ("brow_height", "palpebral_fissure", "mouth_corner_height")
 
 
 @dataclass(frozen=True)
@@ -35,6 +62,8 @@ class Settings:
     mirrored: bool = False
     facescore_version: str = __version__
     model_sha256: str = model.MODEL_SHA256
+    #: What a marker holds; a new format makes old markers be redone.
+    marker_format: int = 2
 
     def as_dict(self) -> dict:
         return dict(vars(self))
@@ -47,6 +76,7 @@ class BatchResult:
     table: pd.DataFrame  # one row per (video, movement, rep, metric, side)
     failures: pd.DataFrame  # one row per video that could not be analysed
     run: dict  # the run record
+    videos: pd.DataFrame | None = None  # one row per video: quality, rest, symmetry, provenance
 
     @property
     def n_failed(self) -> int:
@@ -55,48 +85,120 @@ class BatchResult:
 
 # --- inputs --------------------------------------------------------------------------------------
 
+def _parser_message(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text.replace("Error tokenizing data. C error: ", "")
+
+
+def read_manifest(path: Path) -> list[dict]:
+    """The rows of a manifest CSV: ``path`` (absolute) and its metadata columns.
+
+    Relative paths are taken from the manifest's folder.
+
+    Raises
+    ------
+    FacescoreError
+        Not UTF-8; not parseable CSV (an unquoted comma or an unbalanced quote in a name); no
+        ``path`` column, or metadata columns named like the table's own; a row without a path;
+        a video listed twice; listed videos that do not exist.
+    """
+    text = read_text_utf8(path, "manifest")
+    try:
+        manifest = pd.read_csv(io.StringIO(text), dtype={"path": str})
+    except pd.errors.EmptyDataError:
+        raise FacescoreError(f"manifest {path} is empty") from None
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise FacescoreError(f"manifest {path}: {_parser_message(exc)} (a name holding a comma "
+                             "or a quote must be in double quotes, with its quotes doubled)"
+                             ) from None
+    if "path" not in manifest:
+        raise FacescoreError(f"manifest {path} has no 'path' column")
+    clashes = sorted(set(manifest.columns) & set(TABLE_COLUMNS) - {"path"})
+    if clashes:
+        raise FacescoreError(f"manifest {path}: column(s) {', '.join(clashes)} clash with the "
+                             "table's own columns; rename them")
+    rows, seen, missing = [], {}, []
+    # Line numbers as a text editor shows them (the header is line 1).
+    for line, record in enumerate(manifest.to_dict("records"), start=2):
+        listed = record.pop("path")
+        if is_missing(listed) or not str(listed).strip():
+            raise FacescoreError(f"manifest {path}, line {line}: no path")
+        video = Path(str(listed))
+        video = (video if video.is_absolute() else path.parent / video).resolve()
+        if str(video) in seen:
+            raise FacescoreError(f"manifest {path} lists {listed} twice (lines {seen[str(video)]} "
+                                 f"and {line})")
+        seen[str(video)] = line
+        if not video.is_file():
+            missing.append((line, listed))
+        rows.append({"path": str(video), **record})
+    if missing:
+        line, listed = missing[0]
+        raise FacescoreError(f"manifest {path}: {len(missing)} listed video(s) not found "
+                             f"(first: line {line}, {listed})")
+    return rows
+
+
+def _plain_rows(item: str) -> list[dict]:
+    """Rows for an input that is not a manifest: a file, a folder or a glob."""
+    path = Path(item)
+    if path.is_dir():
+        return [{"path": str(p.resolve())} for p in sorted(path.rglob("*"))
+                if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file()]
+    if path.is_file():
+        return [{"path": str(path.resolve())}]
+    if any(ch in item for ch in "*?["):
+        matches = [Path(p) for p in sorted(glob.glob(item, recursive=True))]
+        matches = [p for p in matches if p.is_file()]
+        if not matches:
+            raise FacescoreError(f"no file matches {item}")
+        return [{"path": str(p.resolve())} for p in matches]
+    raise FacescoreError(f"no such file or folder: {item}")
+
+
 def collect_inputs(inputs: Iterable[str | Path]) -> pd.DataFrame:
     """Expand files, directories (searched recursively), globs and manifest CSVs.
 
-    A manifest is a ``.csv`` with a ``path`` column (relative paths are taken from the
-    manifest's folder) and any metadata columns (subject, session, lesion side …), which are
-    carried into every output row.
+    A manifest is a ``.csv`` with a ``path`` column and any metadata columns (subject,
+    session, lesion side …), which are carried into every output row (see
+    :func:`read_manifest`). A video both in a manifest and found in a folder or glob is taken
+    once, with the manifest's metadata; two manifests may not list the same video.
 
     Returns
     -------
     pandas.DataFrame
         ``path`` (absolute, unique) and the manifests' metadata columns.
+
+    Raises
+    ------
+    FacescoreError
+        A manifest is unusable (see :func:`read_manifest`), an input does not exist, two
+        manifests list the same video, or there is no input at all.
     """
-    rows: list[dict] = []
+    listed: dict[str, dict] = {}
+    from_manifest: dict[str, Path] = {}
     for item in inputs:
         item = str(item)
         path = Path(item)
         if path.suffix.lower() == ".csv" and path.is_file():
-            manifest = pd.read_csv(path)
-            if "path" not in manifest:
-                raise FacescoreError(f"manifest {path} has no 'path' column")
-            for record in manifest.to_dict("records"):
-                video = Path(str(record.pop("path")))
-                video = video if video.is_absolute() else path.parent / video
-                rows.append({"path": str(video.resolve()), **record})
-        elif path.is_dir():
-            rows += [{"path": str(p.resolve())} for p in sorted(path.rglob("*"))
-                     if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file()]
-        elif any(ch in item for ch in "*?["):
-            rows += [{"path": str(Path(p).resolve())} for p in sorted(glob.glob(item,
-                                                                                 recursive=True))]
+            for row in read_manifest(path):
+                first = from_manifest.get(row["path"])
+                if first is not None:
+                    raise FacescoreError(f"{row['path']} is listed in both {first} and {path}")
+                from_manifest[row["path"]] = path
+                listed[row["path"]] = row  # a manifest's row (with metadata) wins
         else:
-            rows.append({"path": str(path.resolve())})
-    if not rows:
+            for row in _plain_rows(item):
+                listed.setdefault(row["path"], row)
+    if not listed:
         raise FacescoreError("no input videos found")
-    table = pd.DataFrame(rows).drop_duplicates("path", keep="first").reset_index(drop=True)
-    return table
+    return pd.DataFrame(list(listed.values())).reset_index(drop=True)
 
 
 def video_name(path: str) -> str:
     """A folder name for a video: its file name, made unique by a hash of its full path."""
-    digest = hashlib.sha1(path.encode()).hexdigest()[:8]
-    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(path).stem)
+    digest = hashlib.sha1(os.fsencode(path)).hexdigest()[:8]
+    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(path).stem)[:80]
     return f"{stem}-{digest}"
 
 
@@ -127,6 +229,41 @@ def tidy_rows(report: dict) -> list[dict]:
     return rows
 
 
+def video_summary(report: dict) -> dict:
+    """One video's row of the per-video table: quality, rest, overall symmetry, provenance.
+
+    Shares are 0-1, lengths mm, times s; rest values are per anatomical side.
+    """
+    quality, rest, summary = report["quality"], report["rest"], report["summary"]
+    provenance, source = report["provenance"], report["input"]
+    warnings = quality.get("warnings", [])
+    row = {
+        "kind": source.get("kind", "video"), "duration_s": source["duration_s"],
+        "n_frames": source["n_frames"], "damaged": source.get("damage") is not None,
+        "face_found_share": quality["face_found_fraction"],
+        "pose_ok_share": quality.get("pose_ok_fraction"),
+        "max_faces_seen": quality.get("max_faces_seen"),
+        "n_warnings": len(warnings), "warnings": "; ".join(warnings),
+        "n_movements": len(report["movements"]),
+        "not_performed": ", ".join(report["not_performed"]),
+        "overall_symmetry_pct": summary.get("overall_symmetry"),
+        "affected_side": summary.get("affected_side"),
+        "rest_n_frames": rest.get("n_frames"),
+    }
+    for name in REST_MEASURES:
+        for side in ("left", "right"):
+            row[f"rest_{name}_mm_{side}"] = rest[name][side]
+        row[f"rest_{name}_left_minus_right_mm"] = rest[name]["left_minus_right_mm"]
+    row.update({
+        "facescore_version": provenance["facescore_version"],
+        "model_sha256": provenance["model_sha256"],
+        "mirrored": provenance.get("mirrored"), "segments": provenance.get("segments"),
+        "options": json.dumps({k: provenance[k] for k in ("mirrored", "detector")
+                               if k in provenance}, sort_keys=True),
+    })
+    return row
+
+
 def _write_json_atomic(path: Path, data: dict) -> None:
     partial = path.with_name(path.name + ".partial")
     partial.write_text(json.dumps(data, indent=2))
@@ -135,7 +272,7 @@ def _write_json_atomic(path: Path, data: dict) -> None:
 
 def process_video(path: str, out_root: str, settings: dict) -> dict:
     """Analyse one video into ``out_root/videos/<name>/`` unless already done; never raises
-    for a bad video (the failure is returned and recorded)."""
+    for a bad video (the failure is returned and recorded), only when stopped (Ctrl-C)."""
     from .analysis import analyze
     from .report import write_outputs
 
@@ -148,73 +285,218 @@ def process_video(path: str, out_root: str, settings: dict) -> dict:
         return {"path": path, "status": "failed", "reason": f"cannot read: {exc.strerror}",
                 "folder": str(folder)}
     if marker.exists():
-        previous = json.loads(marker.read_text())
-        if previous.get("key") == key and previous.get("status") == "done":
-            return {**previous, "skipped": True}
+        with contextlib.suppress(OSError, ValueError):
+            previous = json.loads(marker.read_text())
+            if previous.get("key") == key and previous.get("status") == "done":
+                return {**previous, "skipped": True}
     started = time.time()
     try:
         analysis = analyze(path, mirrored=settings_obj.mirrored)
         write_outputs(analysis, path, folder)
         report = json.loads((folder / "report.json").read_text())
         result = {"path": path, "status": "done", "key": key, "folder": str(folder),
-                  "rows": tidy_rows(report), "seconds": time.time() - started}
+                  "rows": tidy_rows(report), "video": video_summary(report),
+                  "seconds": time.time() - started}
     except FacescoreError as exc:
-        folder.mkdir(parents=True, exist_ok=True)
         result = {"path": path, "status": "failed", "key": key, "folder": str(folder),
                   "reason": str(exc), "seconds": time.time() - started}
+    except Exception as exc:  # a bug, on one video: recorded, and the batch goes on
+        result = {"path": path, "status": "failed", "key": key, "folder": str(folder),
+                  "reason": f"internal error ({type(exc).__name__}: {exc})",
+                  "seconds": time.time() - started}
+    folder.mkdir(parents=True, exist_ok=True)
     _write_json_atomic(marker, result)
     return result
 
 
 # --- running -------------------------------------------------------------------------------------
 
+def _worker_main(connection, out_root: str, settings: dict) -> None:
+    """A local worker process: analyse the videos the parent sends until told to stop.
+
+    Ctrl-C reaches a terminal's whole process group; the worker leaves it to the parent, which
+    stops the workers with SIGTERM, raised here as :class:`~facescore.errors.Interrupted` so
+    that whatever the analysis holds (a staging folder, the landmark process) is cleaned up.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, raise_interrupted)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        while (path := connection.recv()) is not None:
+            connection.send(process_video(path, out_root, settings))
+    except (KeyboardInterrupt, EOFError, OSError):
+        pass  # stopped by the parent, or the parent is gone
+
+
+class _Worker:
+    """One local worker process and the pipe to it."""
+
+    def __init__(self, context, out_root: str, settings: dict):
+        self.connection, child = context.Pipe()
+        self.process = context.Process(target=_worker_main, args=(child, out_root, settings),
+                                       daemon=True, name="facescore-batch-worker")
+        # Signals stay blocked while the child starts, so that a Ctrl-C at that moment is
+        # handled by the parent (which stops everything) rather than half-way into the child.
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            self.process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        child.close()
+        self.path: str | None = None
+
+    def give(self, path: str | None) -> None:
+        self.path = path
+        self.connection.send(path)
+
+
+def _stop_workers(workers: list[_Worker]) -> None:
+    """SIGTERM to every worker still running; kill those that have not exited in time."""
+    for worker in workers:
+        if worker.process.is_alive():
+            with contextlib.suppress(OSError):
+                worker.process.terminate()
+    deadline = time.monotonic() + STOP_GRACE_S
+    for worker in workers:
+        worker.process.join(max(0.0, deadline - time.monotonic()))
+    for worker in workers:
+        if worker.process.is_alive():
+            worker.process.kill()
+            worker.process.join()
+        worker.connection.close()
+
+
 def _run_local(paths: list[str], out_root: str, settings: dict, workers: int,
                on_done: Callable[[dict], None]) -> None:
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
     if workers <= 1:
         for path in paths:
             on_done(process_video(path, out_root, settings))
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(process_video, p, out_root, settings) for p in paths]
-        for future in as_completed(futures):
-            on_done(future.result())
+    context = multiprocessing.get_context()
+    pending = deque(paths)
+    pool = [_Worker(context, out_root, settings) for _ in range(min(workers, len(paths)))]
+    busy: dict = {}
+    try:
+        for worker in pool:
+            worker.give(pending.popleft())
+            busy[worker.connection] = worker
+        while busy:
+            for connection in wait(list(busy)):
+                worker = busy.pop(connection)
+                try:
+                    result = connection.recv()
+                except (EOFError, OSError):  # the worker died (killed, out of memory)
+                    worker.process.join()
+                    result = {"path": worker.path, "status": "failed",
+                              "reason": "worker process ended unexpectedly (exit code "
+                                        f"{worker.process.exitcode})"}
+                    worker.connection.close()
+                    worker = _Worker(context, out_root, settings) if pending else None
+                    if worker is not None:
+                        pool.append(worker)
+                on_done(result)
+                if worker is not None and pending:
+                    worker.give(pending.popleft())
+                    busy[worker.connection] = worker
+                elif worker is not None:
+                    worker.give(None)  # no more work: it exits
+        for worker in pool:
+            worker.process.join()
+    finally:
+        _stop_workers(pool)
 
 
-def _run_dask(paths: list[str], out_root: str, settings: dict, scheduler: str,
+def _dask_client_class():
+    try:
+        from distributed import Client
+    except ImportError:
+        raise FacescoreError(CLUSTER_MISSING) from None
+    return Client
+
+
+def connect_scheduler(scheduler: str):
+    """A Dask client connected to ``scheduler``.
+
+    Raises
+    ------
+    FacescoreError
+        The cluster extra is not installed, or the scheduler does not answer.
+    """
+    client_class = _dask_client_class()
+    try:
+        return client_class(scheduler, timeout=CONNECT_TIMEOUT_S)
+    except Exception as exc:  # OSError, TimeoutError, ValueError: all mean "not reachable"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise FacescoreError(f"cannot reach the Dask scheduler at {scheduler}: {first}") from None
+
+
+def _run_dask(paths: list[str], out_root: str, settings: dict, client,
               on_done: Callable[[dict], None]) -> None:
-    from distributed import Client, as_completed
+    from distributed import as_completed
 
-    with Client(scheduler) as client:
+    futures: list = []
+    try:
         futures = [client.submit(process_video, p, out_root, settings, pure=False)
                    for p in paths]
         for future in as_completed(futures):
             on_done(future.result())
+    except BaseException:
+        # Pending videos are cancelled; one already running on a worker finishes there and
+        # is kept (its marker makes the next run skip it).
+        with contextlib.suppress(Exception):
+            client.cancel(futures, force=True)
+        raise
 
 
-def assemble(out_dir: str | Path, inputs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Build the tidy table and the failures table from the per-video markers."""
+def assemble(out_dir: str | Path, inputs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame,
+                                                                 pd.DataFrame]:
+    """Build the tidy table, the failures table and the per-video table from the markers."""
     out_dir = Path(out_dir)
-    rows, failures = [], []
+    rows, failures, videos = [], [], []
     metadata = inputs.set_index("path")
     for path in inputs["path"]:
         marker = out_dir / "videos" / video_name(path) / RESULT_FILE
-        if not marker.exists():
+        try:
+            result = json.loads(marker.read_text())
+        except (OSError, ValueError):
             continue
-        result = json.loads(marker.read_text())
         meta = metadata.loc[path].to_dict() if len(metadata.columns) else {}
-        video = {"video": video_name(path), "path": path, **meta}
+        video = {"video": video_name(path), "path": path_text(path), **meta}
         if result["status"] == "done":
             rows += [{**video, **row} for row in result["rows"]]
+            videos.append({**video, "status": "done", "reason": None, **result["video"]})
         else:
             failures.append({**video, "reason": result["reason"]})
+            videos.append({**video, "status": "failed", "reason": result["reason"]})
     columns = ["video", "path", *metadata.columns, "movement", "rep", "start_s", "end_s",
                "weaker_side", "metric", "side", "value"]
     table = pd.DataFrame(rows, columns=columns)
     failures_table = pd.DataFrame(failures, columns=["video", "path", *metadata.columns,
                                                      "reason"])
-    return table, failures_table
+    videos_table = pd.DataFrame(videos)
+    return table, failures_table, videos_table
+
+
+def _clear_leftovers(out_dir: Path) -> None:
+    """Remove what a stopped or killed run may have left half-written: staging folders of
+    reports (hidden, in ``videos/``) and ``.partial`` files."""
+    for partial in [*out_dir.glob("*.partial"), *out_dir.glob("videos/*/*.partial")]:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+    videos = out_dir / "videos"
+    if videos.is_dir():
+        for staging in videos.glob(".*"):
+            if staging.is_dir():
+                shutil.rmtree(staging, ignore_errors=True)
+
+
+def _write_frame(frame: pd.DataFrame, path: Path, parquet: bool = True) -> None:
+    partial = path.with_name(path.name + ".partial")
+    if parquet:
+        frame.to_parquet(partial, index=False)
+    else:
+        frame.to_csv(partial, index=False)
+    os.replace(partial, path)
 
 
 def run_batch(inputs: Iterable[str | Path], out_dir: str | Path, workers: int | None = None,
@@ -237,13 +519,40 @@ def run_batch(inputs: Iterable[str | Path], out_dir: str | Path, workers: int | 
     Returns
     -------
     BatchResult
-        Also written as ``table.parquet``/``table.csv``, ``failures.csv`` and ``run.json``.
+        Also written as ``table.parquet``/``table.csv`` (per movement), ``videos.parquet``/
+        ``videos.csv`` (per video), ``failures.csv`` and ``run.json``.
+
+    Raises
+    ------
+    FacescoreError
+        Before any work, for unusable outputs or inputs (nothing is written then).
+    facescore.errors.Interrupted
+        Stopped by Ctrl-C or SIGTERM; the videos finished are kept for the next run.
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = check_output_folder(out_dir)
     videos = collect_inputs(inputs)
+    if workers is not None and workers < 1:
+        raise FacescoreError(f"--workers {workers}: must be 1 or more")
+    # The cluster is reached before anything is written.
+    client = connect_scheduler(scheduler) if scheduler else None
+    try:
+        return _run(videos, out_dir, workers, scheduler, client, mirrored, progress)
+    finally:
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.close(timeout=1)
+
+
+def _run(videos: pd.DataFrame, out_dir: Path, workers: int | None, scheduler: str | None,
+         client, mirrored: bool, progress) -> BatchResult:
+    """:func:`run_batch` once its inputs and outputs are checked."""
     settings = Settings(mirrored=mirrored).as_dict()
     paths = list(videos["path"])
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FacescoreError(f"cannot make {out_dir}: {exc.strerror}") from None
+    _clear_leftovers(out_dir)
     started = time.time()
     counts = {"done": 0, "skipped": 0, "failed": 0}
 
@@ -253,32 +562,43 @@ def run_batch(inputs: Iterable[str | Path], out_dir: str | Path, workers: int | 
             progress(sum(counts.values()), len(paths), result)
 
     workers = workers or os.cpu_count() or 1
-    if scheduler:
-        _run_dask(paths, str(out_dir), settings, scheduler, on_done)
-    else:
-        _run_local(paths, str(out_dir), settings, workers, on_done)
-    table, failures = assemble(out_dir, videos)
-    run = {
-        "facescore_version": __version__, "model_sha256": model.MODEL_SHA256,
-        "settings": settings, "engine": f"dask {scheduler}" if scheduler
-        else f"local processes x{workers}",
-        "n_videos": len(paths), **counts, "n_rows": len(table),
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
-        "seconds": round(time.time() - started, 2),
-    }
-    table.to_parquet(out_dir / "table.parquet.partial", index=False)
-    os.replace(out_dir / "table.parquet.partial", out_dir / "table.parquet")
-    table.to_csv(out_dir / "table.csv.partial", index=False)
-    os.replace(out_dir / "table.csv.partial", out_dir / "table.csv")
-    failures.to_csv(out_dir / "failures.csv.partial", index=False)
-    os.replace(out_dir / "failures.csv.partial", out_dir / "failures.csv")
-    _write_json_atomic(out_dir / "run.json", run)
-    return BatchResult(table, failures, run)
+    try:
+        if client is not None:
+            _run_dask(paths, str(out_dir), settings, client, on_done)
+        else:
+            _run_local(paths, str(out_dir), settings, workers, on_done)
+        table, failures, per_video = assemble(out_dir, videos)
+        run = {
+            "facescore_version": __version__, "model_sha256": model.MODEL_SHA256,
+            "settings": settings, "engine": f"dask {scheduler}" if scheduler
+            else f"local processes x{workers}",
+            "n_videos": len(paths), **counts, "n_rows": len(table),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
+            "seconds": round(time.time() - started, 2),
+        }
+        _write_frame(table, out_dir / "table.parquet")
+        _write_frame(table, out_dir / "table.csv", parquet=False)
+        _write_frame(per_video, out_dir / "videos.parquet")
+        _write_frame(per_video, out_dir / "videos.csv", parquet=False)
+        _write_frame(failures, out_dir / "failures.csv", parquet=False)
+        _write_json_atomic(out_dir / "run.json", run)
+    except KeyboardInterrupt as exc:
+        _clear_leftovers(out_dir)
+        kept = counts["done"] + counts["skipped"]
+        raise Interrupted(getattr(exc, "signum", signal.SIGINT),
+                          f"{kept} of {len(paths)} videos are analysed and kept; run the same "
+                          "command again to do the rest") from None
+    except OSError as exc:
+        _clear_leftovers(out_dir)
+        raise FacescoreError(f"cannot write the tables in {out_dir}: {exc.strerror}") from None
+    return BatchResult(table, failures, run, per_video)
 
 
 def load_results(out_dir: str | Path) -> BatchResult:
     """Read a finished batch's outputs back as pandas frames."""
     out_dir = Path(out_dir)
+    videos = out_dir / "videos.parquet"
     return BatchResult(pd.read_parquet(out_dir / "table.parquet"),
                        pd.read_csv(out_dir / "failures.csv"),
-                       json.loads((out_dir / "run.json").read_text()))
+                       json.loads((out_dir / "run.json").read_text()),
+                       pd.read_parquet(videos) if videos.exists() else None)

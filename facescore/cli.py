@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import signal
 import sys
 from contextlib import contextmanager
 from pathlib import Path
 
 from . import __version__
-from .errors import FacescoreError
+from .errors import FacescoreError, raise_interrupted
 
 EXIT_INPUT = 2
 EXIT_SOME_FAILED = 3  # batch: finished, but some videos could not be analysed
+#: Exit status after a signal, as a shell reports it: 128 + the signal's number.
+EXIT_SIGNAL_BASE = 128
 
 DESCRIPTION = """\
 facescore measures left-right facial asymmetry from video of the facial-nerve exam
@@ -22,13 +26,20 @@ are not validated against clinical grading.
 
 Typical use:
   facescore analyze consult.mp4 -o report/      # report.html + report.json + per-frame table
+  facescore analyze photo.jpg -o rest/          # a photo: resting symmetry only
   facescore analyze webcam.mp4 --mirrored       # a mirror-image (webcam preview) recording
   facescore phantom exam.mp4 --right-gain 0.5   # a test video with a known weak right side
   facescore check exam.mp4                       # compare a phantom's measurement with its truth
   facescore measure exam.mp4 -o out/            # only the per-frame table
   facescore batch videos/ manifest.csv -o study/ # many recordings, one tidy table
   facescore serve                                # the clinic web app in your browser
+
+Ctrl-C stops any command within a second or two; nothing is left half-written.
 """
+
+#: The session's script in words (facescore.session.SESSION_TIMING), for the help texts.
+SESSION_SCRIPT = ("3 s to settle, then each movement (brow raise, eye closure, smile, frown): "
+                  "0.5 s to reach it, 2 s hold, 0.5 s release, 2.5 s rest")
 
 
 @contextmanager
@@ -50,6 +61,11 @@ def _progress(label: str, enabled: bool):
         yield update
     finally:
         bar.close()
+
+
+def _print_table(table) -> None:
+    """A table of text (see ``facescore.display``) as aligned columns."""
+    print(table.to_string(index=False))
 
 
 def _parse_gains(args: argparse.Namespace) -> dict[str, dict[str, float]]:
@@ -78,14 +94,26 @@ PHOTO_ONLY = {"size": "480x480", "face_width": 0.45, "fps": 30.0, "noise": 2.0, 
 def cmd_phantom(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from .phantom import PhantomSpec, Timing
+    from .outputs import check_output_file
+    from .phantom import MOVEMENTS, PhantomSpec, schedule_timing
 
+    check_output_file(args.output, "output video")
+    if args.reps < 1:
+        raise FacescoreError(f"--reps {args.reps}: must be 1 or more")
+    timing = schedule_timing(args.schedule)
+    if args.schedule == "session":
+        if args.lead_in is not None:
+            raise FacescoreError("--lead-in: the session's script sets its own timing "
+                                 f"({SESSION_SCRIPT})")
+        if tuple(args.order) != MOVEMENTS:
+            raise FacescoreError("--order: a session prompts all four movements in its own "
+                                 f"order ({', '.join(MOVEMENTS)})")
     spec = PhantomSpec(gains=_parse_gains(args), order=tuple(args.order),
-                       repetitions=args.reps, mirror=args.mirror)
+                       repetitions=args.reps, mirror=args.mirror, timing=timing)
     if args.lead_in is not None:
         if args.lead_in < 0:
             raise FacescoreError(f"--lead-in {args.lead_in}: must be 0 s or more")
-        spec = replace(spec, timing=replace(Timing(), lead_in_s=args.lead_in))
+        spec = replace(spec, timing=replace(timing, lead_in_s=args.lead_in))
     with _progress("phantom", not args.quiet) as progress:
         if args.base_video is not None:
             given = [f"--{name.replace('_', '-')}" for name in PHOTO_ONLY
@@ -109,6 +137,10 @@ def cmd_phantom(args: argparse.Namespace) -> int:
               f"left {left:5.2f} mm  right {right:5.2f} mm  symmetry {p['symmetry_pct']:5.1f} %")
     if spec.mirror:
         print(f"  (a mirror image: measure it with 'facescore check {phantom.video} --mirrored')")
+    if args.schedule == "session":
+        reps = f" --reps {args.reps}" if args.reps > 1 else ""
+        print(f"  (paced to the session's script: play it with 'facescore session --camera "
+              f"{phantom.video} --no-window{reps}')")
     return 0
 
 
@@ -126,7 +158,7 @@ def _photo_phantom(args: argparse.Namespace, spec, progress):
     if args.photo:
         try:
             photo = np.asarray(Image.open(args.photo).convert("RGB"))
-        except OSError as exc:
+        except (OSError, Image.DecompressionBombError) as exc:
             raise FacescoreError(f"cannot read photo {args.photo}: {exc}") from exc
         name = str(args.photo)
     try:
@@ -134,19 +166,26 @@ def _photo_phantom(args: argparse.Namespace, spec, progress):
     except ValueError:
         raise FacescoreError(f"--size {options['size']!r}: expected WIDTHxHEIGHT, e.g. "
                              "480x480") from None
+    if not (16 <= width <= 7680 and 16 <= height <= 7680):
+        raise FacescoreError(f"--size {options['size']}: each side must be 16-7680 px")
+    if not 0 < options["face_width"] <= 1:
+        raise FacescoreError(f"--face-width {options['face_width']}: a share of the width, "
+                             "above 0 and at most 1")
+    if options["fps"] <= 0 or options["noise"] < 0:
+        raise FacescoreError("--fps must be above 0 and --noise 0 or more")
     spec = replace(spec, size=(width, height), face_width_frac=options["face_width"],
                    fps=options["fps"], noise=options["noise"], seed=options["seed"])
     return generate(args.output, spec, photo=photo, photo_name=name, progress=progress)
 
 
 def cmd_measure(args: argparse.Namespace) -> int:
+    from .outputs import atomic_directory, check_output_folder
     from .pipeline import measure_video
     from .table import write_table
 
+    check_output_folder(args.output)
     with _progress("measuring", not args.quiet) as progress:
         measurement = measure_video(args.video, mirrored=args.mirrored, progress=progress)
-    from .report.writer import atomic_directory
-
     with atomic_directory(args.output) as staging:
         paths = write_table(measurement.frames, staging)
         meta = {
@@ -159,24 +198,53 @@ def cmd_measure(args: argparse.Namespace) -> int:
     q = measurement.quality
     print(f"{len(measurement.frames)} frames, face in {100 * q['face_found_fraction']:.1f} %, "
           f"{measurement.calibration.mm_per_px:.3f} mm/px")
+    damage = getattr(measurement.info, "damage", None)
+    if damage:
+        print(f"warning: {damage['description']}; only the readable part was measured")
     for path in paths + [Path("measurement.json")]:
         print(f"wrote {args.output / path.name}")
     return 0
 
 
+def _check_analyze_inputs(args: argparse.Namespace) -> None:
+    """Everything ``analyze`` can know is wrong before it measures: the output folder, the
+    video or photo (opened, not decoded), the segments file against the video's length."""
+    from .checks import check_segments_file
+    from .outputs import check_output_folder
+    from .sources import open_source
+
+    check_output_folder(args.output)
+    with open_source(args.video) as source:
+        info = source.info
+    if args.segments is not None:
+        if info.kind == "image":
+            raise FacescoreError("--segments: a photo shows rest only; movement times are for "
+                                 "videos")
+        check_segments_file(args.segments, info.duration_s)
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
     from .analysis import analyze
+    from .display import number
     from .report import write_outputs
 
+    _check_analyze_inputs(args)
     with _progress("analysing", not args.quiet) as progress:
         analysis = analyze(args.video, mirrored=args.mirrored, segments=args.segments,
                            progress=progress)
         paths = write_outputs(analysis, args.video, args.output)
     for p in analysis.performances:
         weaker = p.weaker_side or "neither (within normal variation)"
-        print(f"{p.movement:<12} rep {p.rep}  left {p.left.excursion_mm:5.1f} mm  "
-              f"right {p.right.excursion_mm:5.1f} mm  symmetry {p.symmetry_pct:5.1f} %  "
-              f"weaker: {weaker}")
+        print(f"{p.movement:<12} rep {p.rep}  left {number(p.left.excursion_mm):>5} mm  "
+              f"right {number(p.right.excursion_mm):>5} mm  "
+              f"symmetry {number(p.symmetry_pct):>5} %  weaker: {weaker}")
+    if analysis.measurement.info.kind == "image":
+        print("a photo: resting symmetry only (movements need a video)")
+        for name in ("brow_height", "palpebral_fissure", "mouth_corner_height"):
+            item = analysis.rest[name]
+            print(f"{name.replace('_', ' '):<20} left {number(item['left']):>6} mm  "
+                  f"right {number(item['right']):>6} mm  "
+                  f"left-right {number(item['left_minus_right_mm']):>5} mm")
     if analysis.not_performed:
         print(f"not performed: {', '.join(analysis.not_performed)}")
     for warning in analysis.measurement.quality.get("warnings", []):
@@ -214,12 +282,15 @@ def cmd_batch(args: argparse.Namespace) -> int:
           f"{run['failed']} failed ({run['seconds']:.0f} s, {run['engine']})")
     for failure in result.failures.itertuples():
         print(f"failed: {failure.path}: {failure.reason}")
-    print(f"table: {args.output / 'table.parquet'} ({len(result.table)} rows; also table.csv), "
-          f"failures: {args.output / 'failures.csv'}, run record: {args.output / 'run.json'}")
+    print(f"tables: {args.output / 'table.parquet'} ({len(result.table)} rows, one per movement, "
+          f"metric and side), {args.output / 'videos.parquet'} (one row per video: quality, "
+          "rest, symmetry, provenance); both also as CSV")
+    print(f"failures: {args.output / 'failures.csv'}, run record: {args.output / 'run.json'}")
     return EXIT_SOME_FAILED if result.n_failed else 0
 
 
 def cmd_session(args: argparse.Namespace) -> int:
+    from .display import number, printable
     from .session import run_session
 
     camera = int(args.camera) if str(args.camera).isdigit() else args.camera
@@ -230,40 +301,38 @@ def cmd_session(args: argparse.Namespace) -> int:
         print(f"session ended early ({result.ended_early}); the {len(result.completed)} "
               "completed movement(s) were saved")
     for p in result.analysis.performances:
-        print(f"{p.movement:<12} rep {p.rep}  left {p.left.excursion_mm:5.1f} mm  "
-              f"right {p.right.excursion_mm:5.1f} mm  symmetry {p.symmetry_pct:5.1f} %")
+        print(f"{p.movement:<12} rep {p.rep}  left {number(p.left.excursion_mm):>5} mm  "
+              f"right {number(p.right.excursion_mm):>5} mm  "
+              f"symmetry {number(p.symmetry_pct):>5} %")
+    profile = printable(args.profile, 80)
     print(f"report: {result.out_dir / 'report.html'}")
-    print(f"history: session {result.session_id} of profile '{args.profile}' "
-          f"(see 'facescore history --profile {args.profile}')")
+    db = f" --db {shlex.quote(str(args.db))}" if args.db else ""
+    print(f"history: session {result.session_id} of profile '{profile}' "
+          f"(see 'facescore history --profile {shlex.quote(profile)}{db}')")
     return 0
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    import base64
-
     from . import history
+    from .display import printable
+    from .outputs import atomic_directory, check_output_folder
 
+    check_output_folder(args.output)
     connection = history.connect(args.db)
     try:
         table = history.history_table(connection, args.profile)
     finally:
         connection.close()
     if table.empty:
-        print("no sessions recorded yet" + (f" for profile '{args.profile}'"
+        print("no sessions recorded yet" + (f" for profile '{printable(args.profile, 80)}'"
                                             if args.profile else ""))
         return 0
-    shown = table[["session", "profile", "started_at", "movement", "symmetry_pct", "left_mm",
-                   "right_mm", "weaker_side"]]
-    print(shown.round(1).to_string(index=False))
-    args.output.mkdir(parents=True, exist_ok=True)
+    _print_table(history.display_table(table))
     png = history.trend_png(table)
-    (args.output / "history.png").write_bytes(png)
-    html = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>facescore history</title>"
-            "</head><body style='font-family:sans-serif'><h1>Progress</h1>"
-            f"<img alt='trend' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
-            + shown.round(1).to_html(index=False, escape=True)
-            + "<p>facescore is a measurement aid, not a diagnostic device.</p></body></html>")
-    (args.output / "history.html").write_text(html, encoding="utf-8")
+    with atomic_directory(args.output) as staging:
+        (staging / "history.png").write_bytes(png)
+        (staging / "history.html").write_text(history.history_html(table, png),
+                                              encoding="utf-8")
     print(f"trend: {args.output / 'history.png'}, page: {args.output / 'history.html'}")
     return 0
 
@@ -279,10 +348,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .compare import compare_reports, load_report
+    from .compare import (
+        compare_reports,
+        comparison_document,
+        display_table,
+        load_report,
+        write_comparison,
+    )
+    from .outputs import check_output_folder
 
-    table = compare_reports(load_report(args.before), load_report(args.after))
-    print(table.round(1).to_string(index=False))
+    check_output_folder(args.output)
+    before, after = load_report(args.before), load_report(args.after)
+    table = compare_reports(before, after)
+    _print_table(display_table(table))
+    paths = write_comparison(args.output, comparison_document(args.before, args.after, before,
+                                                              after, table))
+    print(f"wrote {paths[1]} and {paths[0]}")
     return 0
 
 
@@ -294,12 +375,14 @@ def cmd_check(args: argparse.Namespace) -> int:
         truth = load_truth(args.video)
     except FileNotFoundError:
         raise FacescoreError(f"no truth file {args.video}.truth.json beside the video") from None
+    except ValueError as exc:
+        raise FacescoreError(f"truth file {args.video}.truth.json cannot be read: {exc}") from None
     with _progress("measuring", not args.quiet) as progress:
         measurement = measure_video(args.video, mirrored=args.mirrored, progress=progress)
     table = compare_with_truth(measurement.frames, truth, methods=("flow",))
     worst = table["ratio_error"].abs().max()
     print(table[["movement", "rep", "true_left_mm", "true_right_mm", "left_mm", "right_mm",
-                 "true_ratio", "ratio"]].round(2).to_string(index=False))
+                 "true_ratio", "ratio"]].round(2).to_string(index=False, na_rep="—"))
     verdict = "PASS" if worst <= args.tolerance else "FAIL"
     print(f"{verdict}: worst |measured - true| right/left ratio = {worst:.3f} "
           f"(tolerance {args.tolerance})")
@@ -308,9 +391,11 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def _mirrored_and_quiet(parser: argparse.ArgumentParser,
                         mirrored_help: str = "the recording is a mirror image (most webcam "
-                                             "previews)") -> None:
+                                             "previews); sides are corrected (default: off)"
+                        ) -> None:
     parser.add_argument("--mirrored", action="store_true", help=mirrored_help)
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress bar (default: a bar on a terminal)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -319,7 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"facescore {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    from .phantom import MOVEMENTS
+    from .phantom import MOVEMENTS, SCHEDULES
 
     p = sub.add_parser(
         "phantom", help="generate a ground-truth exam video from a face photo or a real video",
@@ -329,58 +414,79 @@ def build_parser() -> argparse.ArgumentParser:
                     "along its own tracked mesh, keeping its head motion, lighting, blinks, "
                     "talking, resolution and timestamps. Writes VIDEO and VIDEO.truth.json "
                     "(per-side excursion in mm, intervals). Use it to check an installation: "
-                    "'facescore check VIDEO'.")
-    p.add_argument("output", type=Path, metavar="VIDEO", help="output .mp4 path")
+                    "'facescore check VIDEO'; with --schedule session, to try "
+                    "'facescore session --camera VIDEO'.")
+    p.add_argument("output", type=Path, metavar="VIDEO", help="output video file (.mp4)")
     base = p.add_mutually_exclusive_group()
     base.add_argument("--photo", type=Path,
                       help="frontal face photo to warp (default: scikit-image's astronaut, "
                            "NASA public domain)")
     base.add_argument("--base-video", type=Path, metavar="CLIP",
                       help="a real recording to add the movements to (one face, frontal); it "
-                           "must last the whole schedule")
-    p.add_argument("--right-gain", type=float, default=1.0,
-                   help="movement of the patient's right side, 1 = normal, 0 = none (default 1)")
-    p.add_argument("--left-gain", type=float, default=1.0,
-                   help="movement of the patient's left side (default 1)")
+                           "must last the whole schedule (default: none, warp a photo)")
+    p.add_argument("--right-gain", type=float, default=1.0, metavar="GAIN",
+                   help="movement of the patient's right side as a share of normal: 1 = "
+                        "normal, 0 = none (default 1)")
+    p.add_argument("--left-gain", type=float, default=1.0, metavar="GAIN",
+                   help="movement of the patient's left side as a share of normal (default 1)")
     p.add_argument("--gain", action="append", metavar="MOVEMENT:SIDE:GAIN",
-                   help="override one movement's gain on one side, e.g. eye_closure:right:0.2; "
-                        "repeatable")
+                   help="override one movement's gain (share of normal) on one side, e.g. "
+                        "eye_closure:right:0.2; repeatable (default: none)")
     p.add_argument("--order", nargs="+", default=list(MOVEMENTS), choices=MOVEMENTS,
                    help="movements in the order performed (default: %(default)s)")
-    p.add_argument("--reps", type=int, default=1, help="repetitions of the whole order")
+    p.add_argument("--reps", type=int, default=1, metavar="N",
+                   help="repetitions of the whole order, a count (default 1)")
+    p.add_argument("--schedule", choices=SCHEDULES, default="exam",
+                   help="pacing of the movements: 'exam' is quick (1.2 s rest first, each "
+                        "movement 1.4 s, 1 s rest after it); 'session' follows the script of "
+                        f"'facescore session' ({SESSION_SCRIPT}), so the video can be played "
+                        "as its camera (default exam)")
     p.add_argument("--lead-in", type=float, metavar="S",
-                   help="when the first movement starts, s (default 1.2); each movement then "
-                        "takes 1.4 s and 1 s of rest follows it")
-    p.add_argument("--size", help="WIDTHxHEIGHT in px (default 480x480; photo only)")
-    p.add_argument("--face-width", type=float,
-                   help="face width as a share of the frame width (default 0.45; photo only)")
-    p.add_argument("--fps", type=float, help="frame rate (default 30; photo only)")
-    p.add_argument("--noise", type=float,
-                   help="pixel noise, grey levels (default 2; photo only)")
+                   help="rest before the first movement, s (default 1.2 s; exam schedule only)")
+    p.add_argument("--size", metavar="WxH",
+                   help="frame width x height, px (default 480x480; photo only)")
+    p.add_argument("--face-width", type=float, metavar="SHARE",
+                   help="face width as a share of the frame width, 0-1 (default 0.45; photo "
+                        "only)")
+    p.add_argument("--fps", type=float,
+                   help="frame rate, frames per second (default 30; photo only)")
+    p.add_argument("--noise", type=float, metavar="SD",
+                   help="pixel noise, standard deviation in grey levels of 0-255 (default 2; "
+                        "photo only)")
     p.add_argument("--mirror", action="store_true",
                    help="write a mirror image, as a webcam preview records (the truth stays "
-                        "anatomical)")
-    p.add_argument("--seed", type=int, help="seed of the noise (default 0; photo only)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+                        "anatomical) (default: off)")
+    p.add_argument("--seed", type=int, metavar="N",
+                   help="seed of the pixel noise, an integer (default 0; photo only)")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress bar (default: a bar on a terminal)")
     p.set_defaults(run=cmd_phantom)
 
     a = sub.add_parser(
-        "analyze", help="a consult video in, a per-movement asymmetry report out",
+        "analyze", help="a consult video (or a photo) in, a per-movement asymmetry report out",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Find rest and every brow raise, eye closure, smile and frown in the "
                     "video (any order, any number of repetitions), measure each side's "
                     "movement in mm, and write OUTDIR/report.html (open it in any browser; "
                     "it is one self-contained file), report.json (schema in "
-                    "facescore/report/report.schema.json), frames.parquet and frames.csv.",
+                    "facescore/report/report.schema.json), frames.parquet and frames.csv.\n"
+                    "A photo gives a resting-symmetry report: brow, eye and mouth-corner "
+                    "position per side, and the photo with its measured points.\n"
+                    "A damaged or truncated video is analysed as far as it can be read, "
+                    "and the report says so at its top.",
         epilog="Sides are the patient's anatomical sides. A side is called weaker only "
                "outside normal variation (symmetry below 88 % and at least 1 mm difference).\n"
-               "Segments file (CSV): start,end,movement per row, seconds, e.g.\n"
+               "Segments file (CSV, UTF-8): start,end,movement per row, seconds from the "
+               "start, movements not overlapping, e.g.\n"
                "  start,end,movement\n  1.2,2.6,brow_raise\n  3.6,5.0,eye_closure")
-    a.add_argument("video", type=Path, metavar="VIDEO")
+    a.add_argument("video", type=Path, metavar="VIDEO",
+                   help="a video file (any format FFmpeg reads) or a photo (.jpg, .jpeg, .png, "
+                        ".bmp, .tif, .tiff, .webp)")
     a.add_argument("-o", "--output", type=Path, default=Path("facescore_report"),
-                   help="output folder (default ./facescore_report)")
+                   metavar="OUTDIR", help="output folder (default ./facescore_report)")
     a.add_argument("--segments", type=Path, metavar="FILE",
-                   help="CSV or JSON of start, end, movement: use these instead of detection")
+                   help="CSV or JSON of start (s), end (s), movement: use these instead of "
+                        "detection (default: detect the movements)")
     _mirrored_and_quiet(a)
     a.set_defaults(run=cmd_analyze)
 
@@ -390,20 +496,27 @@ def build_parser() -> argparse.ArgumentParser:
         description="Analyse every input video into OUTDIR/videos/<name>/ (the analyze "
                     "outputs) and write OUTDIR/table.parquet and table.csv (one row per video, "
                     "movement, repetition, metric and side, with any manifest metadata), "
-                    "failures.csv and run.json (version, model sha256, settings). A rerun "
-                    "skips videos already done with the same content and settings, so an "
-                    "interrupted batch is finished by running the same command again.",
+                    "videos.parquet and videos.csv (one row per video: face-found and pose "
+                    "shares, warnings, rest measures, overall symmetry, facescore version, "
+                    "model sha256, options), failures.csv and run.json. A rerun skips videos "
+                    "already done with the same content and settings, so a batch stopped by "
+                    "Ctrl-C (or killed) is finished by running the same command again.",
         epilog="Inputs: video files, folders (searched recursively), globs ('data/**/*.mp4') "
-               "or a manifest CSV with a 'path' column plus metadata columns, e.g.\n"
+               "or a manifest CSV (UTF-8) with a 'path' column plus metadata columns, e.g.\n"
                "  path,subject,session,lesion_side\n  s01/pre.mp4,s01,pre,right\n"
-               "Exit status: 0 all analysed, 3 some failed (see failures.csv), 2 bad usage.")
+               "A name holding a comma or a quote is written in double quotes, its quotes "
+               "doubled. Every listed file must exist, once.\n"
+               "Exit status: 0 all analysed, 3 some failed (see failures.csv), 2 bad usage, "
+               "130 stopped by Ctrl-C.")
     b.add_argument("inputs", nargs="+", metavar="INPUT")
-    b.add_argument("-o", "--output", type=Path, required=True, help="output folder")
-    b.add_argument("--workers", type=int, default=None,
-                   help="local worker processes (default: one per core)")
+    b.add_argument("-o", "--output", type=Path, required=True, metavar="OUTDIR",
+                   help="output folder (required)")
+    b.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="local worker processes, a count (default: one per core)")
     b.add_argument("--scheduler", metavar="ADDRESS",
-                   help="run on a Dask distributed cluster, e.g. tcp://10.0.0.5:8786")
-    _mirrored_and_quiet(b, "all recordings are mirror images (webcam previews)")
+                   help="run on a Dask distributed cluster, e.g. tcp://10.0.0.5:8786; needs "
+                        "pip install 'facescore[cluster]' (default: none, run locally)")
+    _mirrored_and_quiet(b, "all recordings are mirror images (webcam previews) (default: off)")
     b.set_defaults(run=cmd_batch)
 
     s = sub.add_parser(
@@ -412,29 +525,45 @@ def build_parser() -> argparse.ArgumentParser:
                     "countdown and hold timer, shows each side's movement live as a bar "
                     "(relative to that side's best), then writes the same report as "
                     "'analyze' and adds one row per movement to your history. No video is "
-                    "kept unless --save-video. Keys: p pause, s skip, q quit.")
+                    f"kept unless --save-video. The script: {SESSION_SCRIPT}. Keys: p pause, "
+                    "s skip, q quit early (keeps the completed movements); Ctrl-C abandons "
+                    "the session (nothing is recorded).",
+        epilog="A video file given as --camera is played as if it were live, so it must "
+               "follow the session's script; 'facescore phantom VIDEO --schedule session' "
+               "makes one. The window needs a display (use --no-window without one).")
     s.add_argument("--camera", default="0",
-                   help="camera index (default 0) or a video file played as a live camera")
-    s.add_argument("--profile", default="default", help="whose history this session joins")
-    s.add_argument("--reps", type=int, default=1, help="repetitions of each movement")
-    s.add_argument("-o", "--output", type=Path, help="report folder (default: in the history "
-                                                      "folder, by profile and time)")
-    s.add_argument("--db", type=Path, help="history database (default: "
-                                           "~/.local/share/facescore/history.sqlite)")
-    s.add_argument("--save-video", action="store_true", help="also keep the recording")
+                   help="camera index, or a video file played as a live camera (default 0)")
+    s.add_argument("--profile", default="default",
+                   help="whose history this session joins (default 'default')")
+    s.add_argument("--reps", type=int, default=1, metavar="N",
+                   help="repetitions of the whole script, a count (default 1)")
+    s.add_argument("-o", "--output", type=Path, metavar="OUTDIR",
+                   help="report folder (default: sessions/PROFILE/TIME beside the history "
+                        "database)")
+    s.add_argument("--db", type=Path, metavar="FILE",
+                   help="history database (default: $FACESCORE_HOME/history.sqlite, else "
+                        "~/.local/share/facescore/history.sqlite)")
+    s.add_argument("--save-video", action="store_true",
+                   help="also keep the recording as session.mp4 (default: off)")
     s.add_argument("--fast", action="store_true",
-                   help="with a video file: play it as fast as it can be measured")
-    s.add_argument("--no-window", action="store_true", help="run without a window")
+                   help="with a video file: play it as fast as it can be measured (default: "
+                        "at its own pace)")
+    s.add_argument("--no-window", action="store_true",
+                   help="run without a window (default: a window, which needs a display)")
     s.set_defaults(run=cmd_session)
 
     h = sub.add_parser("history", help="progress across sessions: table and trend plot",
-                       description="Print symmetry and excursion per movement for every "
-                                   "recorded session, and write a trend plot (PNG) and page "
+                       description="Print symmetry (%%) and each side's excursion (mm) per "
+                                   "movement for every recorded session ('—' where not "
+                                   "measured), and write a trend plot (PNG) and a page "
                                    "(HTML).")
-    h.add_argument("--profile", help="only this profile")
-    h.add_argument("--db", type=Path, help="history database")
+    h.add_argument("--profile", help="only this profile (default: every profile)")
+    h.add_argument("--db", type=Path, metavar="FILE",
+                   help="history database (default: $FACESCORE_HOME/history.sqlite, else "
+                        "~/.local/share/facescore/history.sqlite)")
     h.add_argument("-o", "--output", type=Path, default=Path("facescore_history"),
-                   help="where history.png and history.html go")
+                   metavar="OUTDIR",
+                   help="folder for history.png and history.html (default ./facescore_history)")
     h.set_defaults(run=cmd_history)
 
     w = sub.add_parser(
@@ -450,20 +579,28 @@ def build_parser() -> argparse.ArgumentParser:
                "every request needs the token printed at start.")
     w.add_argument("--data", type=Path, metavar="DIR",
                    help="data folder (default: $FACESCORE_HOME or ~/.local/share/facescore)")
-    w.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: any free)")
+    w.add_argument("--port", type=int, default=8765,
+                   help="TCP port number (default 8765; 0: any free port)")
     w.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1, this machine only)")
-    w.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    w.add_argument("--no-browser", action="store_true",
+                   help="do not open a browser (default: open one)")
     w.add_argument("--max-upload-mb", type=int, default=2048, metavar="MB",
-                   help="largest upload accepted (default 2048 MB)")
+                   help="largest upload accepted, MB (default 2048 MB)")
     w.set_defaults(run=cmd_serve)
 
     c2 = sub.add_parser("compare", help="change per movement between two reports",
                         description="Compare two reports (report.json or their folders), e.g. "
                                     "before and after treatment: per movement, each side's "
-                                    "excursion and the symmetry, and their change.")
-    c2.add_argument("before", type=Path)
-    c2.add_argument("after", type=Path)
+                                    "excursion (mm) and the symmetry (%%), and their change "
+                                    "(after − before; '—' where a report lacks the value). "
+                                    "Prints the table and writes OUTDIR/compare.html and "
+                                    "compare.json.")
+    c2.add_argument("before", type=Path, help="the earlier report (report.json or its folder)")
+    c2.add_argument("after", type=Path, help="the later report (report.json or its folder)")
+    c2.add_argument("-o", "--output", type=Path, default=Path("facescore_compare"),
+                    metavar="OUTDIR",
+                    help="folder for compare.html and compare.json (default ./facescore_compare)")
     c2.set_defaults(run=cmd_compare)
 
     m = sub.add_parser(
@@ -471,8 +608,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Track the face and write the per-frame table (frames.parquet, frames.csv; "
                     "columns documented in facescore.table) and measurement.json "
                     "(input, mm calibration, quality).")
-    m.add_argument("video", type=Path, metavar="VIDEO")
-    m.add_argument("-o", "--output", type=Path, default=Path("facescore_out"),
+    m.add_argument("video", type=Path, metavar="VIDEO", help="a video file or a photo")
+    m.add_argument("-o", "--output", type=Path, default=Path("facescore_out"), metavar="OUTDIR",
                    help="output folder (default ./facescore_out)")
     _mirrored_and_quiet(m)
     m.set_defaults(run=cmd_measure)
@@ -482,23 +619,49 @@ def build_parser() -> argparse.ArgumentParser:
         description="Set-up check: measures a video made by 'facescore phantom' and compares "
                     "each movement's right/left ratio with the truth. Exit 0 when all are "
                     "within --tolerance, 1 otherwise.")
-    c.add_argument("video", type=Path, metavar="VIDEO")
-    c.add_argument("--tolerance", type=float, default=0.10)
+    c.add_argument("video", type=Path, metavar="VIDEO",
+                   help="a phantom video, with VIDEO.truth.json beside it")
+    c.add_argument("--tolerance", type=float, default=0.10, metavar="RATIO",
+                   help="largest accepted |measured - true| right/left movement ratio, a plain "
+                        "ratio (default 0.10)")
     _mirrored_and_quiet(c)
     c.set_defaults(run=cmd_check)
     return parser
 
 
+def _interrupted_message(exc: KeyboardInterrupt) -> str:
+    detail = getattr(exc, "detail", "") or ""
+    return "facescore: interrupted" + (f"; {detail}" if detail else "")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    # SIGTERM (a service manager, 'kill') stops the run as Ctrl-C does: cleanly, through the
+    # same clean-up. Only the main thread may set handlers (tests call main in threads too).
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, raise_interrupted)
+    else:
+        previous = None
     try:
+        args = build_parser().parse_args(argv)  # imports the movement names: may take a while
+        if args.command != "serve":
+            # Before MediaPipe loads: its usage reporting must not send the exam anywhere. (The
+            # server is left alone: it opens the user's browser, which inherits the
+            # environment.)
+            from .offline import refuse_network
+
+            refuse_network()
         return args.run(args)
     except FacescoreError as exc:
-        print(f"facescore: error: {exc}", file=sys.stderr)
+        print(f"facescore: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_INPUT
-    except KeyboardInterrupt:
-        print("facescore: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        print(_interrupted_message(exc), file=sys.stderr)
+        return EXIT_SIGNAL_BASE + getattr(exc, "signum", signal.SIGINT)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

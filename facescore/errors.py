@@ -3,6 +3,8 @@
 The CLI turns each of these into one line on stderr and exit code 2.
 """
 
+import signal
+
 
 class FacescoreError(Exception):
     """Base class: a problem with the input or set-up that a user can fix."""
@@ -18,3 +20,28 @@ class SourceError(FacescoreError):
 
 class FaceError(FacescoreError):
     """No usable face: none found, too small, turned away or lost."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """The user stopped the run: Ctrl-C (SIGINT) or SIGTERM.
+
+    A KeyboardInterrupt, so that everything that cleans up after Ctrl-C (staging folders,
+    child processes, partial files) does the same for SIGTERM.
+
+    Parameters
+    ----------
+    signum : int
+        The signal that stopped the run.
+    detail : str, optional
+        What was kept, e.g. how many videos of a batch are done.
+    """
+
+    def __init__(self, signum: int = signal.SIGINT, detail: str = ""):
+        super().__init__(detail)
+        self.signum = int(signum)
+        self.detail = detail
+
+
+def raise_interrupted(signum: int, _frame: object = None) -> None:
+    """A signal handler: stop the main thread's work with :class:`Interrupted`."""
+    raise Interrupted(signum)

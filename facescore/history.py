@@ -14,12 +14,17 @@ wait for each other instead of corrupting it.
 
 from __future__ import annotations
 
+import base64
+import html
 import os
 import sqlite3
 import time
 from pathlib import Path
 
 import pandas as pd
+
+from .display import NONE, number, printable, text
+from .errors import FacescoreError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -90,13 +95,27 @@ def default_path() -> Path:
 
 
 def connect(path: str | Path | None = None) -> sqlite3.Connection:
-    """Open (creating if needed) the history database."""
+    """Open (creating if needed) the history database.
+
+    Raises
+    ------
+    FacescoreError
+        When it cannot be made or opened (a folder in its place, no permission, not a
+        database).
+    """
     path = Path(path) if path is not None else default_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    connection = sqlite3.connect(path, timeout=30)
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=NORMAL")
-    connection.executescript(SCHEMA)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(path, timeout=30)
+    except (OSError, sqlite3.Error) as exc:
+        raise FacescoreError(f"cannot open the history database {path}: {exc}") from None
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.executescript(SCHEMA)
+    except sqlite3.Error as exc:
+        connection.close()
+        raise FacescoreError(f"cannot open the history database {path}: {exc}") from None
     return connection
 
 
@@ -176,3 +195,55 @@ def trend_png(table: pd.DataFrame) -> bytes:
     figure.savefig(buffer, format="png", dpi=100)
     plt.close(figure)
     return buffer.getvalue()
+
+
+#: The history's columns as printed and shown, with their headings.
+SHOWN = {"session": "session", "profile": "profile", "started_at": "started",
+         "movement": "movement", "symmetry_pct": "symmetry %", "left_mm": "left mm",
+         "right_mm": "right mm", "weaker_side": "weaker side"}
+
+
+def display_table(table: pd.DataFrame, for_terminal: bool = True) -> pd.DataFrame:
+    """The history as text, one row per session and movement: numbers to 0.1, "—" for a
+    value that does not exist (never NaN or -0.0), movement names in words.
+
+    Parameters
+    ----------
+    for_terminal : bool
+        Also show control characters in names (a newline in a profile) as escapes, so that
+        each row stays on one line.
+    """
+    name = printable if for_terminal else text
+    out = pd.DataFrame({
+        SHOWN["session"]: table["session"].astype(str),
+        SHOWN["profile"]: [name(v) for v in table["profile"]],
+        SHOWN["started_at"]: [text(v) for v in table["started_at"]],
+        SHOWN["movement"]: [text(v).replace("_", " ") for v in table["movement"]],
+    })
+    for column in ("symmetry_pct", "left_mm", "right_mm"):
+        out[SHOWN[column]] = [number(v, 1) for v in table[column]]
+    out[SHOWN["weaker_side"]] = [text(v) for v in table["weaker_side"]]
+    return out
+
+
+def history_html(table: pd.DataFrame, png: bytes) -> str:
+    """The history page: trend plot and table, self-contained; all text escaped."""
+    shown = display_table(table, for_terminal=False)
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in shown.columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
+                   for row in shown.itertuples(index=False))
+    image = base64.b64encode(png).decode("ascii")
+    return (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        "<title>facescore history</title><style>"
+        "body{font:15px/1.45 system-ui,sans-serif;margin:1.5em auto;padding:0 12px;"
+        "max-width:1000px;color:#222}table{border-collapse:collapse}"
+        "th,td{padding:.25em .6em;border-bottom:1px solid #e4e4e4;text-align:left;"
+        "overflow-wrap:anywhere}th{background:#f6f6f6}img{max-width:100%;height:auto}"
+        ".wide{overflow-x:auto}</style></head><body><h1>Progress</h1>"
+        "<img alt='symmetry and the weaker side over sessions' "
+        f"src='data:image/png;base64,{image}'>"
+        f"<div class='wide'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        f"</div><p>{NONE}: not measured. Sides are the patient's own.</p>"
+        "<p>facescore is a measurement aid, not a diagnostic device.</p></body></html>")

@@ -63,6 +63,23 @@ class Timing:
     rest_s: float = 1.0  # between performances
 
 
+#: Named pacings of an exam: "exam", the phantom's own quick one, and "session", the script
+#: ``facescore session`` prompts (:data:`facescore.session.SESSION_TIMING`), so that a phantom
+#: made with it can be played as the session's camera.
+SCHEDULES = ("exam", "session")
+
+
+def schedule_timing(name: str) -> Timing:
+    """The :class:`Timing` of a named schedule (see :data:`SCHEDULES`)."""
+    if name == "exam":
+        return Timing()
+    if name == "session":
+        from .session import SESSION_TIMING  # the session builds on this module
+
+        return SESSION_TIMING
+    raise ValueError(f"unknown schedule {name!r}; choose from {', '.join(SCHEDULES)}")
+
+
 @dataclass(frozen=True)
 class Sway:
     """Mild rigid head motion: amplitudes of slow sinusoids."""
@@ -628,7 +645,6 @@ def generate(path: str | Path, spec: PhantomSpec | None = None, photo: np.ndarra
     photo : (H, W, 3) uint8 ndarray, optional
         Base photo (RGB); defaults to scikit-image's astronaut.
     """
-    import av
 
     spec = spec or PhantomSpec()
     if photo is None:
@@ -640,11 +656,34 @@ def generate(path: str | Path, spec: PhantomSpec | None = None, photo: np.ndarra
     to_photo = geometry.invert_affine(placement)
     anchors = _anchors(face, spec, to_photo)
     face_centre_out = geometry.apply_affine(placement, face.points.mean(axis=0)[None])[0]
-    rng = np.random.default_rng(spec.seed)
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
+    truth_path = path.with_name(path.name + ".truth.json")
+    truth_tmp = truth_path.with_name(truth_path.name + ".partial")
+    try:
+        truth = _write_phantom(partial, face, spec, performances, duration, fields, placement,
+                               anchors, face_centre_out, progress)
+        truth_tmp.write_text(json.dumps(truth, indent=2))
+        partial.replace(path)
+        truth_tmp.replace(truth_path)
+    except BaseException:  # a full disk, Ctrl-C: no partial video is left behind
+        partial.unlink(missing_ok=True)
+        truth_tmp.unlink(missing_ok=True)
+        raise
+    return Phantom(path, truth_path, truth)
+
+
+def _write_phantom(partial: Path, face: BaseFace, spec: PhantomSpec,
+                   performances: Sequence[Performance], duration: float,
+                   fields: dict[str, dict[str, np.ndarray]], placement: np.ndarray,
+                   anchors: np.ndarray, face_centre_out: np.ndarray,
+                   progress: Callable[[int, int], None] | None) -> dict:
+    """Render and encode the phantom's frames into ``partial``; returns its truth."""
+    import av
+
+    rng = np.random.default_rng(spec.seed)
     n_frames = int(round(duration * spec.fps))
     rate = Fraction(spec.fps).limit_denominator(1001)
     with av.open(str(partial), mode="w", format="mp4") as container:
@@ -676,9 +715,4 @@ def generate(path: str | Path, spec: PhantomSpec | None = None, photo: np.ndarra
             container.mux(packet)
     truth = exam_truth(face, spec, performances, duration, fields)
     truth["video_sha256"] = hashlib.sha256(partial.read_bytes()).hexdigest()
-    truth_path = path.with_name(path.name + ".truth.json")
-    truth_tmp = truth_path.with_name(truth_path.name + ".partial")
-    truth_tmp.write_text(json.dumps(truth, indent=2))
-    partial.replace(path)
-    truth_tmp.replace(truth_path)
-    return Phantom(path, truth_path, truth)
+    return truth

@@ -10,6 +10,10 @@ measurements stay anatomical.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import re
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,6 +26,7 @@ from . import history
 from .analysis import Analysis, analyze_measurement
 from .errors import FacescoreError
 from .landmarks import FaceTracker
+from .outputs import check_output_file, check_output_folder
 from .phantom import MOVEMENTS, Performance, Timing, exam_schedule
 from .pipeline import MIN_IOD_PX, WORKING_MAX_SIDE, FrameMeasurer
 from .segments import Segment
@@ -92,13 +97,46 @@ class SessionResult:
     ended_early: str | None
 
 
+def display_problem(environ: dict | None = None) -> str | None:
+    """Why no window can be shown here, in one line naming what to do, or None.
+
+    On Linux a window needs an X or Wayland display; without one OpenCV's window library
+    aborts the whole process, so this is checked before the session starts.
+    """
+    environ = os.environ if environ is None else environ
+    if not sys.platform.startswith("linux") or environ.get("QT_QPA_PLATFORM"):
+        return None
+    display, wayland = environ.get("DISPLAY"), environ.get("WAYLAND_DISPLAY")
+    hint = ("run it in a desktop session, or under a virtual display (install Xvfb and run "
+            "'xvfb-run facescore session ...'), or add --no-window")
+    if not display and not wayland:
+        return f"the session window needs a display and none is set ($DISPLAY is empty): {hint}"
+    local = re.fullmatch(r"(?:unix)?:(\d+)(?:\.\d+)?", display or "")
+    if local and not wayland and not os.path.exists(f"/tmp/.X11-unix/X{local.group(1)}"):
+        return f"no X server answers at $DISPLAY={display}: {hint}"
+    return None
+
+
 class Display:
-    """The HighGUI window: mirrored preview, prompt, countdown, hold timer, per-side bars."""
+    """The HighGUI window: mirrored preview, prompt, countdown, hold timer, per-side bars.
+
+    Raises
+    ------
+    FacescoreError
+        When there is no display, or OpenCV was built without windows (a headless build).
+    """
 
     NAME = "facescore session"
 
     def __init__(self) -> None:
-        cv2.namedWindow(self.NAME, cv2.WINDOW_NORMAL)
+        problem = display_problem()
+        if problem:
+            raise FacescoreError(problem)
+        try:
+            cv2.namedWindow(self.NAME, cv2.WINDOW_NORMAL)
+        except cv2.error:
+            raise FacescoreError("this OpenCV cannot show windows (a headless build): install "
+                                 "opencv-contrib-python, or add --no-window") from None
 
     @staticmethod
     def compose(rgb: np.ndarray, title: str, detail: str, bars: dict[str, float] | None,
@@ -139,6 +177,17 @@ class Display:
         cv2.destroyWindow(self.NAME)
 
 
+def profile_folder(profile: str) -> str:
+    """A folder name for a profile: its letters, digits, "-" and "_" (at most 60), plus a
+    hash of the whole name when anything was left out, so that no name can reach outside the
+    sessions folder ("../..") or be too long for the file system."""
+    safe = re.sub(r"[^A-Za-z0-9_-]+", "_", profile).strip("_")[:60]
+    if safe != profile or not safe:
+        digest = hashlib.sha1(profile.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+        safe = f"{safe or 'profile'}-{digest}"
+    return safe
+
+
 def run_session(camera: int | str | Path = 0, profile: str = "default", reps: int = 1,
                 order: Sequence[str] = MOVEMENTS, out_dir: str | Path | None = None,
                 db: str | Path | None = None, save_video: bool = False, window: bool = True,
@@ -159,18 +208,29 @@ def run_session(camera: int | str | Path = 0, profile: str = "default", reps: in
     window : bool
         Show the guiding window (False: run headless).
     """
+    if reps < 1:
+        raise FacescoreError(f"--reps {reps}: must be 1 or more")
     performances, duration = exam_schedule(order, reps, timing)
     prompts = [PromptState(p) for p in performances]
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out_dir = Path(out_dir) if out_dir else \
-        history.default_path().parent / "sessions" / profile / stamp
-    if isinstance(camera, int) or str(camera).isdigit():
-        source = CameraSource(int(camera))
-        label, live = f"camera {camera}", True
-    else:
-        source = VideoSource(camera, max_side=WORKING_MAX_SIDE)
-        label, live = str(camera), False
+        (Path(db).parent if db else history.default_path().parent) / "sessions" \
+        / profile_folder(profile) / stamp
+    # Where the outputs go, then the window: refused before the camera is opened.
+    check_output_folder(out_dir, "report folder")
+    check_output_file(Path(db) if db else history.default_path(), "history database")
     display = Display() if window else None
+    try:
+        if isinstance(camera, int) or str(camera).isdigit():
+            source = CameraSource(int(camera))
+            label, live = f"camera {camera}", True
+        else:
+            source = VideoSource(camera, max_side=WORKING_MAX_SIDE)
+            label, live = str(camera), False
+    except BaseException:
+        if display is not None:
+            display.close()
+        raise
     measurer = FrameMeasurer()
     best = {m: {"left": 0.0, "right": 0.0} for m in MOVEMENTS}
     writer = None
@@ -216,23 +276,38 @@ def run_session(camera: int | str | Path = 0, profile: str = "default", reps: in
                 if any(p.ended_t is None and not p.skipped for p in prompts):
                     ended_early = "the camera stopped" if live else "the video ended"
             max_faces = tracker.n_faces_seen
+    except BaseException:
+        # Stopped (Ctrl-C, SIGTERM) or failed: nothing is recorded, and the recording so far
+        # is not kept.
+        if writer is not None:
+            writer.close()
+            writer.path.unlink(missing_ok=True)
+            writer = None
+        raise
     finally:
         if display is not None:
             display.close()
         if writer is not None:
             writer.close()
-    completed = [Segment(p.started_t, p.ended_t + RELEASE_MARGIN_S - p.started_t,
-                         p.performance.movement, p.performance.rep, source="session prompt")
-                 for p in prompts if p.ended_t is not None and not p.skipped]
-    if not completed:
-        raise FacescoreError(f"no movement was completed ({ended_early or 'nothing prompted'})")
-    measurement = measurer.finish(source.info, max_faces)
-    analysis = analyze_measurement(measurement, completed, segments_source="session prompts")
-    from .report import write_outputs
+    video = writer.path if writer is not None else None
+    try:
+        completed = [Segment(p.started_t, p.ended_t + RELEASE_MARGIN_S - p.started_t,
+                             p.performance.movement, p.performance.rep, source="session prompt")
+                     for p in prompts if p.ended_t is not None and not p.skipped]
+        if not completed:
+            raise FacescoreError(f"no movement was completed "
+                                 f"({ended_early or 'nothing prompted'})")
+        measurement = measurer.finish(source.info, max_faces)
+        analysis = analyze_measurement(measurement, completed, segments_source="session prompts")
+        from .report import write_outputs
 
-    write_outputs(analysis, label, out_dir, frame_source=_frame_lookup(prompts))
-    if writer is not None:
-        (out_dir.parent / f".{out_dir.name}.mp4").replace(out_dir / "session.mp4")
+        write_outputs(analysis, label, out_dir, frame_source=_frame_lookup(prompts))
+        if video is not None:
+            video.replace(out_dir / "session.mp4")
+    except BaseException:
+        if video is not None:
+            video.unlink(missing_ok=True)
+        raise
     connection = history.connect(db)
     try:
         session_id = history.record_session(connection, profile, analysis.summary,
@@ -325,6 +400,7 @@ class _VideoWriter:
         import av
 
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
         self._container = av.open(str(path), "w")
         self._stream = self._container.add_stream("libx264", rate=round(fps or 30))
         self._stream.height, self._stream.width = shape[0] // 2 * 2, shape[1] // 2 * 2

@@ -8,7 +8,9 @@ them would: the patient's right on the image's left.
 
 from __future__ import annotations
 
+import dataclasses
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -21,6 +23,16 @@ from .concurrency import prefetch
 from .errors import SourceError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+
+#: Largest picture accepted, px a side and px in all: a face needs far fewer, and a file that
+#: claims more is broken or hostile (decoding it could take gigabytes of memory). 8K video is
+#: 7680 x 4320 (33 Mpx); the largest phone photos are ~200 Mpx only in special modes.
+MAX_SIDE_PX = 16384
+MAX_PIXELS = 120_000_000
+#: A video whose last readable frame comes this much (s, and share of its declared length)
+#: before the end its container declares is reported as ending early (truncated).
+EARLY_END_S = 1.0
+EARLY_END_SHARE = 0.1
 
 
 @dataclass(eq=False)
@@ -142,6 +154,85 @@ class SourceInfo:
     duration_s: float | None
     rotation_deg: int  # counter-clockwise rotation applied to stored frames for display
     mirrored: bool
+    #: Set once a damaged or truncated video has been decoded: what could not be read (see
+    #: :func:`damage_report`); None for an intact source.
+    damage: dict | None = None
+
+
+def check_size(width: int, height: int, what: str) -> None:
+    """Refuse pictures with no size or one too large to decode safely.
+
+    Parameters
+    ----------
+    width, height : int
+        Stored picture size, px.
+    what : str
+        What is being opened, for the message (e.g. ``"video clip.mp4"``).
+
+    Raises
+    ------
+    SourceError
+    """
+    if width <= 0 or height <= 0:
+        raise SourceError(f"{what} has no picture size ({width}x{height} px)")
+    if max(width, height) > MAX_SIDE_PX or width * height > MAX_PIXELS:
+        raise SourceError(f"{what} is {width}x{height} px, larger than facescore reads (at most "
+                          f"{MAX_SIDE_PX} px a side and {MAX_PIXELS / 1e6:.0f} Mpx)")
+
+
+def damage_report(readable_frames: int, readable_s: float, declared_s: float | None,
+                  skipped_packets: int, dropped_frames: int, damaged_to_end: bool,
+                  stopped: str | None) -> dict | None:
+    """What a video's decoding could not read, or None when it read everything.
+
+    Parameters
+    ----------
+    readable_frames : int
+        Frames decoded and kept.
+    readable_s : float
+        Time of the last kept frame, s from the first.
+    declared_s : float or None
+        Duration the container declares, s (None when unknown).
+    skipped_packets : int
+        Damaged packets skipped (each with the frames that depended on it).
+    dropped_frames : int
+        Frames decoded after damage but before the next key frame, dropped because their
+        pictures are built on the damaged data.
+    damaged_to_end : bool
+        No key frame followed the last damage: everything after it was dropped.
+    stopped : str or None
+        Why reading stopped before the end of the file (the demuxer's error), if it did.
+
+    Returns
+    -------
+    dict or None
+        ``description`` (one sentence), ``readable_frames``, ``readable_s``, ``declared_s``,
+        ``skipped_packets``, ``dropped_frames`` and ``ends_early`` (bool).
+    """
+    short = declared_s is not None and declared_s - readable_s > max(
+        EARLY_END_S, EARLY_END_SHARE * declared_s)
+    ends_early = stopped is not None or damaged_to_end or short
+    if not ends_early and not skipped_packets:
+        return None
+    upto = f"readable to {readable_s:.1f} s" + (f" of its declared {declared_s:.1f} s"
+                                                if declared_s else "")
+    parts = []
+    if damaged_to_end:
+        parts.append(f"{upto}: the file is cut short or damaged from there ({skipped_packets} "
+                     f"unreadable packet(s); {dropped_frames} frame(s) after them dropped)")
+    else:
+        if skipped_packets:
+            parts.append(f"{skipped_packets} damaged packet(s) skipped with the "
+                         f"{dropped_frames} frame(s) built on them (gaps in time)")
+        if stopped is not None:
+            parts.append(f"{upto} (reading stopped: {stopped})")
+        elif short:
+            parts.append(f"{upto}: the file is cut short")
+    return {"description": "video damaged: " + "; ".join(parts),
+            "readable_frames": int(readable_frames), "readable_s": round(float(readable_s), 3),
+            "declared_s": None if declared_s is None else float(declared_s),
+            "skipped_packets": int(skipped_packets), "dropped_frames": int(dropped_frames),
+            "ends_early": bool(ends_early)}
 
 
 def _upright(picture: np.ndarray, rotation_deg: int, mirrored: bool) -> np.ndarray:
@@ -188,20 +279,35 @@ class VideoSource:
         self.prefetch = prefetch
         if not self.path.exists():
             raise SourceError(f"no such file: {self.path}")
+        if self.path.is_dir():
+            raise SourceError(f"{self.path} is a folder, not a video")
+        if self.path.stat().st_size == 0:
+            raise SourceError(f"{self.path} is empty (0 bytes)")
         try:
             self._container = av.open(str(self.path))
-        except (av.FFmpegError, UnicodeDecodeError) as exc:
+        except (av.FFmpegError, UnicodeDecodeError, OSError) as exc:
             raise SourceError(f"not a readable video: {self.path} ({_reason(exc)})") from exc
         if not self._container.streams.video:
+            audio_only = bool(self._container.streams.audio)
             self._container.close()
-            raise SourceError(f"no video stream in {self.path}")
+            raise SourceError(f"no video stream in {self.path}"
+                              + (" (it holds only sound)" if audio_only else ""))
         self._stream = self._container.streams.video[0]
         width, height = self._stream.codec_context.width, self._stream.codec_context.height
+        try:
+            check_size(width, height, f"video {self.path}")
+        except SourceError:
+            self._container.close()
+            raise
         # One decoding thread (GIL released inside FFmpeg) keeps up with 1080p at ~350 fps and
         # leaves the CPU to the landmark model: analyze ran 4 % faster than with FFmpeg's frame
         # threads (4 of 4 paired runs). Larger video needs the threads.
         self._stream.thread_type = "AUTO" if width * height > 1920 * 1080 else "NONE"
-        self._rotation = self._probe_rotation()
+        try:
+            self._rotation = self._probe_rotation()
+        except SourceError:
+            self._container.close()
+            raise
         self._decode_size: tuple[int, int] | None = None
         if max_side and max(width, height) > max_side:
             factor = max_side / max(width, height)
@@ -244,6 +350,10 @@ class VideoSource:
         return rotation
 
     def _frames(self) -> Iterator[Frame]:
+        """Every readable frame, upright. Damage does not stop the reading: a packet the
+        decoder rejects is skipped, with the frames built on it (up to the next key frame),
+        and a file that cannot be read on ends there; what was lost is recorded in
+        ``self.info.damage`` once the frames are exhausted."""
         import av
 
         t0: float | None = None
@@ -254,33 +364,52 @@ class VideoSource:
         # small region converted to RGB (see Frame). Frames too large are scaled in FFmpeg's
         # scaler, still to 4:2:0; odd sizes cannot be 4:2:0 and are converted to RGB whole.
         planar = width % 2 == 0 and height % 2 == 0
+        skipped = dropped = 0
+        after_damage = False
+        stopped: str | None = None
+        t_s = 0.0
         try:
-            for frame in self._container.decode(self._stream):
-                if frame.time is None:
+            for packet in self._container.demux(self._stream):
+                try:
+                    decoded = packet.decode()
+                except av.FFmpegError:
+                    skipped += 1
+                    after_damage = True
                     continue
-                if t0 is None:
-                    t0 = frame.time
-                t_s = frame.time - t0
-                if planar:
-                    # Other layouts, bit depths and full-range ("j") video are converted by
-                    # FFmpeg, which knows their colour ranges.
-                    if (frame.width, frame.height) != (width, height) \
-                            or frame.format.name != "yuv420p":
-                        frame = frame.reformat(width=width, height=height, format="yuv420p",
-                                               interpolation="AREA")
-                    y, u, v = (_upright(_plane(frame, i), self._rotation, self.mirrored)
-                               for i in range(3))
-                    yield Frame(index, t_s, gray=y, chroma=(u, v))
-                else:
-                    rgb = frame.to_ndarray(format="rgb24", width=width, height=height)
-                    yield Frame.from_rgb(index, t_s, _upright(rgb, self._rotation, self.mirrored))
-                index += 1
-        except av.FFmpegError as exc:
-            raise SourceError(
-                f"video is corrupt or truncated after frame {index}: {self.path} ({_reason(exc)})"
-            ) from exc
+                for frame in decoded:
+                    if frame.time is None:
+                        continue
+                    if after_damage and not frame.key_frame:
+                        dropped += 1  # its references are damaged: its picture is not the scene
+                        continue
+                    after_damage = False
+                    if t0 is None:
+                        t0 = frame.time
+                    t_s = frame.time - t0
+                    if planar:
+                        # Other layouts, bit depths and full-range ("j") video are converted by
+                        # FFmpeg, which knows their colour ranges.
+                        if (frame.width, frame.height) != (width, height) \
+                                or frame.format.name != "yuv420p":
+                            frame = frame.reformat(width=width, height=height, format="yuv420p",
+                                                   interpolation="AREA")
+                        y, u, v = (_upright(_plane(frame, i), self._rotation, self.mirrored)
+                                   for i in range(3))
+                        yield Frame(index, t_s, gray=y, chroma=(u, v))
+                    else:
+                        rgb = frame.to_ndarray(format="rgb24", width=width, height=height)
+                        yield Frame.from_rgb(index, t_s,
+                                             _upright(rgb, self._rotation, self.mirrored))
+                    index += 1
+        except av.FFmpegError as exc:  # the demuxer cannot read on: the file ends here
+            stopped = _reason(exc)
+        damage = damage_report(index, t_s, self.info.duration_s, skipped, dropped,
+                               after_damage, stopped)
         if index == 0:
-            raise SourceError(f"no decodable frames in {self.path}")
+            detail = f" ({damage['description']})" if damage else ""
+            raise SourceError(f"no decodable frames in {self.path}{detail}")
+        if damage is not None:
+            self.info = dataclasses.replace(self.info, damage=damage)
 
     def __iter__(self) -> Iterator[Frame]:
         if self.prefetch <= 0:
@@ -305,19 +434,46 @@ class VideoSource:
 
 
 class ImageSource:
-    """A still photo as a one-frame source."""
+    """A still photo as a one-frame source.
 
-    def __init__(self, path: str | Path, mirrored: bool = False):
+    Parameters
+    ----------
+    path : str or Path
+        Any image Pillow reads (EXIF orientation is applied).
+    mirrored : bool
+        The photo is a mirror image (a selfie camera's preview); it is flipped back.
+    max_side : int, optional
+        A photo whose longer side exceeds this, px, is scaled down to it (landmarks and the
+        millimetre scale do not need more; a 50 Mpx photo would only cost memory and time).
+    """
+
+    def __init__(self, path: str | Path, mirrored: bool = False, max_side: int | None = None):
         from PIL import Image, ImageOps, UnidentifiedImageError
 
         self.path = Path(path)
         if not self.path.exists():
             raise SourceError(f"no such file: {self.path}")
+        if self.path.is_dir():
+            raise SourceError(f"{self.path} is a folder, not an image")
+        if self.path.stat().st_size == 0:
+            raise SourceError(f"{self.path} is empty (0 bytes)")
         try:
-            with Image.open(self.path) as image:
-                # EXIF orientation is the photo's rotation metadata.
-                rgb = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
-        except (UnidentifiedImageError, OSError) as exc:
+            # Pillow's own decompression-bomb warning is replaced by check_size's limit.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(self.path) as image:
+                    check_size(*image.size, f"image {self.path}")
+                    if max_side:
+                        image.draft("RGB", (max_side, max_side))  # JPEG: decode at a lower scale
+                    # EXIF orientation is the photo's rotation metadata.
+                    upright = ImageOps.exif_transpose(image).convert("RGB")
+                    if max_side and max(upright.size) > max_side:
+                        upright.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+                    rgb = np.asarray(upright)
+        except Image.DecompressionBombError:
+            raise SourceError(f"image {self.path} is larger than facescore reads (at most "
+                              f"{MAX_SIDE_PX} px a side and {MAX_PIXELS / 1e6:.0f} Mpx)") from None
+        except (UnidentifiedImageError, OSError, ValueError) as exc:
             raise SourceError(f"not a readable image: {self.path}") from exc
         self._rgb = _upright(rgb, 0, mirrored)
         height, width = self._rgb.shape[:2]
@@ -385,13 +541,14 @@ def open_source(spec: str | Path | int, mirrored: bool = False,
                 max_side: int | None = None) -> Source:
     """Open a video file, a still image or (an integer) a camera index.
 
-    ``max_side`` bounds a video's decoded resolution (see :class:`VideoSource`).
+    ``max_side`` bounds the decoded resolution of a video or photo (see :class:`VideoSource`,
+    :class:`ImageSource`).
     """
     if isinstance(spec, int):
         return CameraSource(spec, mirrored=mirrored)
     path = Path(spec)
     if path.suffix.lower() in IMAGE_SUFFIXES:
-        return ImageSource(path, mirrored=mirrored)
+        return ImageSource(path, mirrored=mirrored, max_side=max_side)
     return VideoSource(path, mirrored=mirrored, max_side=max_side)
 
 

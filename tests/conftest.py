@@ -60,3 +60,35 @@ def neutral_photo() -> np.ndarray:
     from PIL import Image
 
     return np.asarray(Image.open(path).convert("RGB"))
+
+
+#: The short clip the input corpus and the interruption tests are built from: the first this
+#: many seconds of the weak-right phantom (rest, one brow raise, rest), at this size, px.
+CLIP_S = 2.6
+CLIP_PX = 240
+
+
+@pytest.fixture(scope="session")
+def clip_frames(phantoms) -> list[np.ndarray]:
+    """RGB frames of a short exam clip (rest, a brow raise, rest), 240 x 240 px at 30 fps, cut
+    from the phantom most tests share (so it costs no extra generation)."""
+    import av
+    import cv2
+
+    phantom, _ = phantoms.get("astro_0.5", fast_spec(0.5))
+    frames = []
+    with av.open(str(phantom.video)) as container:
+        for frame in container.decode(video=0):
+            if frame.time > CLIP_S:
+                break
+            frames.append(cv2.resize(frame.to_ndarray(format="rgb24"), (CLIP_PX, CLIP_PX),
+                                     interpolation=cv2.INTER_AREA))
+    return frames
+
+
+@pytest.fixture(scope="session")
+def clip(clip_frames, tmp_path_factory) -> Path:
+    """The short exam clip as an H.264 MP4."""
+    from clips import write_video
+
+    return write_video(tmp_path_factory.mktemp("clip") / "clip.mp4", clip_frames)

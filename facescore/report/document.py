@@ -8,6 +8,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ..analysis import DISCLAIMER, Analysis
+from ..display import path_text
+from ..features import POSITION_COLUMNS
 from ..scores import DEADBAND_TEXT
 
 SCHEMA_VERSION = "1.1"
@@ -25,6 +27,27 @@ def _clean(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+#: What each rest measure is measured from (its per-frame column in ``features``), and how a
+#: reader finds its zero.
+REST_REFERENCES = {
+    "brow_height": POSITION_COLUMNS["brow_height"],
+    "palpebral_fissure": POSITION_COLUMNS["eye_aperture_lm"],
+    "mouth_corner_height": POSITION_COLUMNS["mouth_corner_height"]
+    + " (the middle of the nasal ridge, the head frame's origin; negative: below it)",
+}
+
+
+def _rest(analysis: Analysis) -> dict:
+    """The rest measures, each with the reference it is measured from."""
+    rest = dict(analysis.rest)
+    for name, reference in REST_REFERENCES.items():
+        if isinstance(rest.get(name), dict):
+            rest[name] = {**rest[name], "reference": reference}
+    rest["basis"] = ("the photo as taken" if analysis.measurement.info.kind == "image"
+                     else f"median over the {rest.get('n_frames', 0)} frames at rest")
+    return rest
 
 
 def _flagged(analysis: Analysis) -> list[dict]:
@@ -61,10 +84,11 @@ def report_dict(analysis: Analysis, input_path: str | Path) -> dict:
     report = {
         "schema_version": SCHEMA_VERSION,
         "input": {
-            "path": str(input_path), "fps": info.fps, "n_frames": int(len(frames)),
+            "path": path_text(input_path), "kind": info.kind, "fps": info.fps,
+            "n_frames": int(len(frames)),
             "duration_s": float(frames["t_s"].iloc[-1]) if len(frames) else 0.0,
             "width": info.width, "height": info.height, "rotation_deg": info.rotation_deg,
-            "mirrored": info.mirrored,
+            "mirrored": info.mirrored, "damage": getattr(info, "damage", None),
         },
         "quality": {
             "face_found_fraction": m.quality["face_found_fraction"],
@@ -79,7 +103,7 @@ def report_dict(analysis: Analysis, input_path: str | Path) -> dict:
                         "method": m.calibration.method},
         "sides": "anatomical: left and right are the patient's own",
         "deadband": DEADBAND_TEXT,
-        "rest": analysis.rest,
+        "rest": _rest(analysis),
         "movements": movements,
         "blinks": {"summary": analysis.blink_summary,
                    "events": [{"onset_s": b.onset_s, "duration_s": b.duration_s,

@@ -25,16 +25,30 @@ def _png(figure) -> bytes:
     return buffer.getvalue()
 
 
-def time_series(frames: pd.DataFrame, segments: list[Segment]) -> bytes:
-    """Each movement's signal for both sides over the whole video, performances shaded."""
+#: A phone's layout of the figures: narrow and with larger type, so that at ~420 px wide they
+#: read without zooming (the wide layout would be shrunk to half its size there).
+NARROW = {"width_in": 4.4, "panel_in": 2.2, "fontsize": 10}
+
+
+def time_series(frames: pd.DataFrame, segments: list[Segment], width_in: float = 9.0,
+                panel_in: float = 1.9, fontsize: float = 8) -> bytes:
+    """Each movement's signal for both sides over the whole video, performances shaded.
+
+    Parameters
+    ----------
+    width_in, panel_in : float
+        Figure width and each movement's panel height, inches (at 110 dpi).
+    fontsize : float
+        Size of the labels, points.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     t = frames["t_s"].to_numpy()
-    figure, axes = plt.subplots(len(MOVEMENTS), 1, figsize=(9, 1.9 * len(MOVEMENTS)),
-                                sharex=True)
+    figure, axes = plt.subplots(len(MOVEMENTS), 1,
+                                figsize=(width_in, panel_in * len(MOVEMENTS)), sharex=True)
     for ax, movement in zip(axes, MOVEMENTS, strict=True):
         for segment in segments:
             ax.axvspan(segment.onset, segment.end, color=MOVEMENT_COLOURS[segment.label],
@@ -42,25 +56,33 @@ def time_series(frames: pd.DataFrame, segments: list[Segment]) -> bytes:
         for side in ("left", "right"):
             ax.plot(t, activation(frames, movement, side), color=SIDE_COLOURS[side], lw=1.3,
                     label=f"patient's {side}")
-        ax.set_title(TITLES[movement], fontsize=9, loc="left")
-        ax.set_ylabel("mm", fontsize=8)
-        ax.tick_params(labelsize=8)
+        ax.set_title(TITLES[movement], fontsize=fontsize + 1, loc="left")
+        ax.set_ylabel("mm", fontsize=fontsize)
+        ax.tick_params(labelsize=fontsize)
         ax.axhline(0, color="0.6", lw=0.6)
-    axes[0].legend(fontsize=8, loc="upper right", ncols=2)
-    axes[-1].set_xlabel("time (s)", fontsize=8)
+    axes[0].legend(fontsize=fontsize, loc="upper right", ncols=2)
+    axes[-1].set_xlabel("time (s)", fontsize=fontsize)
     figure.tight_layout()
     return _png(figure)
 
 
-def excursion_bars(performances) -> bytes:
-    """Per-movement median excursion, left vs right, with every repetition as a dot."""
+def excursion_bars(performances, width_in: float = 6.0, fontsize: float = 9) -> bytes:
+    """Per-movement median excursion, left vs right, with every repetition as a dot.
+
+    Parameters
+    ----------
+    width_in : float
+        Figure width, inches (at 110 dpi).
+    fontsize : float
+        Size of the labels, points.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     present = [m for m in MOVEMENTS if any(p.movement == m for p in performances)]
-    figure, ax = plt.subplots(figsize=(6, 2.8))
+    figure, ax = plt.subplots(figsize=(width_in, 2.8 * max(1.0, 6.0 / width_in) ** 0.5))
     x = np.arange(len(present))
     for offset, side in ((-0.18, "left"), (0.18, "right")):
         values = [[getattr(p, side).excursion_mm for p in performances if p.movement == m]
@@ -69,8 +91,9 @@ def excursion_bars(performances) -> bytes:
                color=SIDE_COLOURS[side], alpha=0.8, label=f"patient's {side}")
         for i, v in enumerate(values):
             ax.scatter(np.full(len(v), x[i] + offset), v, color="k", s=8, zorder=3)
-    ax.set_xticks(x, [m.replace("_", " ") for m in present], fontsize=9)
-    ax.set_ylabel("excursion (mm)", fontsize=9)
-    ax.legend(fontsize=8)
+    ax.set_xticks(x, [m.replace("_", " ") for m in present], fontsize=fontsize)
+    ax.set_ylabel("excursion (mm)", fontsize=fontsize)
+    ax.tick_params(labelsize=fontsize)
+    ax.legend(fontsize=fontsize - 1)
     figure.tight_layout()
     return _png(figure)

@@ -1,4 +1,4 @@
-"""Rest and peak frames with the measured points drawn, for the report."""
+"""Rest and peak frames (or a photo) with the measured points drawn, for the report."""
 
 from __future__ import annotations
 
@@ -7,12 +7,21 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..anatomy import BROW, LID_CENTRE_PAIRS, MOUTH_CORNER, SIDES
-from ..landmarks import FaceTracker
+from ..anatomy import BROW, LID_CENTRE_PAIRS, MOUTH_CORNER, RIGID, SIDES
+from ..landmarks import FaceTracker, choose_face
+from ..pipeline import WORKING_MAX_SIDE
 from ..sources import open_source
 
 #: Drawing colours (RGB) per anatomical side, matching the plots.
 SIDE_RGB = {"left": (31, 119, 180), "right": (214, 39, 40)}
+#: The measured face's box on a photo with several faces, and the others'.
+MEASURED_RGB = (20, 160, 60)
+OTHER_RGB = (150, 150, 150)
+#: Width of a key frame's face crop, px: at this size the lids and the mouth corners are
+#: several pixels apart even on a small face (the report shows it at up to this width).
+CROP_WIDTH_PX = 560
+#: Width of a photo's overview (all faces, the measured one marked), px.
+OVERVIEW_WIDTH_PX = 900
 
 
 def grab_frames(path: str | Path, times_s: list[float], mirrored: bool) -> dict[float, np.ndarray]:
@@ -33,36 +42,132 @@ def grab_frames(path: str | Path, times_s: list[float], mirrored: bool) -> dict[
     return grabbed
 
 
-def annotate(rgb: np.ndarray, tracker: FaceTracker) -> np.ndarray:
-    """Crop to the face and draw the brow, lid and mouth-corner points of each side."""
+def _measured_face(rgb: np.ndarray, tracker: FaceTracker):
+    """All faces in a picture and the one the measurement follows (the tracker's own rule:
+    the largest, discounted by its distance from the centre); (faces, None) without a face."""
     faces = tracker.search(rgb)
     if not faces:
-        return rgb
-    points = max(faces, key=lambda f: f.width_px).points[:, :2]
-    image = rgb.copy()
-    radius = max(2, int(round(np.ptp(points[:, 0]) / 120)))
+        return faces, None
+    height, width = rgb.shape[:2]
+    return faces, choose_face(faces, width, height)
+
+
+def draw_points(image: np.ndarray, points: np.ndarray, radius: int = 3) -> None:
+    """Draw, in place, each side's measured points: brow points as dots, lid points as small
+    rings (so the lid edge under them stays visible), the mouth corner as a ring, and the
+    nasal midline origin (the reference of the mouth-corner height) as a white cross.
+
+    Parameters
+    ----------
+    points : (478, 2) ndarray
+        Landmarks in ``image`` px.
+    radius : int
+        Marker radius, px of ``image``.
+    """
+    thin = max(1, radius // 3)
     for side in SIDES:
         colour = SIDE_RGB[side]
-        indices = [*BROW[side], *(i for pair in LID_CENTRE_PAIRS[side] for i in pair),
-                   MOUTH_CORNER[side]]
-        for x, y in points[indices]:
+        for x, y in points[list(BROW[side])]:
             cv2.circle(image, (int(round(x)), int(round(y))), radius, colour, -1, cv2.LINE_AA)
+        lids = [i for pair in LID_CENTRE_PAIRS[side] for i in pair]
+        for x, y in points[lids]:
+            cv2.circle(image, (int(round(x)), int(round(y))), radius, colour, thin, cv2.LINE_AA)
+        x, y = points[MOUTH_CORNER[side]]
+        cv2.circle(image, (int(round(x)), int(round(y))), radius + 2, colour, thin + 1,
+                   cv2.LINE_AA)
+    ox, oy = points[list(RIGID)].mean(axis=0)
+    arm = 3 * radius
+    for dx, dy in ((arm, 0), (0, arm)):
+        cv2.line(image, (int(ox - dx), int(oy - dy)), (int(ox + dx), int(oy + dy)),
+                 (255, 255, 255), thin + 1, cv2.LINE_AA)
+
+
+def _label(image: np.ndarray, text: str, x: int, y: int, colour, scale: float = 0.8) -> None:
+    """Text with a dark outline, readable on any picture."""
+    for ink, width in (((0, 0, 0), 4), (colour, 2)):
+        cv2.putText(image, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, ink, width,
+                    cv2.LINE_AA)
+
+
+#: A face crop's height over its width (a face is taller than wide).
+CROP_ASPECT = 1.15
+
+
+def face_crop(rgb: np.ndarray, points: np.ndarray, width_px: int = CROP_WIDTH_PX,
+              pad: float = 0.18) -> np.ndarray:
+    """The face cut out and scaled to ``width_px`` wide, its measured points drawn at that
+    scale, and labelled R and L on the sides where the patient's right and left are.
+
+    The cut is a box of one shape (:data:`CROP_ASPECT`) around the landmark cloud's centre,
+    ``pad`` of the face's size wider than it, so that a movement's rest and peak frames come
+    out the same size side by side (trimmed only where the frame ends).
+    """
     (x0, y0), (x1, y1) = points.min(axis=0), points.max(axis=0)
-    pad = 0.25 * max(x1 - x0, y1 - y0)
-    x0, y0 = int(max(x0 - pad, 0)), int(max(y0 - pad, 0))
-    x1, y1 = int(min(x1 + pad, image.shape[1])), int(min(y1 + pad, image.shape[0]))
-    crop = image[y0:y1, x0:x1]
-    scale = 320 / max(crop.shape[:2])
-    crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    centre_x, centre_y = (x0 + x1) / 2, (y0 + y1) / 2
+    half_w = (1 + 2 * pad) * max(x1 - x0, (y1 - y0) / CROP_ASPECT) / 2
+    half_h = CROP_ASPECT * half_w
+    x0, y0 = int(max(centre_x - half_w, 0)), int(max(centre_y - half_h, 0))
+    x1 = int(min(centre_x + half_w, rgb.shape[1]))
+    y1 = int(min(centre_y + half_h, rgb.shape[0]))
+    crop = rgb[y0:y1, x0:x1]
+    scale = width_px / crop.shape[1]
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+    crop = np.ascontiguousarray(cv2.resize(crop, None, fx=scale, fy=scale,
+                                           interpolation=interpolation))
+    draw_points(crop, (points - (x0, y0)) * scale)
     # The patient's right is on the viewer's left (frames are shown as an examiner sees them).
-    for text, x in (("R", 6), ("L", crop.shape[1] - 18)):
-        cv2.putText(crop, text, (x, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2)
+    for text, x in (("R", 8), ("L", crop.shape[1] - 26)):
+        _label(crop, text, x, 28, (255, 255, 255), 0.9)
     return crop
+
+
+def annotate(rgb: np.ndarray, tracker: FaceTracker) -> np.ndarray:
+    """Crop to the measured face and draw the brow, lid and mouth-corner points of each side
+    (the picture unchanged when no face is found)."""
+    _, face = _measured_face(rgb, tracker)
+    if face is None:
+        return rgb
+    return face_crop(rgb, face.points[:, :2])
+
+
+def photo_overview(rgb: np.ndarray, tracker: FaceTracker) -> tuple[np.ndarray | None,
+                                                                   np.ndarray | None, int]:
+    """A photo's pictures for the report.
+
+    Returns
+    -------
+    overview : ndarray or None
+        The whole photo, every face boxed, the measured one marked "measured" (None when the
+        photo holds one face: the crop shows it all).
+    crop : ndarray or None
+        The measured face with its points (None without a face).
+    n_faces : int
+    """
+    faces, measured = _measured_face(rgb, tracker)
+    if measured is None:
+        return None, None, 0
+    crop = face_crop(rgb, measured.points[:, :2])
+    if len(faces) < 2:
+        return None, crop, len(faces)
+    scale = min(1.0, OVERVIEW_WIDTH_PX / rgb.shape[1])
+    overview = np.ascontiguousarray(cv2.resize(rgb, None, fx=scale, fy=scale,
+                                               interpolation=cv2.INTER_AREA))
+    thickness = max(2, overview.shape[1] // 300)
+    # The others first, so that the measured face's box and label are drawn on top.
+    for face in sorted(faces, key=lambda f: f is measured):
+        (x0, y0), (x1, y1) = face.points[:, :2].min(axis=0) * scale, \
+            face.points[:, :2].max(axis=0) * scale
+        colour = MEASURED_RGB if face is measured else OTHER_RGB
+        cv2.rectangle(overview, (int(x0), int(y0)), (int(x1), int(y1)), colour, thickness)
+        text = "measured" if face is measured else "not measured"
+        _label(overview, text, int(x0), int(y1) + 22 if y1 + 26 < overview.shape[0]
+               else max(int(y0) - 8, 18), colour, 0.6)
+    return overview, crop, len(faces)
 
 
 def jpeg(rgb: np.ndarray) -> bytes:
     ok, data = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
-                            [cv2.IMWRITE_JPEG_QUALITY, 85])
+                            [cv2.IMWRITE_JPEG_QUALITY, 88])
     return data.tobytes() if ok else b""
 
 
@@ -81,3 +186,15 @@ def key_frames(path: str | Path, times_s: dict[str, float], mirrored: bool) -> d
     grabbed = grab_frames(path, list(times_s.values()), mirrored)
     return annotate_frames({name: grabbed.get(t) for name, t in times_s.items()})
 
+
+def photo_images(path: str | Path, mirrored: bool) -> tuple[dict[str, bytes], int]:
+    """A photo's report pictures as JPEG bytes (``"face"`` and, with several faces,
+    ``"overview"``), and how many faces it holds."""
+    # Bounded as the measurement bounds it: a 50 Mpx photo needs no more for its pictures.
+    with open_source(path, mirrored=mirrored, max_side=WORKING_MAX_SIDE) as source:
+        rgb = next(iter(source)).rgb
+    with FaceTracker(blendshapes=False) as tracker:
+        overview, crop, n_faces = photo_overview(rgb, tracker)
+    images = {name: jpeg(picture) for name, picture in (("overview", overview), ("face", crop))
+              if picture is not None}
+    return images, n_faces

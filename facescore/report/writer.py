@@ -1,53 +1,33 @@
 """Write an analysis to a folder: report.json, report.html, frames.parquet and frames.csv.
 
 Everything is written to a staging folder beside the target and moved into place only when
-all files are complete, so a failure never leaves a half-written report.
+all files are complete, so a failure (a full disk, Ctrl-C) never leaves a half-written report
+nor the staging folder.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import shutil
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ..analysis import Analysis
+from ..display import NONE, number
+from ..outputs import atomic_directory
 from ..segments import rest_mask
 from ..table import write_table
 from . import figures, keyframes
 from .document import report_dict, validate_report
 
 OUTPUT_FILES = ("report.json", "report.html", "frames.parquet", "frames.csv")
-
-
-@contextmanager
-def atomic_directory(target: Path):
-    """Yield a staging folder; on success its files replace those of ``target``."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    staging.chmod(0o755)  # mkdtemp makes it private; a report folder is an ordinary folder
-    try:
-        yield staging
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    if not target.exists():
-        staging.replace(target)
-        return
-    for item in staging.iterdir():
-        item.replace(target / item.name)
-    staging.rmdir()
+__all__ = ["OUTPUT_FILES", "atomic_directory", "render_html", "write_outputs"]
 
 
 def _fmt(value, digits: int = 1) -> str:
-    if value is None or (isinstance(value, float) and not np.isfinite(value)):
-        return "–"
-    return f"{value:.{digits}f}"
+    return number(value, digits)
 
 
 def _key_times(analysis: Analysis) -> dict[str, float]:
@@ -77,17 +57,38 @@ def _frame_pairs(images: dict[str, bytes]) -> list[tuple[str, list[tuple[str, st
     return list(rows.items())
 
 
-def render_html(report: dict, analysis: Analysis, frame_images: dict[str, bytes]) -> str:
-    """The self-contained HTML page (images inline as base64; no external resources)."""
-    env = Environment(loader=PackageLoader("facescore.report", "templates"),
-                      autoescape=select_autoescape(["html", "j2"]))
+def _environment() -> Environment:
+    return Environment(loader=PackageLoader("facescore.report", "templates"),
+                       autoescape=select_autoescape(["html", "j2"]))
+
+
+def render_html(report: dict, analysis: Analysis, frame_images: dict[str, bytes],
+                photo: dict[str, bytes] | None = None, n_faces: int = 0) -> str:
+    """The self-contained HTML page (images inline as base64; no external resources).
+
+    Parameters
+    ----------
+    frame_images : dict
+        A video's key frames, ``"movement|phase"`` → JPEG bytes.
+    photo : dict, optional
+        A photo's pictures (``"face"``, and ``"overview"`` when it holds several faces).
+    n_faces : int
+        Faces in the photo.
+    """
     b64 = lambda data: base64.b64encode(data).decode("ascii")  # noqa: E731
-    return env.get_template("report.html.j2").render(
-        r=report, fmt=_fmt,
-        frame_rows=_frame_pairs(frame_images),
-        series=b64(figures.time_series(analysis.frames, analysis.segments)),
-        bars=b64(figures.excursion_bars(analysis.performances)) if analysis.performances
-        else None,
+    is_photo = report["input"].get("kind") == "image"
+    series = bars = None
+    if not is_photo:  # one moment has no course over time
+        series = [b64(figures.time_series(analysis.frames, analysis.segments, **layout))
+                  for layout in ({}, figures.NARROW)]
+    if analysis.performances:
+        narrow = {k: figures.NARROW[k] for k in ("width_in", "fontsize")}
+        bars = [b64(figures.excursion_bars(analysis.performances, **layout))
+                for layout in ({}, narrow)]
+    return _environment().get_template("report.html.j2").render(
+        r=report, fmt=_fmt, dash=NONE, photo=is_photo,
+        photo_images={k: b64(v) for k, v in (photo or {}).items()}, n_faces=n_faces,
+        frame_rows=_frame_pairs(frame_images), series=series, bars=bars,
     )
 
 
@@ -101,18 +102,27 @@ def write_outputs(analysis: Analysis, input_path: str | Path, out_dir: str | Pat
         ``frame_source(t_s) -> rgb or None`` giving the picture at a time, for the key frames
         of a recording that is not a file (a live session keeps the frames it needs). By
         default the frames are read back from ``input_path``.
+
+    Raises
+    ------
+    FacescoreError
+        When the folder cannot be written (nothing is left half-written).
     """
     out_dir = Path(out_dir)
     report = report_dict(analysis, input_path)
     validate_report(report)
-    times = _key_times(analysis)
-    if frame_source is None:
-        images = keyframes.key_frames(input_path, times, analysis.measurement.info.mirrored)
+    mirrored = analysis.measurement.info.mirrored
+    photo, n_faces, images = None, 0, {}
+    if analysis.measurement.info.kind == "image" and frame_source is None:
+        photo, n_faces = keyframes.photo_images(input_path, mirrored)
+    elif frame_source is None:
+        images = keyframes.key_frames(input_path, _key_times(analysis), mirrored)
     else:
-        images = keyframes.annotate_frames({name: frame_source(t) for name, t in times.items()})
+        images = keyframes.annotate_frames({name: frame_source(t)
+                                            for name, t in _key_times(analysis).items()})
+    html = render_html(report, analysis, images, photo, n_faces)
     with atomic_directory(out_dir) as staging:
         (staging / "report.json").write_text(json.dumps(report, indent=2))
-        (staging / "report.html").write_text(render_html(report, analysis, images),
-                                             encoding="utf-8")
+        (staging / "report.html").write_text(html, encoding="utf-8")
         write_table(analysis.frames, staging)
     return [out_dir / name for name in OUTPUT_FILES]
