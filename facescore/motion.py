@@ -41,7 +41,15 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from .anatomy import BROW, BROW_INNER, LID_CENTRE_PAIRS, MOUTH_CORNER, NASAL_RIDGE, SIDES
+from .anatomy import (
+    BROW,
+    BROW_INNER,
+    EYE_CORNERS,
+    LID_CENTRE_PAIRS,
+    MOUTH_CORNER,
+    NASAL_RIDGE,
+    SIDES,
+)
 from .eyelids import EyeModel, LidReading, eye_model, read_lid, sample_region
 from .geometry import (
     IRIS_DIAMETER_MM,
@@ -174,6 +182,15 @@ def face_axes(points_xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return to_left, np.array([to_left[1], -to_left[0]])  # image y grows downward
 
 
+def _eye_span(points_xy: np.ndarray) -> float:
+    """The face's scale in the picture, px: the mean distance between the outer and between
+    the inner eye corners (bone holds them; the irises would serve too, but they hide under a
+    closing lid and their landmarks wander then)."""
+    (ro, ri), (lo, li) = EYE_CORNERS["right"], EYE_CORNERS["left"]
+    return float(0.5 * (np.linalg.norm(points_xy[lo] - points_xy[ro])
+                        + np.linalg.norm(points_xy[li] - points_xy[ri])))
+
+
 def _iod(points_xy: np.ndarray) -> float:
     left_eye = points_xy[list(LID_CENTRE_PAIRS["left"][1])].mean(axis=0)
     right_eye = points_xy[list(LID_CENTRE_PAIRS["right"][1])].mean(axis=0)
@@ -257,6 +274,7 @@ class Anchor:
     seeds: np.ndarray  # (K, 2) patch centres
     landmark_seeds: np.ndarray  # (K, 2) the seeds' landmarks (lids not offset)
     ridge_frame: np.ndarray  # (R, 2) nasal-ridge landmarks, frame px
+    eye_span_px: float  # span of the eye corners, frame px (the picture's scale)
     rotation: np.ndarray  # (3, 3) landmark head rotation
     seeds_head: np.ndarray  # (K, 3) seeds in the head-fixed frame, frame px (for parallax)
     landmark_head: np.ndarray  # (K, 2) seed landmarks head-fixed, frame px (rest test)
@@ -354,7 +372,8 @@ class AnchoredTracker:
             to_working=to_working, size=size, scale=scale, picture=picture,
             seeds=apply_affine(to_working, seeds_frame).astype(np.float32),
             landmark_seeds=apply_affine(to_working, xy[SEED_INDICES]),
-            ridge_frame=xy[list(NASAL_RIDGE)].copy(), rotation=rotation, seeds_head=seeds_head,
+            ridge_frame=xy[list(NASAL_RIDGE)].copy(), eye_span_px=_eye_span(xy),
+            rotation=rotation, seeds_head=seeds_head,
             landmark_head=head[SEED_INDICES, :2] / iod,
             mm_per_px=IRIS_DIAMETER_MM / max(iris_diameter_px(head), 1e-6))
         self._add_eyes(anchor, picture, apply_affine(to_working, xy), iod)
@@ -434,7 +453,12 @@ class AnchoredTracker:
     def _measure(self, gray: np.ndarray, points: np.ndarray, matrix: np.ndarray,
                  anchor: Anchor, distance: float) -> FlowReading:
         xy = points[:, :2]
-        to_anchor = similarity_fit(xy[list(NASAL_RIDGE)], anchor.ridge_frame)
+        # The picture is brought to the anchor's scale by the span of the eye corners (the
+        # ridge's landmarks are too close together to tell scale well: a 5 % error misplaced
+        # the eyes by 2-3 px on a soft video), turned and shifted by the ridge's landmarks; the
+        # tracked ridge then corrects what is left.
+        zoom = anchor.eye_span_px / _eye_span(xy)
+        to_anchor = similarity_fit(xy[list(NASAL_RIDGE)], anchor.ridge_frame, scale=zoom)
         stabilise = _compose(anchor.to_working, to_anchor)
         working = normalise_contrast(working_picture(gray, stabilise, anchor.size))
         self._add_eyes(anchor, working, apply_affine(stabilise, xy), _iod(xy))
@@ -478,6 +502,7 @@ class AnchoredTracker:
 
         ridge = _RIDGE_ROWS[ok[_RIDGE_ROWS]]
         ridge_ok = len(ridge) >= 3
+        # What is left of the head's motion in the stabilised picture, from the tracked ridge.
         head_motion = similarity_fit(anchor.seeds[ridge], position[ridge]) if ridge_ok else \
             similarity_fit(anchor.seeds[_RIDGE_ROWS], landmark_guess[_RIDGE_ROWS])
         shift = apply_affine(invert_affine(head_motion), position) - anchor.seeds
