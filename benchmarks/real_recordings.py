@@ -41,8 +41,20 @@ CLIPS = [
 ]
 NO_EXAM = {"not_expressive.mp4", "baseline.mp4", "obama_address.mp4"}
 
-#: Part 2: (name, base clip, order, repetitions, lead-in s, gains {movement: {side: g}}).
+#: Spontaneous blinks counted by eye, frame by frame, in crops of the eyes (frame indices of
+#: the closing), for the clips where that was done.
+BLINKS_BY_EYE = {
+    "obama_address.mp4": [70, 158, 179, 254, 313, 421, 518, 560, 632, 659, 779, 923, 945, 986],
+    "single_face.mp4": [27],
+    "not_expressive.mp4": [],
+    "baseline.mp4": [],
+}
+
+#: Part 2: (name, base clip, order, repetitions, lead-in s, gains {movement: {side: g}}[,
+#: timing]).
 ALL = ("brow_raise", "eye_closure", "smile", "frown")
+#: single_face.mp4 is 2.4 s long: one shorter performance fits.
+SHORT = {"lead_in_s": 0.6, "ramp_s": 0.3, "hold_s": 0.5, "rest_s": 0.3}
 
 
 def _gains(right: float, left: float = 1.0, movements=ALL) -> dict:
@@ -69,6 +81,11 @@ ADDED = [
     ("baseline_brow_l0", "baseline.mp4", ("brow_raise",), 1, 0.8, _gains(1.0, left=0.0)),
     ("baseline_eye_r0", "baseline.mp4", ("eye_closure",), 1, 0.8, _gains(0.0)),
     ("baseline_frown_r0.5", "baseline.mp4", ("frown",), 1, 0.8, _gains(0.5)),
+    ("single_brow_r0.5", "single_face.mp4", ("brow_raise",), 1, 0.6, _gains(0.5), SHORT),
+    ("single_eye_r0", "single_face.mp4", ("eye_closure",), 1, 0.6, _gains(0.0), SHORT),
+    ("single_frown_l0.5", "single_face.mp4", ("frown",), 1, 0.6, _gains(1.0, left=0.5),
+     SHORT),
+    ("single_brow_r1", "single_face.mp4", ("brow_raise",), 1, 0.6, _gains(1.0), SHORT),
 ]
 
 
@@ -112,11 +129,20 @@ def drift_table(data: Path) -> pd.DataFrame:
         row["performances"] = "; ".join(
             f"{p.movement} {p.start_s:.1f}-{p.end_s:.1f}" for p in analysis.performances) or "none"
         row["blinks"] = analysis.blink_summary.get("count", 0)
+        if clip in BLINKS_BY_EYE:
+            truth = np.array(BLINKS_BY_EYE[clip]) / (len(frames) / max(t[-1] - t[0], 1e-6))
+            onsets = np.array([b.onset_s for b in analysis.blinks])
+            found = sum(bool(np.any(np.abs(onsets - x) < 0.3)) for x in truth)
+            invented = sum(not np.any(np.abs(truth - o) < 0.3) for o in onsets)
+            row["blinks_by_eye"] = len(truth)
+            row["blinks_found"] = found
+            row["blinks_invented"] = invented
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _make_added(name, clip, order, reps, lead_in, gains, data: Path) -> Path:
+def _make_added(name, clip, order, reps, lead_in, gains, data: Path,
+                timing: dict | None = None) -> Path:
     from facescore.phantom import PhantomSpec, Timing
     from facescore.phantom_video import generate_from_video
 
@@ -124,7 +150,7 @@ def _make_added(name, clip, order, reps, lead_in, gains, data: Path) -> Path:
     if not (out.exists() and Path(f"{out}.truth.json").exists()):
         CACHE.mkdir(parents=True, exist_ok=True)
         spec = PhantomSpec(gains=gains, order=order, repetitions=reps,
-                           timing=Timing(lead_in_s=lead_in))
+                           timing=Timing(**(timing or {"lead_in_s": lead_in})))
         generate_from_video(out, data / clip, spec)
     return out
 
@@ -144,10 +170,11 @@ def accuracy_table(data: Path, cases: list[str] | None = None) -> pd.DataFrame:
     from facescore.validation import load_truth
 
     rows = []
-    for name, clip, order, reps, lead_in, gains in ADDED:
+    for name, clip, order, reps, lead_in, gains, *timing in ADDED:
         if not (data / clip).exists() or (cases and name not in cases):
             continue
-        video = _make_added(name, clip, order, reps, lead_in, gains, data)
+        video = _make_added(name, clip, order, reps, lead_in, gains, data,
+                            timing[0] if timing else None)
         truth = load_truth(video)
         analysis = analyze(video)
         used = set()

@@ -164,6 +164,13 @@ def cmd_measure(args: argparse.Namespace) -> int:
     return 0
 
 
+def _symmetry(performance) -> str:
+    """A performance's symmetry as printed: a percentage, or why there is none."""
+    if performance.symmetry_pct is not None:
+        return f"{performance.symmetry_pct:5.1f} %"
+    return "not scored (poor signal)" if not performance.scored else "too small to compare"
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
     from .analysis import analyze
     from .report import write_outputs
@@ -175,8 +182,18 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     for p in analysis.performances:
         weaker = p.weaker_side or "neither (within normal variation)"
         print(f"{p.movement:<12} rep {p.rep}  left {p.left.excursion_mm:5.1f} mm  "
-              f"right {p.right.excursion_mm:5.1f} mm  symmetry {p.symmetry_pct:5.1f} %  "
-              f"weaker: {weaker}")
+              f"right {p.right.excursion_mm:5.1f} mm  symmetry {_symmetry(p)}  "
+              f"weaker: {weaker}" + (f"  ({p.sides} side only)" if p.sides != "both" else ""))
+        for flag in p.flags:
+            print(f"    note: {flag}")
+    blinks = analysis.blink_summary
+    if blinks.get("count"):
+        print(f"blinks: {blinks['count']}"
+              + (f" ({blinks['rate_per_min']:.0f}/min)" if blinks.get("rate_per_min") else "")
+              + "; median completeness "
+              + ", ".join(f"{side} {100 * blinks[f'completeness_{side}']:.0f} %"
+                          for side in ("left", "right")
+                          if blinks.get(f"completeness_{side}") is not None))
     if analysis.not_performed:
         print(f"not performed: {', '.join(analysis.not_performed)}")
     for warning in analysis.measurement.quality.get("warnings", []):
@@ -231,7 +248,7 @@ def cmd_session(args: argparse.Namespace) -> int:
               "completed movement(s) were saved")
     for p in result.analysis.performances:
         print(f"{p.movement:<12} rep {p.rep}  left {p.left.excursion_mm:5.1f} mm  "
-              f"right {p.right.excursion_mm:5.1f} mm  symmetry {p.symmetry_pct:5.1f} %")
+              f"right {p.right.excursion_mm:5.1f} mm  symmetry {_symmetry(p)}")
     print(f"report: {result.out_dir / 'report.html'}")
     print(f"history: session {result.session_id} of profile '{args.profile}' "
           f"(see 'facescore history --profile {args.profile}')")
