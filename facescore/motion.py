@@ -79,7 +79,7 @@ _RIDGE_ROWS = _GROUP_ROWS["ridge"]
 _LOWER_LID_ROWS = np.concatenate([_GROUP_ROWS[f"lower_lid_{s}"] for s in SIDES])
 _MOUTH_ROWS = np.concatenate([_GROUP_ROWS[f"mouth_{s}"] for s in SIDES])
 _OTHER_ROWS = np.setdiff1d(np.arange(len(SEED_INDICES)),
-                           np.concatenate([_LOWER_LID_ROWS, _MOUTH_ROWS]))
+                           np.concatenate([_LOWER_LID_ROWS, _MOUTH_ROWS, _RIDGE_ROWS]))
 _GROUP_OF_ROW = np.empty(len(SEED_INDICES), dtype=object)
 for _name, _rows in _GROUP_ROWS.items():
     _GROUP_OF_ROW[_rows] = _name
@@ -93,7 +93,7 @@ NORMALISE_SIGMA = 8.0
 LK_WINDOW = (21, 21)
 #: Lower-lid patches get a smaller window, so that it does not also hold the upper lid.
 LID_WINDOW = (11, 11)
-MOUTH_WINDOW = (int(__import__("os").environ.get("FS_MW", "21")),) * 2
+MOUTH_WINDOW = (21, 21)
 #: Pyramid levels: the working picture is stabilised on the nose and each search starts from
 #: last frame's position, so what is left to find is small (a level halves the cost).
 LK_LEVELS = 2
@@ -121,7 +121,9 @@ SWITCH_MARGIN_DEG = 1.5
 MIN_OPEN_APERTURE_IOD = 0.09
 
 
-_WINDOWS = ((_OTHER_ROWS, LK_WINDOW), (_LOWER_LID_ROWS, LID_WINDOW), (_MOUTH_ROWS, MOUTH_WINDOW))
+RIDGE_WINDOW = (21, 21)
+_WINDOWS = ((_OTHER_ROWS, LK_WINDOW), (_LOWER_LID_ROWS, LID_WINDOW), (_MOUTH_ROWS, MOUTH_WINDOW),
+            (_RIDGE_ROWS, RIDGE_WINDOW))
 
 
 def normalise_contrast(picture: np.ndarray, sigma: float = NORMALISE_SIGMA) -> np.ndarray:

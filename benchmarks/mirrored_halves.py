@@ -1,0 +1,371 @@
+"""Mirrored half-faces against facescore's own measure, on ground-truth phantoms.
+
+The "mirrored half-face" method (SplitFace's idea) measures each side on a composite face made
+of that side only: the patient's left half plus its mirror image across the facial midline (the
+LEFT composite), and likewise for the right. The landmark model then sees a symmetric face, so
+its pull toward symmetry cannot lend one side's movement to the other.
+
+How it is done here, per phantom video:
+
+1. Midline. In the first frame, through the mean of the nasal-ridge landmarks
+   (:data:`facescore.anatomy.NASAL_RIDGE`), perpendicular to the line joining the eye centres
+   (means of :data:`~facescore.anatomy.EYE_CORNERS`). ``--midline tracked`` (default) carries it
+   to every later frame with the head's rigid motion: a similarity fitted between the first
+   frame's and this frame's NASAL_RIDGE + EYE_CORNERS landmarks (from facescore's own per-frame
+   landmark run, :meth:`FaceTracker.track`). ``--midline fixed`` keeps the first frame's line.
+2. Composites. The frame is reflected across the midline (``cv2.warpAffine``); each composite
+   takes its side from the original and the other side from the reflection.
+3. Landmarks. :meth:`FaceTracker.search` on each composite (IMAGE mode, whole picture, no
+   temporal filtering). Two readings of each side: ``own`` uses only the landmarks MediaPipe
+   names for that side (in the LEFT composite, the patient-left ones, which lie on the original
+   half); ``both`` averages them with the mirrored side's landmarks, un-mirrored (the head-axes
+   signals below are mirror-symmetric, so un-mirroring is the lateral sign).
+4. Signals, per side and frame, in the composite's head axes (the eye line is "across", its
+   perpendicular "up", origin the nasal-ridge mean, unit the eye-centre distance, turned into mm
+   with the original frames' median eye-centre distance and facescore's iris calibration): brow
+   lift (mean BROW up), upper-lid drop (mean upper point of LID_CENTRE_PAIRS, down), mouth-corner
+   travel out and up (scored at 45 deg), brow descent for the frown.
+5. Excursion and ratio exactly as facescore's landmark cross-check: the signals are written in
+   the per-frame table's ``*_lm_mm_<side>`` columns and given to
+   :func:`facescore.validation.compare_with_truth` (max over the performance minus the median
+   of the 0.4 s before it; ratio = right / left).
+
+facescore's ``flow`` (its prior-free measure) and ``landmarks`` (raw landmarks, one run on the
+whole face) come from :func:`facescore.pipeline.measure_video` on the same video.
+
+Phantoms: right side gain g in {1, 0.5, 0} (left normal) on scikit-image's astronaut and on
+../shared/data/neutral.jpeg (when present), 480x480; cached in benchmarks/.cache/mirror/.
+
+Printed: one row per face x movement x gain (true ratio and each method's ratio), the worst
+|ratio - true| and the worst frozen-side (g = 0) reading per method, composite failures, and the
+time per frame of the composites against one landmark run.
+
+    .venv/bin/python benchmarks/mirrored_halves.py [--midline tracked|fixed] [--gains 1 .5 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from facescore import geometry
+from facescore.anatomy import BROW, EYE_CORNERS, LID_CENTRE_PAIRS, MOUTH_CORNER, NASAL_RIDGE, SIDES
+from facescore.landmarks import FaceTracker, choose_face
+from facescore.phantom import astronaut, generate, right_weak
+from facescore.pipeline import measure_video
+from facescore.sources import open_source
+from facescore.validation import compare_with_truth, load_truth
+
+CACHE = Path(__file__).resolve().parent / ".cache" / "mirror"
+SHARED_FACE = Path(__file__).resolve().parents[2] / "shared" / "data" / "neutral.jpeg"
+RIGID_POINTS = [*NASAL_RIDGE, *EYE_CORNERS["right"], *EYE_CORNERS["left"]]
+READINGS = ("own", "both")
+#: Frames of the first video over which the per-frame costs are timed.
+TIMING_FRAMES = 90
+
+
+# --- phantoms ------------------------------------------------------------------------------------
+
+def faces():
+    """(label, photo or None, photo name) of each base face."""
+    yield "astronaut", *astronaut()
+    if SHARED_FACE.exists():
+        photo = np.asarray(Image.open(SHARED_FACE).convert("RGB"))
+        yield "neutral.jpeg", photo, "shared/data/neutral.jpeg"
+
+
+def phantom(label: str, photo: np.ndarray, name: str, gain: float) -> tuple[Path, dict]:
+    """The right-weak phantom of one face and gain (generated once, then read from the cache)."""
+    video = CACHE / f"{label.replace('.', '_')}_g{gain:g}.mp4"
+    if video.exists() and Path(f"{video}.truth.json").exists():
+        return video, load_truth(video)
+    made = generate(video, right_weak(gain, size=(480, 480)), photo=photo, photo_name=name)
+    return made.video, made.truth
+
+
+# --- the midline and the composites --------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Midline:
+    """The facial midline in frame px: a point on it and unit vectors along and across it."""
+
+    point: np.ndarray  # (2,)
+    up: np.ndarray  # (2,) toward the top of the head (image y grows downward)
+
+    @property
+    def to_left(self) -> np.ndarray:
+        """Unit vector across the line toward the patient's left (the image right)."""
+        return np.array([-self.up[1], self.up[0]])
+
+    def reflection(self) -> np.ndarray:
+        """(2, 3) affine reflecting the picture across this line."""
+        linear = 2.0 * np.outer(self.up, self.up) - np.eye(2)
+        return np.hstack([linear, (self.point - linear @ self.point)[:, None]])
+
+    def moved(self, similarity: np.ndarray) -> Midline:
+        """The line carried by a (2, 3) similarity."""
+        up = similarity[:, :2] @ self.up
+        return Midline(geometry.apply_affine(similarity, self.point[None])[0],
+                       up / np.linalg.norm(up))
+
+
+def eye_centres(points: np.ndarray) -> dict[str, np.ndarray]:
+    """Each side's eye centre (mean of its two corners), frame px."""
+    return {side: points[list(EYE_CORNERS[side]), :2].mean(axis=0) for side in SIDES}
+
+
+def midline_from(points: np.ndarray) -> Midline:
+    """Through the nasal-ridge mean, perpendicular to the line joining the eye centres."""
+    eyes = eye_centres(points)
+    to_left = eyes["left"] - eyes["right"]
+    to_left /= np.linalg.norm(to_left)
+    return Midline(points[list(NASAL_RIDGE), :2].mean(axis=0), np.array([to_left[1], -to_left[0]]))
+
+
+def composites(rgb: np.ndarray, midline: Midline) -> dict[str, np.ndarray]:
+    """The LEFT and RIGHT composite faces: each side of the line plus its mirror image."""
+    height, width = rgb.shape[:2]
+    mirrored = cv2.warpAffine(rgb, midline.reflection(), (width, height), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REPLICATE)
+    ys, xs = np.mgrid[0:height, 0:width]
+    across = (xs - midline.point[0]) * midline.to_left[0] + (ys - midline.point[1]) * midline.to_left[1]
+    on_left = (across > 0)[..., None]
+    return {"left": np.where(on_left, rgb, mirrored), "right": np.where(on_left, mirrored, rgb)}
+
+
+# --- signals -------------------------------------------------------------------------------------
+
+def side_positions(points: np.ndarray, side: str) -> np.ndarray:
+    """One side's brow height, upper-lid height, mouth-corner lateral and height.
+
+    In the picture's head axes: the eye line is "across", its perpendicular "up", the origin
+    the nasal-ridge mean, the unit the distance between the eye centres.
+    """
+    eyes = eye_centres(points)
+    across = eyes["left"] - eyes["right"]
+    iod = np.linalg.norm(across)
+    to_left = across / iod
+    up = np.array([to_left[1], -to_left[0]])
+    rel = (points[:, :2] - points[list(NASAL_RIDGE), :2].mean(axis=0)) / iod
+    x, y = rel @ to_left, rel @ up
+    outward = 1.0 if side == "left" else -1.0
+    upper = [u for u, _ in LID_CENTRE_PAIRS[side]]
+    corner = MOUTH_CORNER[side]
+    return np.array([y[list(BROW[side])].mean(), y[upper].mean(), outward * x[corner], y[corner]])
+
+
+def composite_reading(points: np.ndarray, side: str, reading: str) -> np.ndarray:
+    """Positions of ``side`` read on its own composite: ``own`` landmarks, or ``both`` sides'."""
+    if reading == "own":
+        return side_positions(points, side)
+    return np.mean([side_positions(points, s) for s in SIDES], axis=0)
+
+
+def signal_columns(positions: np.ndarray, side: str, mm_per_unit: float) -> dict[str, np.ndarray]:
+    """(T, 4) positions → facescore's landmark columns of one side, mm, from the first frame."""
+    found = np.isfinite(positions[:, 0])
+    reference = positions[np.argmax(found)] if found.any() else np.zeros(4)
+    moved = (positions - reference) * mm_per_unit
+    return {f"brow_lift_lm_mm_{side}": moved[:, 0], f"lid_drop_lm_mm_{side}": -moved[:, 1],
+            f"mouth_out_lm_mm_{side}": moved[:, 2], f"mouth_up_lm_mm_{side}": moved[:, 3]}
+
+
+# --- one video -----------------------------------------------------------------------------------
+
+@dataclass
+class CompositeRun:
+    """What the composites gave over one video."""
+
+    t_s: np.ndarray
+    positions: dict[tuple[str, str], np.ndarray]  # (side, reading) → (T, 4), NaN if no face
+    iod_px: float  # median eye-centre distance in the original frames
+    missed: dict[str, int]  # side → frames whose composite had no face
+    crowded: dict[str, int]  # side → frames whose composite gave more than one face
+    no_face: int  # frames where facescore's own run found no face (skipped)
+
+
+def best_face(tracker: FaceTracker, rgb: np.ndarray):
+    """The face search() finds on a whole picture, and how many it found (None, 0 if none)."""
+    found = tracker.search(rgb)
+    if not found:
+        return None, 0
+    return choose_face(found, rgb.shape[1], rgb.shape[0]), len(found)
+
+
+def run_composites(video: Path, midline_mode: str, snapshot_s: float | None = None,
+                   snapshot_path: Path | None = None) -> CompositeRun:
+    """Build both composites of every frame and read each side's landmarks on its own one."""
+    times, rows, iods = [], {key: [] for key in _keys()}, []
+    missed, crowded, no_face = dict.fromkeys(SIDES, 0), dict.fromkeys(SIDES, 0), 0
+    first_rigid = first_line = None
+    with FaceTracker(blendshapes=False) as tracker, open_source(video) as frames:
+        for frame in frames:
+            face = tracker.track(frame)  # facescore's own per-frame landmark run
+            if face is None:
+                no_face += 1
+                continue
+            rigid = face.points[RIGID_POINTS, :2]
+            eyes = eye_centres(face.points)
+            iods.append(np.linalg.norm(eyes["left"] - eyes["right"]))
+            if first_line is None:
+                first_rigid, first_line = rigid, midline_from(face.points)
+            line = first_line
+            if midline_mode == "tracked":
+                line = first_line.moved(geometry.similarity_fit(first_rigid, rigid))
+            pictures = composites(frame.rgb, line)
+            if snapshot_path is not None and snapshot_s is not None and frame.t_s >= snapshot_s:
+                save_snapshot(snapshot_path, frame.rgb, pictures, line)
+                snapshot_s = None
+            times.append(frame.t_s)
+            for side in SIDES:
+                found, count = best_face(tracker, pictures[side])
+                missed[side] += found is None
+                crowded[side] += count > 1
+                for reading in READINGS:
+                    rows[side, reading].append(np.full(4, np.nan) if found is None
+                                               else composite_reading(found.points, side, reading))
+    return CompositeRun(np.array(times), {k: np.array(v) for k, v in rows.items()},
+                        float(np.median(iods)), missed, crowded, no_face)
+
+
+def _keys() -> list[tuple[str, str]]:
+    return [(side, reading) for side in SIDES for reading in READINGS]
+
+
+def save_snapshot(path: Path, rgb: np.ndarray, pictures: dict[str, np.ndarray],
+                  line: Midline) -> None:
+    """Original (with the midline drawn) | LEFT composite | RIGHT composite, as one PNG."""
+    drawn = rgb.copy()
+    a, b = line.point + 300 * line.up, line.point - 300 * line.up
+    cv2.line(drawn, tuple(np.round(a).astype(int)), tuple(np.round(b).astype(int)), (255, 0, 0))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.hstack([drawn, pictures["left"], pictures["right"]])).save(path)
+
+
+def composite_table(run: CompositeRun, reading: str, mm_per_px: float) -> pd.DataFrame:
+    """A per-frame table in facescore's landmark-column schema: left side from the LEFT
+    composite, right side from the RIGHT one."""
+    columns = {"t_s": run.t_s, "face_found": np.ones(len(run.t_s), bool)}
+    for side in SIDES:
+        columns.update(signal_columns(run.positions[side, reading], side, run.iod_px * mm_per_px))
+    return pd.DataFrame(columns)
+
+
+def measure(video: Path, truth: dict, midline_mode: str, snapshot: Path | None) -> tuple[
+        pd.DataFrame, CompositeRun]:
+    """All methods' per-performance ratios on one video."""
+    measurement = measure_video(video)
+    results = [compare_with_truth(measurement.frames, truth)]
+    peak = next(p["peak_s"] for p in truth["performances"] if p["movement"] == "smile")
+    run = run_composites(video, midline_mode, peak, snapshot)
+    for reading in READINGS:
+        table = composite_table(run, reading, measurement.calibration.mm_per_px)
+        ratios = compare_with_truth(table, truth, methods=("landmarks",))
+        ratios["method"] = f"mirror_{reading}"
+        results.append(ratios)
+    return pd.concat(results, ignore_index=True), run
+
+
+# --- timing --------------------------------------------------------------------------------------
+
+def time_per_frame(video: Path, n_frames: int = TIMING_FRAMES) -> dict[str, float]:
+    """Mean cost per frame, ms: facescore's one landmark run, and the composites' extras."""
+    costs = {"one run: FaceTracker.track (frame)": [], "build both composites": [],
+             "search() on both composites": [], "track() on both composites": []}
+    trackers = {side: FaceTracker(blendshapes=False) for side in SIDES}
+    line = None
+    with FaceTracker() as tracker, open_source(video) as frames:
+        for i, frame in enumerate(frames):
+            if i >= n_frames:
+                break
+            rgb = frame.rgb
+            start = time.perf_counter()
+            face = tracker.track(frame)
+            costs["one run: FaceTracker.track (frame)"].append(time.perf_counter() - start)
+            if face is None:
+                continue
+            if line is None:
+                line = midline_from(face.points)
+            start = time.perf_counter()
+            pictures = composites(rgb, line)
+            costs["build both composites"].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            for side in SIDES:
+                tracker.search(pictures[side])
+            costs["search() on both composites"].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            for side in SIDES:
+                trackers[side].track(type(frame).from_rgb(frame.index, frame.t_s, pictures[side]))
+            costs["track() on both composites"].append(time.perf_counter() - start)
+    for t in trackers.values():
+        t.close()
+    return {name: 1000 * float(np.mean(values[1:] or values)) for name, values in costs.items()}
+
+
+# --- the report ----------------------------------------------------------------------------------
+
+METHOD_ORDER = ("flow", "landmarks", "mirror_own", "mirror_both")
+
+
+def summarise(table: pd.DataFrame) -> str:
+    """The per-case table and the worst cases per method."""
+    wide = table.pivot_table(index=["face", "movement", "gain"], columns="method", values="ratio",
+                             aggfunc="first")[list(METHOD_ORDER)]
+    wide.insert(0, "true", table.groupby(["face", "movement", "gain"])["true_ratio"].first())
+    wide = wide.sort_index(level=["face", "movement", "gain"], ascending=[True, True, False])
+    lines = [wide.round(3).to_string(), ""]
+    error = wide[list(METHOD_ORDER)].sub(wide["true"], axis=0).abs()
+    gains = wide.index.get_level_values("gain")
+    lines.append(f"{'':28s}" + "".join(f"{m:>13s}" for m in METHOD_ORDER))
+    lines.append(f"{'worst |ratio - true|':28s}" + "".join(f"{error[m].max():13.3f}"
+                                                          for m in METHOD_ORDER))
+    lines.append(f"{'mean |ratio - true|':28s}" + "".join(f"{error[m].mean():13.3f}"
+                                                         for m in METHOD_ORDER))
+    if (gains == 0).any():
+        frozen = wide[gains == 0][list(METHOD_ORDER)].abs().max()
+        lines.append(f"{'worst frozen side (g=0)':28s}" + "".join(f"{frozen[m]:13.3f}"
+                                                                 for m in METHOD_ORDER))
+    for m in METHOD_ORDER:
+        worst = error[m].idxmax()
+        lines.append(f"  {m}: worst case {worst} ({wide.loc[worst, m]:.3f} vs "
+                     f"{wide.loc[worst, 'true']:.3f})")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--gains", type=float, nargs="+", default=[1.0, 0.5, 0.0])
+    parser.add_argument("--midline", choices=("tracked", "fixed"), default="tracked")
+    args = parser.parse_args()
+    results, notes, first_video = [], [], None
+    for label, photo, name in faces():
+        for gain in args.gains:
+            video, truth = phantom(label, photo, name, gain)
+            first_video = first_video or video
+            snapshot = CACHE / f"snapshot_{video.stem}_{args.midline}.png"
+            table, run = measure(video, truth, args.midline, snapshot)
+            table.insert(0, "gain", gain)
+            table.insert(0, "face", label)
+            results.append(table)
+            notes.append(f"{label} g={gain:g}: {len(run.t_s)} frames; composite without a face "
+                         f"L {run.missed['left']} R {run.missed['right']}; more than one face "
+                         f"L {run.crowded['left']} R {run.crowded['right']}; frames without a "
+                         f"face in facescore's run {run.no_face}; snapshot {snapshot.name}")
+    print(f"midline: {args.midline}\n")
+    print(summarise(pd.concat(results, ignore_index=True)))
+    print("\ncomposites:\n  " + "\n  ".join(notes))
+    print(f"\ntime per frame, ms (first {TIMING_FRAMES} frames of {first_video.name}):")
+    for name, ms in time_per_frame(first_video).items():
+        print(f"  {name:40s} {ms:7.1f}")
+
+
+if __name__ == "__main__":
+    main()
