@@ -55,7 +55,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from facescore import geometry
+from facescore import geometry, signals
 from facescore.anatomy import BROW, EYE_CORNERS, LID_CENTRE_PAIRS, MOUTH_CORNER, NASAL_RIDGE, SIDES
 from facescore.landmarks import FaceTracker, choose_face
 from facescore.phantom import astronaut, generate, right_weak
@@ -66,7 +66,6 @@ from facescore.validation import compare_with_truth, load_truth
 CACHE = Path(__file__).resolve().parent / ".cache" / "mirror"
 SHARED_FACE = Path(__file__).resolve().parents[2] / "shared" / "data" / "neutral.jpeg"
 RIGID_POINTS = [*NASAL_RIDGE, *EYE_CORNERS["right"], *EYE_CORNERS["left"]]
-READINGS = ("own", "both")
 #: Frames of the first video over which the per-frame costs are timed.
 TIMING_FRAMES = 90
 
@@ -98,6 +97,7 @@ class Midline:
 
     point: np.ndarray  # (2,)
     up: np.ndarray  # (2,) toward the top of the head (image y grows downward)
+    scale: float = 1.0  # the head's size relative to the first frame
 
     @property
     def to_left(self) -> np.ndarray:
@@ -112,8 +112,9 @@ class Midline:
     def moved(self, similarity: np.ndarray) -> Midline:
         """The line carried by a (2, 3) similarity."""
         up = similarity[:, :2] @ self.up
-        return Midline(geometry.apply_affine(similarity, self.point[None])[0],
-                       up / np.linalg.norm(up))
+        scale = float(np.linalg.norm(up))
+        return Midline(geometry.apply_affine(similarity, self.point[None])[0], up / scale,
+                       self.scale * scale)
 
 
 def eye_centres(points: np.ndarray) -> dict[str, np.ndarray]:
@@ -135,25 +136,59 @@ def composites(rgb: np.ndarray, midline: Midline) -> dict[str, np.ndarray]:
     mirrored = cv2.warpAffine(rgb, midline.reflection(), (width, height), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_REPLICATE)
     ys, xs = np.mgrid[0:height, 0:width]
-    across = (xs - midline.point[0]) * midline.to_left[0] + (ys - midline.point[1]) * midline.to_left[1]
+    to_left = midline.to_left
+    across = (xs - midline.point[0]) * to_left[0] + (ys - midline.point[1]) * to_left[1]
     on_left = (across > 0)[..., None]
     return {"left": np.where(on_left, rgb, mirrored), "right": np.where(on_left, mirrored, rgb)}
 
 
-# --- signals -------------------------------------------------------------------------------------
+# --- readings of one side on its composite --------------------------------------------------
 
-def side_positions(points: np.ndarray, side: str) -> np.ndarray:
-    """One side's brow height, upper-lid height, mouth-corner lateral and height.
+@dataclass(frozen=True)
+class Reading:
+    """One way of turning a side's composite landmarks into its movement signals.
 
-    In the picture's head axes: the eye line is "across", its perpendicular "up", the origin
-    the nasal-ridge mean, the unit the distance between the eye centres.
+    Attributes
+    ----------
+    both_sides : bool
+        Average the side's own landmarks with the mirrored side's, un-mirrored (else own only).
+    axes : {"eyeline", "midline"}
+        Head axes from the composite's landmarks (eye line across, nasal-ridge mean as origin,
+        eye-centre distance as unit), or from the mirror line itself (exact in the composite;
+        its scale from the rigid fit).
+    smoothed : bool
+        Smooth the signals as facescore smooths its flow signals (Savitzky-Golay,
+        :data:`facescore.signals.SMOOTH_S`); facescore's landmark cross-check is not smoothed.
     """
+
+    both_sides: bool = False
+    axes: str = "eyeline"
+    smoothed: bool = False
+
+
+READINGS = {
+    "mirror": Reading(),
+    "mirror_both": Reading(both_sides=True),
+    "mirror_both_mid": Reading(both_sides=True, axes="midline"),
+    "mirror_both_sg": Reading(both_sides=True, smoothed=True),
+}
+
+
+def eyeline_axes(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Origin, upward unit vector and unit length (px) of a picture's landmark head axes."""
     eyes = eye_centres(points)
     across = eyes["left"] - eyes["right"]
-    iod = np.linalg.norm(across)
+    iod = float(np.linalg.norm(across))
     to_left = across / iod
-    up = np.array([to_left[1], -to_left[0]])
-    rel = (points[:, :2] - points[list(NASAL_RIDGE), :2].mean(axis=0)) / iod
+    return points[list(NASAL_RIDGE), :2].mean(axis=0), np.array([to_left[1], -to_left[0]]), iod
+
+
+def side_positions(points: np.ndarray, side: str, origin: np.ndarray, up: np.ndarray,
+                   unit: float) -> np.ndarray:
+    """One side's brow height, upper-lid height, mouth-corner lateral and height, in units of
+    ``unit`` px along the head axes (``up``; across it toward the patient's left)."""
+    to_left = np.array([-up[1], up[0]])
+    rel = (points[:, :2] - origin) / unit
     x, y = rel @ to_left, rel @ up
     outward = 1.0 if side == "left" else -1.0
     upper = [u for u, _ in LID_CENTRE_PAIRS[side]]
@@ -161,20 +196,31 @@ def side_positions(points: np.ndarray, side: str) -> np.ndarray:
     return np.array([y[list(BROW[side])].mean(), y[upper].mean(), outward * x[corner], y[corner]])
 
 
-def composite_reading(points: np.ndarray, side: str, reading: str) -> np.ndarray:
-    """Positions of ``side`` read on its own composite: ``own`` landmarks, or ``both`` sides'."""
-    if reading == "own":
-        return side_positions(points, side)
-    return np.mean([side_positions(points, s) for s in SIDES], axis=0)
+def read_side(points: np.ndarray, line: Midline, side: str, reading: Reading,
+              iod_px: float) -> np.ndarray:
+    """(4,) positions of ``side`` on its own composite, px of the first frame's scale."""
+    if reading.axes == "midline":
+        origin, up, unit, to_px = line.point, line.up, line.scale, 1.0
+    else:
+        (origin, up, unit), to_px = eyeline_axes(points), iod_px
+    sides = SIDES if reading.both_sides else (side,)
+    return to_px * np.mean([side_positions(points, s, origin, up, unit) for s in sides], axis=0)
 
 
-def signal_columns(positions: np.ndarray, side: str, mm_per_unit: float) -> dict[str, np.ndarray]:
-    """(T, 4) positions → facescore's landmark columns of one side, mm, from the first frame."""
+def signal_columns(positions: np.ndarray, side: str, mm_per_px: float, t_s: np.ndarray,
+                   smoothed: bool) -> dict[str, np.ndarray]:
+    """(T, 4) positions, px → facescore's landmark columns of one side, mm from the first
+    frame (``*_lm_mm_<side>``: brow_lift, lid_drop, mouth_out, mouth_up)."""
     found = np.isfinite(positions[:, 0])
     reference = positions[np.argmax(found)] if found.any() else np.zeros(4)
-    moved = (positions - reference) * mm_per_unit
-    return {f"brow_lift_lm_mm_{side}": moved[:, 0], f"lid_drop_lm_mm_{side}": -moved[:, 1],
-            f"mouth_out_lm_mm_{side}": moved[:, 2], f"mouth_up_lm_mm_{side}": moved[:, 3]}
+    moved = (positions - reference) * mm_per_px
+    columns = {"brow_lift": moved[:, 0], "lid_drop": -moved[:, 1], "mouth_out": moved[:, 2],
+               "mouth_up": moved[:, 3]}
+    if smoothed:
+        groups = np.zeros(len(t_s), int)
+        columns = {name: signals.smooth(v, groups, t_s, signals.SMOOTH_S[name])
+                   for name, v in columns.items()}
+    return {f"{name}_lm_mm_{side}": v for name, v in columns.items()}
 
 
 # --- one video -----------------------------------------------------------------------------------
@@ -184,11 +230,15 @@ class CompositeRun:
     """What the composites gave over one video."""
 
     t_s: np.ndarray
-    positions: dict[tuple[str, str], np.ndarray]  # (side, reading) → (T, 4), NaN if no face
+    lines: list[Midline]
+    points: dict[str, list[np.ndarray | None]]  # side → per frame, its composite's landmarks
     iod_px: float  # median eye-centre distance in the original frames
-    missed: dict[str, int]  # side → frames whose composite had no face
     crowded: dict[str, int]  # side → frames whose composite gave more than one face
     no_face: int  # frames where facescore's own run found no face (skipped)
+
+    def missed(self, side: str) -> int:
+        """Frames whose ``side`` composite had no face."""
+        return sum(p is None for p in self.points[side])
 
 
 def best_face(tracker: FaceTracker, rgb: np.ndarray):
@@ -201,9 +251,10 @@ def best_face(tracker: FaceTracker, rgb: np.ndarray):
 
 def run_composites(video: Path, midline_mode: str, snapshot_s: float | None = None,
                    snapshot_path: Path | None = None) -> CompositeRun:
-    """Build both composites of every frame and read each side's landmarks on its own one."""
-    times, rows, iods = [], {key: [] for key in _keys()}, []
-    missed, crowded, no_face = dict.fromkeys(SIDES, 0), dict.fromkeys(SIDES, 0), 0
+    """Build both composites of every frame and find the landmarks on each."""
+    times, lines, iods = [], [], []
+    points = {side: [] for side in SIDES}
+    crowded, no_face = dict.fromkeys(SIDES, 0), 0
     first_rigid = first_line = None
     with FaceTracker(blendshapes=False) as tracker, open_source(video) as frames:
         for frame in frames:
@@ -224,19 +275,12 @@ def run_composites(video: Path, midline_mode: str, snapshot_s: float | None = No
                 save_snapshot(snapshot_path, frame.rgb, pictures, line)
                 snapshot_s = None
             times.append(frame.t_s)
+            lines.append(line)
             for side in SIDES:
                 found, count = best_face(tracker, pictures[side])
-                missed[side] += found is None
                 crowded[side] += count > 1
-                for reading in READINGS:
-                    rows[side, reading].append(np.full(4, np.nan) if found is None
-                                               else composite_reading(found.points, side, reading))
-    return CompositeRun(np.array(times), {k: np.array(v) for k, v in rows.items()},
-                        float(np.median(iods)), missed, crowded, no_face)
-
-
-def _keys() -> list[tuple[str, str]]:
-    return [(side, reading) for side in SIDES for reading in READINGS]
+                points[side].append(None if found is None else found.points)
+    return CompositeRun(np.array(times), lines, points, float(np.median(iods)), crowded, no_face)
 
 
 def save_snapshot(path: Path, rgb: np.ndarray, pictures: dict[str, np.ndarray],
@@ -249,12 +293,15 @@ def save_snapshot(path: Path, rgb: np.ndarray, pictures: dict[str, np.ndarray],
     Image.fromarray(np.hstack([drawn, pictures["left"], pictures["right"]])).save(path)
 
 
-def composite_table(run: CompositeRun, reading: str, mm_per_px: float) -> pd.DataFrame:
-    """A per-frame table in facescore's landmark-column schema: left side from the LEFT
-    composite, right side from the RIGHT one."""
+def composite_table(run: CompositeRun, reading: Reading, mm_per_px: float) -> pd.DataFrame:
+    """A per-frame table in facescore's landmark-column schema: the left side read on the LEFT
+    composite, the right on the RIGHT one."""
     columns = {"t_s": run.t_s, "face_found": np.ones(len(run.t_s), bool)}
     for side in SIDES:
-        columns.update(signal_columns(run.positions[side, reading], side, run.iod_px * mm_per_px))
+        positions = np.array([np.full(4, np.nan) if p is None
+                              else read_side(p, line, side, reading, run.iod_px)
+                              for p, line in zip(run.points[side], run.lines, strict=True)])
+        columns.update(signal_columns(positions, side, mm_per_px, run.t_s, reading.smoothed))
     return pd.DataFrame(columns)
 
 
@@ -265,10 +312,10 @@ def measure(video: Path, truth: dict, midline_mode: str, snapshot: Path | None) 
     results = [compare_with_truth(measurement.frames, truth)]
     peak = next(p["peak_s"] for p in truth["performances"] if p["movement"] == "smile")
     run = run_composites(video, midline_mode, peak, snapshot)
-    for reading in READINGS:
+    for name, reading in READINGS.items():
         table = composite_table(run, reading, measurement.calibration.mm_per_px)
         ratios = compare_with_truth(table, truth, methods=("landmarks",))
-        ratios["method"] = f"mirror_{reading}"
+        ratios["method"] = name
         results.append(ratios)
     return pd.concat(results, ignore_index=True), run
 
@@ -311,7 +358,7 @@ def time_per_frame(video: Path, n_frames: int = TIMING_FRAMES) -> dict[str, floa
 
 # --- the report ----------------------------------------------------------------------------------
 
-METHOD_ORDER = ("flow", "landmarks", "mirror_own", "mirror_both")
+METHOD_ORDER = ("flow", "landmarks", *READINGS)
 
 
 def summarise(table: pd.DataFrame) -> str:
@@ -356,7 +403,7 @@ def main() -> None:
             table.insert(0, "face", label)
             results.append(table)
             notes.append(f"{label} g={gain:g}: {len(run.t_s)} frames; composite without a face "
-                         f"L {run.missed['left']} R {run.missed['right']}; more than one face "
+                         f"L {run.missed('left')} R {run.missed('right')}; more than one face "
                          f"L {run.crowded['left']} R {run.crowded['right']}; frames without a "
                          f"face in facescore's run {run.no_face}; snapshot {snapshot.name}")
     print(f"midline: {args.midline}\n")

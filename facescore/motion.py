@@ -97,7 +97,7 @@ MOUTH_WINDOW = (21, 21)
 #: Pyramid levels: the working picture is stabilised on the nose and each search starts from
 #: last frame's position, so what is left to find is small (a level halves the cost).
 LK_LEVELS = 2
-CHAIN_LEVELS = 1
+CHAIN_LEVELS = 2
 _LK_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)
 #: A track is kept when tracking it back lands within this many working px of its start.
 FORWARD_BACKWARD_PX = 1.0
@@ -484,7 +484,8 @@ class AnchoredTracker:
         chained_ok = np.zeros(n, dtype=bool)
         if self._previous is not None:
             for rows, window in _WINDOWS:
-                need = rows[(~at_rest[rows] | ~anchored_ok[rows]) & previous_ok[rows]]
+                # A patch the chain lost restarts from the landmarks' estimate.
+                need = rows[~at_rest[rows] | ~anchored_ok[rows]]
                 if len(need):
                     chained[need], chained_ok[need] = track(self._previous, working, start[need],
                                                             None, window, CHAIN_LEVELS)

@@ -319,7 +319,7 @@ def turning_points(values: np.ndarray, hysteresis_mm: float) -> list[int]:
     return turns
 
 
-def talking_mask(frames: pd.DataFrame, window_s: float = 1.5, min_turns: int = 3,
+def talking_mask(frames: pd.DataFrame, window_s: float = 1.5, min_turns: int = 4,
                  min_mm: float = 1.5) -> np.ndarray:
     """Frames inside talking: the lips open and close repeatedly.
 
