@@ -46,6 +46,7 @@ time per frame of the composites against one landmark run.
 from __future__ import annotations
 
 import argparse
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,7 +56,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from facescore import geometry, signals
+from facescore import geometry, scores, signals
 from facescore.anatomy import BROW, EYE_CORNERS, LID_CENTRE_PAIRS, MOUTH_CORNER, NASAL_RIDGE, SIDES
 from facescore.landmarks import FaceTracker, choose_face
 from facescore.phantom import astronaut, generate, right_weak
@@ -361,29 +362,45 @@ def time_per_frame(video: Path, n_frames: int = TIMING_FRAMES) -> dict[str, floa
 METHOD_ORDER = ("flow", "landmarks", *READINGS)
 
 
+def _row(label: str, values: pd.Series, fmt: str = "{:13.3f}") -> str:
+    return f"{label:28s}" + "".join(fmt.format(values[m]) for m in METHOD_ORDER)
+
+
 def summarise(table: pd.DataFrame) -> str:
-    """The per-case table and the worst cases per method."""
-    wide = table.pivot_table(index=["face", "movement", "gain"], columns="method", values="ratio",
+    """The per-case table, the worst cases per method, and the moving side's share read."""
+    keys = ["face", "movement", "gain"]
+    wide = table.pivot_table(index=keys, columns="method", values="ratio",
                              aggfunc="first")[list(METHOD_ORDER)]
-    wide.insert(0, "true", table.groupby(["face", "movement", "gain"])["true_ratio"].first())
-    wide = wide.sort_index(level=["face", "movement", "gain"], ascending=[True, True, False])
-    lines = [wide.round(3).to_string(), ""]
+    wide.insert(0, "true", table.groupby(keys)["true_ratio"].first())
+    wide = wide.sort_index(level=keys, ascending=[True, True, False])
     error = wide[list(METHOD_ORDER)].sub(wide["true"], axis=0).abs()
     gains = wide.index.get_level_values("gain")
-    lines.append(f"{'':28s}" + "".join(f"{m:>13s}" for m in METHOD_ORDER))
-    lines.append(f"{'worst |ratio - true|':28s}" + "".join(f"{error[m].max():13.3f}"
-                                                          for m in METHOD_ORDER))
-    lines.append(f"{'mean |ratio - true|':28s}" + "".join(f"{error[m].mean():13.3f}"
-                                                         for m in METHOD_ORDER))
+    lines = ["right/left excursion ratio", wide.round(3).to_string(), "",
+             f"{'':28s}" + "".join(f"{m:>13s}" for m in METHOD_ORDER),
+             _row("worst |ratio - true|", error.max()), _row("mean |ratio - true|", error.mean())]
     if (gains == 0).any():
-        frozen = wide[gains == 0][list(METHOD_ORDER)].abs().max()
-        lines.append(f"{'worst frozen side (g=0)':28s}" + "".join(f"{frozen[m]:13.3f}"
-                                                                 for m in METHOD_ORDER))
+        lines.append(_row("worst frozen side (g=0)", wide[gains == 0][list(METHOD_ORDER)].abs()
+                          .max()))
     for m in METHOD_ORDER:
         worst = error[m].idxmax()
-        lines.append(f"  {m}: worst case {worst} ({wide.loc[worst, m]:.3f} vs "
-                     f"{wide.loc[worst, 'true']:.3f})")
+        lines.append(f"  {m}: worst case {worst[0]} {worst[1]} g={worst[2]:g} "
+                     f"({wide.loc[worst, m]:.3f} vs {wide.loc[worst, 'true']:.3f})")
+    share = table.assign(share=table["left_mm"] / table["true_left_mm"]).pivot_table(
+        index="movement", columns="method", values="share", aggfunc="mean")[list(METHOD_ORDER)]
+    lines += ["", "left (always normal) side: measured / true excursion, mean over faces and "
+              "gains", share.round(2).to_string()]
     return "\n".join(lines)
+
+
+def provenance() -> str:
+    """The checkout's commit and the excursion rule in force (the package is being edited)."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, cwd=Path(__file__).parent, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    quantile = getattr(scores, "PEAK_QUANTILE", 1.0)
+    return f"commit {commit}; excursion = quantile {quantile:g} of the travel (1 = maximum)"
 
 
 def main() -> None:
@@ -406,8 +423,10 @@ def main() -> None:
                          f"L {run.missed('left')} R {run.missed('right')}; more than one face "
                          f"L {run.crowded['left']} R {run.crowded['right']}; frames without a "
                          f"face in facescore's run {run.no_face}; snapshot {snapshot.name}")
-    print(f"midline: {args.midline}\n")
-    print(summarise(pd.concat(results, ignore_index=True)))
+    table = pd.concat(results, ignore_index=True)
+    table.to_csv(CACHE / f"results_{args.midline}.csv", index=False)
+    print(f"midline: {args.midline}; {provenance()}\n")
+    print(summarise(table))
     print("\ncomposites:\n  " + "\n  ".join(notes))
     print(f"\ntime per frame, ms (first {TIMING_FRAMES} frames of {first_video.name}):")
     for name, ms in time_per_frame(first_video).items():

@@ -241,10 +241,18 @@ def track(previous: np.ndarray, current: np.ndarray, start: np.ndarray,
 
 
 def choose_results(chained: np.ndarray, chained_ok: np.ndarray, anchored: np.ndarray,
-                   anchored_ok: np.ndarray, at_rest: np.ndarray) -> tuple[np.ndarray, np.ndarray,
-                                                                          np.ndarray]:
+                   anchored_ok: np.ndarray, at_rest: np.ndarray,
+                   landmark_guess: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray,
+                                                                     np.ndarray]:
     """Per patch: the anchored result when it agrees with the chain, when the region is at rest
-    or when the chain failed; else the chained one.
+    or when the chain failed; when the two disagree while the region moves, the one nearer the
+    landmarks' estimate (without one, the chain).
+
+    The landmarks only choose between two tracking results that differ by more than
+    :data:`AGREE_PX`, they never move one: a patch with little texture can pass the
+    forward-backward check standing still (the chain then "sticks"), and an anchored template can
+    lock onto the wrong place on a face that deformed; which of the two went wrong is plain
+    from where the face is.
 
     Returns
     -------
@@ -253,7 +261,11 @@ def choose_results(chained: np.ndarray, chained_ok: np.ndarray, anchored: np.nda
     anchored_used : (N,) bool ndarray
     """
     agree = chained_ok & anchored_ok & (np.linalg.norm(anchored - chained, axis=1) < AGREE_PX)
-    use_anchor = anchored_ok & (agree | at_rest | ~chained_ok)
+    prefer_anchor = at_rest | ~chained_ok | agree
+    if landmark_guess is not None:
+        prefer_anchor |= (np.linalg.norm(anchored - landmark_guess, axis=1)
+                          <= np.linalg.norm(chained - landmark_guess, axis=1))
+    use_anchor = anchored_ok & prefer_anchor
     position = np.where(use_anchor[:, None], anchored, chained)
     return position, use_anchor | chained_ok, use_anchor
 
@@ -490,7 +502,7 @@ class AnchoredTracker:
                     chained[need], chained_ok[need] = track(self._previous, working, start[need],
                                                             None, window, CHAIN_LEVELS)
         position, ok, used_anchor = choose_results(chained, chained_ok, anchored, anchored_ok,
-                                                   at_rest)
+                                                   at_rest, landmark_guess)
         # Plausibility: a result far outside the landmarks' own estimate is a tracking failure.
         px_per_mm = anchor.scale / anchor.mm_per_px
         tolerance = BAND_MM * px_per_mm + BAND_SHARE * np.linalg.norm(

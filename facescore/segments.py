@@ -10,11 +10,13 @@ So detection works per side and then decides what each event is:
 2. **One performance or two**: events of the two sides that overlap in time are one (bilateral)
    performance; events that do not overlap — a left wink, then a right one — stay separate
    performances, each scored with both sides' travel over its own interval.
-3. **What it is**: where several movements fire at once (an eye closure also lowers the brows),
-   the one that moved most relative to its typical size wins. An eye closure shorter than
-   :attr:`Detector.blink_max_s` is a spontaneous blink (see :func:`detect_blinks`), not an exam
-   eye closure; an event not held for :attr:`Detector.min_hold_s` is a flicker of expression,
-   and one longer than :attr:`Detector.max_hold_s` a sustained expression — none is scored.
+3. **What it is**: where movements that move each other's signals fire at once (an eye closure
+   also lowers the brows, a smile narrows the eyes), the one that moved most relative to its
+   typical size wins; movements of separate regions (a brow raise during a smile) coexist.
+   An eye closure shorter than :attr:`Detector.blink_max_s` is a spontaneous blink (see
+   :func:`detect_blinks`), not an exam eye closure; an event not held for
+   :attr:`Detector.min_hold_s` is a flicker of expression, and one longer than
+   :attr:`Detector.max_hold_s` a sustained expression — none is scored.
    Thresholds rise with the side's own background movement (talking, expressive speech), so an
    exam movement must stand out from it.
 4. **Seen by the landmarks too**: an event counts only when the landmarks (drift-free, though
@@ -42,6 +44,11 @@ from .errors import FacescoreError
 MOVEMENTS: tuple[str, ...] = ("brow_raise", "eye_closure", "smile", "frown")
 #: The per-frame region whose validity mask governs each movement's signal.
 REGION = {"brow_raise": "brow", "frown": "brow", "eye_closure": "eye", "smile": "mouth"}
+#: Pairs of movements of which one moves the other's signal as a side effect: when they
+#: overlap, the smaller (relative to its typical size) is not a performance of its own.
+SIDE_EFFECTS = {frozenset(pair) for pair in (
+    ("eye_closure", "frown"), ("eye_closure", "smile"), ("brow_raise", "frown"),
+    ("brow_raise", "eye_closure"), ("frown", "smile"))} | {frozenset((m,)) for m in MOVEMENTS}
 #: Movements along the same signal in opposite directions.
 OPPOSITE = {"brow_raise": "frown", "frown": "brow_raise"}
 #: The smiling direction: up and out at 45°; travel inward or downward is not smile.
@@ -390,11 +397,13 @@ def detect_movements(frames: pd.DataFrame, detector: Detector = Detector()) -> l
                    for end in ends.get(event.movement, []))
 
     candidates = [e for e in candidates if plausible(e) and not is_return(e)]
-    # Strongest relative to its kind first; a weaker candidate overlapping a kept one is a
-    # side effect of it (the brows come down a little when the eyes close).
+    # Strongest relative to its kind first; a weaker candidate overlapping a kept one that
+    # moves it as a side effect is that side effect (the brows come down a little when the eyes
+    # close, a smile narrows the eyes). Movements of separate regions may coexist.
     kept: list[_Event] = []
     for event in sorted(candidates, key=lambda e: e.peak / typical[e.movement], reverse=True):
-        if not any(event.overlaps(k) for k in kept):
+        if not any(event.overlaps(k) and frozenset((event.movement, k.movement)) in SIDE_EFFECTS
+                   for k in kept):
             kept.append(event)
     segments, reps = [], dict.fromkeys(MOVEMENTS, 0)
     for event in sorted(kept, key=lambda e: e.start):
