@@ -9,26 +9,35 @@ How it is done here, per phantom video:
 
 1. Midline. In the first frame, through the mean of the nasal-ridge landmarks
    (:data:`facescore.anatomy.NASAL_RIDGE`), perpendicular to the line joining the eye centres
-   (means of :data:`~facescore.anatomy.EYE_CORNERS`). ``--midline tracked`` (default) carries it
-   to every later frame with the head's rigid motion: a similarity fitted between the first
-   frame's and this frame's NASAL_RIDGE + EYE_CORNERS landmarks (from facescore's own per-frame
-   landmark run, :meth:`FaceTracker.track`). ``--midline fixed`` keeps the first frame's line.
+   (means of :data:`~facescore.anatomy.EYE_CORNERS`), both from facescore's own per-frame
+   landmark run (:meth:`FaceTracker.track`). ``--midline tracked`` (default) carries it to every
+   later frame with the head's rigid motion: a similarity fitted between the first frame's and
+   this frame's NASAL_RIDGE + EYE_CORNERS landmarks. ``--midline fixed`` keeps the first frame's
+   line. ``--midline truth`` (diagnostic) takes the phantom's own midline in every frame: the
+   method's ceiling with a perfect midline.
 2. Composites. The frame is reflected across the midline (``cv2.warpAffine``); each composite
    takes its side from the original and the other side from the reflection.
 3. Landmarks. :meth:`FaceTracker.search` on each composite (IMAGE mode, whole picture, no
-   temporal filtering). Two readings of each side: ``own`` uses only the landmarks MediaPipe
-   names for that side (in the LEFT composite, the patient-left ones, which lie on the original
-   half); ``both`` averages them with the mirrored side's landmarks, un-mirrored (the head-axes
-   signals below are mirror-symmetric, so un-mirroring is the lateral sign).
-4. Signals, per side and frame, in the composite's head axes (the eye line is "across", its
-   perpendicular "up", origin the nasal-ridge mean, unit the eye-centre distance, turned into mm
-   with the original frames' median eye-centre distance and facescore's iris calibration): brow
-   lift (mean BROW up), upper-lid drop (mean upper point of LID_CENTRE_PAIRS, down), mouth-corner
-   travel out and up (scored at 45 deg), brow descent for the frown.
+   temporal filtering).
+4. Signals, per side and frame (:func:`side_positions`): brow lift (mean BROW up), upper-lid
+   drop (mean upper point of LID_CENTRE_PAIRS, down), mouth-corner travel out and up (scored at
+   45 deg), brow descent for the frown, relative to the first frame, in mm (px times
+   facescore's iris calibration of the video). Readings (:data:`READINGS`):
+
+   - ``mirror``: the landmarks MediaPipe names for the composite's own side (in the LEFT
+     composite the patient-left ones, which lie on the original half), in the composite's head
+     axes: the eye line (eye centres) is "across", its perpendicular "up", the nasal-ridge mean
+     the origin, the eye-centre distance the unit (times the original frames' median);
+   - ``mirror_both``: the mean of both sides' readings of the composite (the mirrored side's,
+     un-mirrored: the signals are mirror-symmetric, so that is the lateral sign);
+   - ``mirror_both_mid``: as ``mirror_both`` but in the mirror line's own axes;
+   - ``mirror_both_sg``: ``mirror_both`` smoothed as facescore smooths its flow signals.
+
 5. Excursion and ratio exactly as facescore's landmark cross-check: the signals are written in
    the per-frame table's ``*_lm_mm_<side>`` columns and given to
-   :func:`facescore.validation.compare_with_truth` (max over the performance minus the median
-   of the 0.4 s before it; ratio = right / left).
+   :func:`facescore.validation.compare_with_truth` (the travel's maximum, or the quantile
+   ``facescore.scores.PEAK_QUANTILE``, over the performance minus the median of the 0.4 s before
+   it; ratio = right / left).
 
 facescore's ``flow`` (its prior-free measure) and ``landmarks`` (raw landmarks, one run on the
 whole face) come from :func:`facescore.pipeline.measure_video` on the same video.
@@ -38,9 +47,12 @@ Phantoms: right side gain g in {1, 0.5, 0} (left normal) on scikit-image's astro
 
 Printed: one row per face x movement x gain (true ratio and each method's ratio), the worst
 |ratio - true| and the worst frozen-side (g = 0) reading per method, composite failures, and the
-time per frame of the composites against one landmark run.
+time per frame of the composites against one landmark run. The whole table is also written
+to benchmarks/.cache/mirror/results_<midline>.csv, and a picture of each video's composites at
+its smile's peak beside it (snapshot_*.png). About 6 min on 2 cores.
 
-    .venv/bin/python benchmarks/mirrored_halves.py [--midline tracked|fixed] [--gains 1 .5 0]
+    cd /work/main && .venv/bin/python benchmarks/mirrored_halves.py \\
+        [--midline tracked|fixed|truth] [--gains 1 .5 0]
 """
 
 from __future__ import annotations
@@ -48,6 +60,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +70,7 @@ import pandas as pd
 from PIL import Image
 
 from facescore import geometry, scores, signals
+from facescore import phantom as phantom_module
 from facescore.anatomy import BROW, EYE_CORNERS, LID_CENTRE_PAIRS, MOUTH_CORNER, NASAL_RIDGE, SIDES
 from facescore.landmarks import FaceTracker, choose_face
 from facescore.phantom import astronaut, generate, right_weak
@@ -66,6 +80,7 @@ from facescore.validation import compare_with_truth, load_truth
 
 CACHE = Path(__file__).resolve().parent / ".cache" / "mirror"
 SHARED_FACE = Path(__file__).resolve().parents[2] / "shared" / "data" / "neutral.jpeg"
+SIZE = (480, 480)
 RIGID_POINTS = [*NASAL_RIDGE, *EYE_CORNERS["right"], *EYE_CORNERS["left"]]
 #: Frames of the first video over which the per-frame costs are timed.
 TIMING_FRAMES = 90
@@ -74,7 +89,7 @@ TIMING_FRAMES = 90
 # --- phantoms ------------------------------------------------------------------------------------
 
 def faces():
-    """(label, photo or None, photo name) of each base face."""
+    """(label, photo, photo name) of each base face."""
     yield "astronaut", *astronaut()
     if SHARED_FACE.exists():
         photo = np.asarray(Image.open(SHARED_FACE).convert("RGB"))
@@ -86,7 +101,7 @@ def phantom(label: str, photo: np.ndarray, name: str, gain: float) -> tuple[Path
     video = CACHE / f"{label.replace('.', '_')}_g{gain:g}.mp4"
     if video.exists() and Path(f"{video}.truth.json").exists():
         return video, load_truth(video)
-    made = generate(video, right_weak(gain, size=(480, 480)), photo=photo, photo_name=name)
+    made = generate(video, right_weak(gain, size=SIZE), photo=photo, photo_name=name)
     return made.video, made.truth
 
 
@@ -143,7 +158,7 @@ def composites(rgb: np.ndarray, midline: Midline) -> dict[str, np.ndarray]:
     return {"left": np.where(on_left, rgb, mirrored), "right": np.where(on_left, mirrored, rgb)}
 
 
-# --- readings of one side on its composite --------------------------------------------------
+# --- readings of one side on its composite ------------------------------------------------------
 
 @dataclass(frozen=True)
 class Reading:
@@ -250,27 +265,78 @@ def best_face(tracker: FaceTracker, rgb: np.ndarray):
     return choose_face(found, rgb.shape[1], rgb.shape[0]), len(found)
 
 
-def run_composites(video: Path, midline_mode: str, snapshot_s: float | None = None,
+#: Places the midline in a frame: (frame time s, facescore's landmarks of the frame) → line.
+Placer = Callable[[float, np.ndarray], Midline]
+
+
+def tracked_placer() -> Placer:
+    """The first frame's line carried by a similarity fitted to the rigid landmarks."""
+    first: list = []
+
+    def place(t_s: float, points: np.ndarray) -> Midline:
+        rigid = points[RIGID_POINTS, :2]
+        if not first:
+            first.extend([rigid, midline_from(points)])
+        return first[1].moved(geometry.similarity_fit(first[0], rigid))
+    return place
+
+
+def fixed_placer() -> Placer:
+    """The first frame's line, kept."""
+    first: list[Midline] = []
+
+    def place(t_s: float, points: np.ndarray) -> Midline:
+        if not first:
+            first.append(midline_from(points))
+        return first[0]
+    return place
+
+
+def truth_placer(photo: np.ndarray, name: str, spec: phantom_module.PhantomSpec) -> Placer:
+    """The phantom's own midline (diagnostic: the method's ceiling with a perfect midline).
+
+    The base face's nasal midline and upward axis carried by the phantom's placement and sway
+    (which uses the phantom module's private ``_placement`` and ``_sway``).
+    """
+    face = phantom_module.load_base_face(photo, name)
+    placement = np.vstack([phantom_module._placement(face, spec), [0, 0, 1]])
+    centre = geometry.apply_affine(placement[:2], face.points.mean(axis=0)[None])[0]
+
+    def at(t_s: float) -> tuple[np.ndarray, np.ndarray]:
+        output = (np.vstack([phantom_module._sway(spec, t_s, centre), [0, 0, 1]]) @ placement)[:2]
+        return geometry.apply_affine(output, face.origin[None])[0], output[:, :2] @ face.up
+
+    first_scale = float(np.linalg.norm(at(0.0)[1]))
+
+    def place(t_s: float, points: np.ndarray) -> Midline:
+        point, up = at(t_s)
+        scale = float(np.linalg.norm(up))
+        return Midline(point, up / scale, scale / first_scale)
+    return place
+
+
+def placer(mode: str, photo: np.ndarray, name: str, gain: float) -> Placer:
+    """The midline placer of ``--midline`` for one phantom."""
+    if mode == "truth":
+        return truth_placer(photo, name, right_weak(gain, size=SIZE))
+    return tracked_placer() if mode == "tracked" else fixed_placer()
+
+
+def run_composites(video: Path, place: Placer, snapshot_s: float | None = None,
                    snapshot_path: Path | None = None) -> CompositeRun:
     """Build both composites of every frame and find the landmarks on each."""
     times, lines, iods = [], [], []
     points = {side: [] for side in SIDES}
     crowded, no_face = dict.fromkeys(SIDES, 0), 0
-    first_rigid = first_line = None
     with FaceTracker(blendshapes=False) as tracker, open_source(video) as frames:
         for frame in frames:
             face = tracker.track(frame)  # facescore's own per-frame landmark run
             if face is None:
                 no_face += 1
                 continue
-            rigid = face.points[RIGID_POINTS, :2]
             eyes = eye_centres(face.points)
             iods.append(np.linalg.norm(eyes["left"] - eyes["right"]))
-            if first_line is None:
-                first_rigid, first_line = rigid, midline_from(face.points)
-            line = first_line
-            if midline_mode == "tracked":
-                line = first_line.moved(geometry.similarity_fit(first_rigid, rigid))
+            line = place(frame.t_s, face.points)
             pictures = composites(frame.rgb, line)
             if snapshot_path is not None and snapshot_s is not None and frame.t_s >= snapshot_s:
                 save_snapshot(snapshot_path, frame.rgb, pictures, line)
@@ -306,13 +372,13 @@ def composite_table(run: CompositeRun, reading: Reading, mm_per_px: float) -> pd
     return pd.DataFrame(columns)
 
 
-def measure(video: Path, truth: dict, midline_mode: str, snapshot: Path | None) -> tuple[
+def measure(video: Path, truth: dict, place: Placer, snapshot: Path | None) -> tuple[
         pd.DataFrame, CompositeRun]:
     """All methods' per-performance ratios on one video."""
     measurement = measure_video(video)
     results = [compare_with_truth(measurement.frames, truth)]
     peak = next(p["peak_s"] for p in truth["performances"] if p["movement"] == "smile")
-    run = run_composites(video, midline_mode, peak, snapshot)
+    run = run_composites(video, place, peak, snapshot)
     for name, reading in READINGS.items():
         table = composite_table(run, reading, measurement.calibration.mm_per_px)
         ratios = compare_with_truth(table, truth, methods=("landmarks",))
@@ -407,7 +473,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gains", type=float, nargs="+", default=[1.0, 0.5, 0.0])
-    parser.add_argument("--midline", choices=("tracked", "fixed"), default="tracked")
+    parser.add_argument("--midline", choices=("tracked", "fixed", "truth"),
+                        default="tracked")
     args = parser.parse_args()
     results, notes, first_video = [], [], None
     for label, photo, name in faces():
@@ -415,7 +482,8 @@ def main() -> None:
             video, truth = phantom(label, photo, name, gain)
             first_video = first_video or video
             snapshot = CACHE / f"snapshot_{video.stem}_{args.midline}.png"
-            table, run = measure(video, truth, args.midline, snapshot)
+            place = placer(args.midline, photo, name, gain)
+            table, run = measure(video, truth, place, snapshot)
             table.insert(0, "gain", gain)
             table.insert(0, "face", label)
             results.append(table)

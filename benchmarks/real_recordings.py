@@ -205,6 +205,8 @@ def accuracy_table(data: Path, cases: list[str] | None = None) -> pd.DataFrame:
                 continue
             used.add(id(match))
             row["found"] = match.movement if match.movement != tp["movement"] else "ok"
+            row["scored"] = match.scored
+            row["flags"] = "; ".join(match.flags)
             row["left_mm"], row["right_mm"] = (round(match.left.excursion_mm, 2),
                                                round(match.right.excursion_mm, 2))
             row["true_left_mm"], row["true_right_mm"] = round(left_true, 2), round(right_true, 2)
@@ -231,18 +233,25 @@ def accuracy_table(data: Path, cases: list[str] | None = None) -> pd.DataFrame:
 
 
 def summarise(acc: pd.DataFrame) -> dict:
-    true_rows = acc[~acc["found"].astype(str).str.startswith("invented")]
-    errors = true_rows["sym_err"].dropna().abs()
-    frozen = true_rows.get("frozen_share", pd.Series(dtype=float)).dropna()
+    """Totals over the true performances; symmetry and sides over those facescore scored (the
+    rest it flagged as not measurable, e.g. a head turning during the movement)."""
+    found = acc["found"].astype(str)
+    true_rows = acc[~found.str.startswith("invented") & ~found.str.startswith("the base")]
+    scored = true_rows[true_rows.get("scored", pd.Series(True, index=true_rows.index))
+                       .fillna(False).astype(bool)]
+    errors = scored["sym_err"].dropna().abs()
+    frozen = scored.get("frozen_share", pd.Series(dtype=float)).dropna()
     return {
         "performances": len(true_rows),
         "found_with_right_label": int((true_rows["found"] == "ok").sum()),
-        "invented": int(acc["found"].astype(str).str.startswith("invented").sum()),
+        "not_scored_flagged": int(len(true_rows) - len(scored)
+                                  - int((true_rows["found"] == "missed").sum())),
+        "invented": int(found.str.startswith("invented").sum()),
         "symmetry_within_10": f"{int((errors <= 10).sum())} / {len(errors)}",
         "symmetry_within_5": f"{int((errors <= 5).sum())} / {len(errors)}",
         "worst_symmetry_error": float(errors.max()) if len(errors) else None,
-        "weaker_side_right": f"{int(true_rows['weaker_ok'].fillna(False).sum())} / "
-                             f"{int(true_rows['weaker_ok'].notna().sum())}",
+        "weaker_side_right": f"{int(scored['weaker_ok'].fillna(False).sum())} / "
+                             f"{int(scored['weaker_ok'].notna().sum())}",
         "frozen_side_worst_share": float(frozen.max()) if len(frozen) else None,
     }
 
@@ -268,12 +277,15 @@ def main(argv: list[str] | None = None) -> int:
                       drift))
     if args.part in ("2", "both"):
         acc = accuracy_table(args.data, args.cases)
-        summary = summarise(acc)
+        base = acc["case"].str.split("_").str[0]
+        summary = pd.DataFrame([{"bases": "all", **summarise(acc)}]
+                               + [{"bases": b, **summarise(acc[base == b])}
+                                  for b in dict.fromkeys(base)])
         print("\nPart 2 - movements added onto real clips")
         print(acc.to_string(index=False))
-        print(summary)
+        print(summary.to_string(index=False))
         parts.append(("Added movements on real clips", acc))
-        parts.append(("Added movements: summary", pd.DataFrame([summary])))
+        parts.append(("Added movements: summary per base clip", summary))
     if args.markdown:
         text = "\n\n".join(f"### {title}\n\n{table.to_markdown(index=False)}"
                            for title, table in parts)
