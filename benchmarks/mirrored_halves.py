@@ -428,7 +428,7 @@ def time_per_frame(video: Path, n_frames: int = TIMING_FRAMES) -> dict[str, floa
 METHOD_ORDER = ("flow", "landmarks", *READINGS)
 
 
-def _row(label: str, values: pd.Series, fmt: str = "{:13.3f}") -> str:
+def _row(label: str, values: pd.Series, fmt: str = "{:17.3f}") -> str:
     return f"{label:28s}" + "".join(fmt.format(values[m]) for m in METHOD_ORDER)
 
 
@@ -442,7 +442,7 @@ def summarise(table: pd.DataFrame) -> str:
     error = wide[list(METHOD_ORDER)].sub(wide["true"], axis=0).abs()
     gains = wide.index.get_level_values("gain")
     lines = ["right/left excursion ratio", wide.round(3).to_string(), "",
-             f"{'':28s}" + "".join(f"{m:>13s}" for m in METHOD_ORDER),
+             f"{'':28s}" + "".join(f"{m:>17s}" for m in METHOD_ORDER),
              _row("worst |ratio - true|", error.max()), _row("mean |ratio - true|", error.mean())]
     if (gains == 0).any():
         lines.append(_row("worst frozen side (g=0)", wide[gains == 0][list(METHOD_ORDER)].abs()
