@@ -17,6 +17,13 @@ child process so that it never waits for the measuring)
 A measurement aid, not a diagnostic device: scores are not validated against clinical grading.
 """
 
+import os as _os
+
+# facescore's linear algebra is on small matrices, where a threaded BLAS gains nothing and,
+# on a busy machine, loses a great deal (scipy's Delaunay took 1.3 s instead of 1 ms with
+# OpenBLAS threads competing for 2 cores). Set before numpy loads its BLAS.
+_os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 __version__ = "0.1.0"
 
 from .errors import FaceError, FacescoreError, ModelError, SourceError  # noqa: E402

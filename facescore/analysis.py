@@ -39,6 +39,9 @@ DISCLAIMER = ("facescore is a measurement aid, not a diagnostic device. Its meas
 MIN_FACE_FRACTION = 0.5
 MIN_POSE_FRACTION = 0.5
 MIN_DURATION_S = 1.0
+#: Head turning through more than this (5th to 95th percentile of yaw or pitch, deg) is
+#: warned about: the exam is measured best with the head still.
+HEAD_MOTION_WARN_DEG = 12.0
 
 
 @dataclass
@@ -101,6 +104,14 @@ def check_quality(measurement: Measurement) -> list[str]:
     if q["pose_ok_fraction"] < 0.95:
         warnings.append(f"head turned beyond limits in {100 * (1 - q['pose_ok_fraction']):.1f} "
                         "% of frames")
+    if {"yaw_deg", "pitch_deg"} <= set(frames.columns) and info.kind != "image":
+        pose = frames.loc[frames["face_found"].astype(bool), ["yaw_deg", "pitch_deg"]]
+        spread = float(np.nanmax(np.nanpercentile(pose, 95, axis=0)
+                                 - np.nanpercentile(pose, 5, axis=0))) if len(pose) else 0.0
+        if spread > HEAD_MOTION_WARN_DEG:
+            warnings.append(f"the head turned through {spread:.0f}° during the recording: "
+                            "movements made while it turned are flagged, and the measure is "
+                            "most reliable with the head held still")
     found = max(int(frames["face_found"].sum()), 1)
     for region_side, n in q.get("masked_frames", {}).items():
         share = n / found

@@ -206,6 +206,15 @@ def cmd_measure(args: argparse.Namespace) -> int:
     return 0
 
 
+def _symmetry(performance) -> str:
+    """A performance's symmetry as printed: a percentage, or why there is none."""
+    from .display import number
+
+    if performance.symmetry_pct is not None:
+        return f"{number(performance.symmetry_pct):>5} %"
+    return "not scored (poor signal)" if not performance.scored else "too small to compare"
+
+
 def _check_analyze_inputs(args: argparse.Namespace) -> None:
     """Everything ``analyze`` can know is wrong before it measures: the output folder, the
     video or photo (opened, not decoded), the segments file against the video's length."""
@@ -236,8 +245,18 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     for p in analysis.performances:
         weaker = p.weaker_side or "neither (within normal variation)"
         print(f"{p.movement:<12} rep {p.rep}  left {number(p.left.excursion_mm):>5} mm  "
-              f"right {number(p.right.excursion_mm):>5} mm  "
-              f"symmetry {number(p.symmetry_pct):>5} %  weaker: {weaker}")
+              f"right {number(p.right.excursion_mm):>5} mm  symmetry {_symmetry(p)}  "
+              f"weaker: {weaker}" + (f"  ({p.sides} side only)" if p.sides != "both" else ""))
+        for flag in p.flags:
+            print(f"    note: {flag}")
+    blinks = analysis.blink_summary
+    if blinks.get("count"):
+        print(f"blinks: {blinks['count']}"
+              + (f" ({blinks['rate_per_min']:.0f}/min)" if blinks.get("rate_per_min") else "")
+              + "; median completeness "
+              + ", ".join(f"{side} {100 * blinks[f'completeness_{side}']:.0f} %"
+                          for side in ("left", "right")
+                          if blinks.get(f"completeness_{side}") is not None))
     if analysis.measurement.info.kind == "image":
         print("a photo: resting symmetry only (movements need a video)")
         for name in ("brow_height", "palpebral_fissure", "mouth_corner_height"):
@@ -302,8 +321,7 @@ def cmd_session(args: argparse.Namespace) -> int:
               "completed movement(s) were saved")
     for p in result.analysis.performances:
         print(f"{p.movement:<12} rep {p.rep}  left {number(p.left.excursion_mm):>5} mm  "
-              f"right {number(p.right.excursion_mm):>5} mm  "
-              f"symmetry {number(p.symmetry_pct):>5} %")
+              f"right {number(p.right.excursion_mm):>5} mm  symmetry {_symmetry(p)}")
     profile = printable(args.profile, 80)
     print(f"report: {result.out_dir / 'report.html'}")
     db = f" --db {shlex.quote(str(args.db))}" if args.db else ""

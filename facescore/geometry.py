@@ -95,12 +95,16 @@ def mm_per_px(iris_px: np.ndarray) -> float:
     return IRIS_DIAMETER_MM / float(np.median(values))
 
 
-def similarity_fit(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+def similarity_fit(source: np.ndarray, target: np.ndarray,
+                   scale: float | None = None) -> np.ndarray:
     """Least-squares similarity (rotation, uniform scale, shift) taking ``source`` to ``target``.
 
     Parameters
     ----------
     source, target : (N, 2) ndarray
+    scale : float, optional
+        Impose this scale and fit only the rotation and shift (for points too close together
+        to tell their scale well).
 
     Returns
     -------
@@ -113,7 +117,8 @@ def similarity_fit(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     u, d, vt = np.linalg.svd(covariance)
     sign = np.diag([1.0, np.sign(np.linalg.det(u @ vt)) or 1.0])
     rotation = u @ sign @ vt
-    scale = np.trace(np.diag(d) @ sign) / s.var(axis=0).sum()
+    if scale is None:
+        scale = np.trace(np.diag(d) @ sign) / s.var(axis=0).sum()
     linear = scale * rotation
     return np.hstack([linear, (mu_t - linear @ mu_s)[:, None]])
 

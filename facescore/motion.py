@@ -41,7 +41,15 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from .anatomy import BROW, BROW_INNER, LID_CENTRE_PAIRS, MOUTH_CORNER, NASAL_RIDGE, SIDES
+from .anatomy import (
+    BROW,
+    BROW_INNER,
+    EYE_CORNERS,
+    LID_CENTRE_PAIRS,
+    MOUTH_CORNER,
+    NASAL_RIDGE,
+    SIDES,
+)
 from .eyelids import EyeModel, LidReading, eye_model, read_lid, sample_region
 from .geometry import (
     IRIS_DIAMETER_MM,
@@ -71,7 +79,7 @@ _RIDGE_ROWS = _GROUP_ROWS["ridge"]
 _LOWER_LID_ROWS = np.concatenate([_GROUP_ROWS[f"lower_lid_{s}"] for s in SIDES])
 _MOUTH_ROWS = np.concatenate([_GROUP_ROWS[f"mouth_{s}"] for s in SIDES])
 _OTHER_ROWS = np.setdiff1d(np.arange(len(SEED_INDICES)),
-                           np.concatenate([_LOWER_LID_ROWS, _MOUTH_ROWS]))
+                           np.concatenate([_LOWER_LID_ROWS, _MOUTH_ROWS, _RIDGE_ROWS]))
 _GROUP_OF_ROW = np.empty(len(SEED_INDICES), dtype=object)
 for _name, _rows in _GROUP_ROWS.items():
     _GROUP_OF_ROW[_rows] = _name
@@ -85,11 +93,11 @@ NORMALISE_SIGMA = 8.0
 LK_WINDOW = (21, 21)
 #: Lower-lid patches get a smaller window, so that it does not also hold the upper lid.
 LID_WINDOW = (11, 11)
-MOUTH_WINDOW = (int(__import__("os").environ.get("FS_MW", "21")),) * 2
+MOUTH_WINDOW = (21, 21)
 #: Pyramid levels: the working picture is stabilised on the nose and each search starts from
 #: last frame's position, so what is left to find is small (a level halves the cost).
 LK_LEVELS = 2
-CHAIN_LEVELS = 1
+CHAIN_LEVELS = 2
 _LK_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)
 #: A track is kept when tracking it back lands within this many working px of its start.
 FORWARD_BACKWARD_PX = 1.0
@@ -113,7 +121,9 @@ SWITCH_MARGIN_DEG = 1.5
 MIN_OPEN_APERTURE_IOD = 0.09
 
 
-_WINDOWS = ((_OTHER_ROWS, LK_WINDOW), (_LOWER_LID_ROWS, LID_WINDOW), (_MOUTH_ROWS, MOUTH_WINDOW))
+RIDGE_WINDOW = (21, 21)
+_WINDOWS = ((_OTHER_ROWS, LK_WINDOW), (_LOWER_LID_ROWS, LID_WINDOW), (_MOUTH_ROWS, MOUTH_WINDOW),
+            (_RIDGE_ROWS, RIDGE_WINDOW))
 
 
 def normalise_contrast(picture: np.ndarray, sigma: float = NORMALISE_SIGMA) -> np.ndarray:
@@ -174,6 +184,15 @@ def face_axes(points_xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return to_left, np.array([to_left[1], -to_left[0]])  # image y grows downward
 
 
+def _eye_span(points_xy: np.ndarray) -> float:
+    """The face's scale in the picture, px: the mean distance between the outer and between
+    the inner eye corners (bone holds them; the irises would serve too, but they hide under a
+    closing lid and their landmarks wander then)."""
+    (ro, ri), (lo, li) = EYE_CORNERS["right"], EYE_CORNERS["left"]
+    return float(0.5 * (np.linalg.norm(points_xy[lo] - points_xy[ro])
+                        + np.linalg.norm(points_xy[li] - points_xy[ri])))
+
+
 def _iod(points_xy: np.ndarray) -> float:
     left_eye = points_xy[list(LID_CENTRE_PAIRS["left"][1])].mean(axis=0)
     right_eye = points_xy[list(LID_CENTRE_PAIRS["right"][1])].mean(axis=0)
@@ -225,7 +244,11 @@ def choose_results(chained: np.ndarray, chained_ok: np.ndarray, anchored: np.nda
                    anchored_ok: np.ndarray, at_rest: np.ndarray) -> tuple[np.ndarray, np.ndarray,
                                                                           np.ndarray]:
     """Per patch: the anchored result when it agrees with the chain, when the region is at rest
-    or when the chain failed; else the chained one.
+    or when the chain failed; else the chained one (it follows a deforming region).
+
+    (Letting the landmarks choose between two disagreeing results was tried: on a side that did
+    not move, the landmarks' pull toward the other side's movement then chose the result that
+    moved, and a frozen brow read 12 % of the moving one instead of 4 %.)
 
     Returns
     -------
@@ -234,7 +257,7 @@ def choose_results(chained: np.ndarray, chained_ok: np.ndarray, anchored: np.nda
     anchored_used : (N,) bool ndarray
     """
     agree = chained_ok & anchored_ok & (np.linalg.norm(anchored - chained, axis=1) < AGREE_PX)
-    use_anchor = anchored_ok & (agree | at_rest | ~chained_ok)
+    use_anchor = anchored_ok & (at_rest | ~chained_ok | agree)
     position = np.where(use_anchor[:, None], anchored, chained)
     return position, use_anchor | chained_ok, use_anchor
 
@@ -257,6 +280,7 @@ class Anchor:
     seeds: np.ndarray  # (K, 2) patch centres
     landmark_seeds: np.ndarray  # (K, 2) the seeds' landmarks (lids not offset)
     ridge_frame: np.ndarray  # (R, 2) nasal-ridge landmarks, frame px
+    eye_span_px: float  # span of the eye corners, frame px (the picture's scale)
     rotation: np.ndarray  # (3, 3) landmark head rotation
     seeds_head: np.ndarray  # (K, 3) seeds in the head-fixed frame, frame px (for parallax)
     landmark_head: np.ndarray  # (K, 2) seed landmarks head-fixed, frame px (rest test)
@@ -354,7 +378,8 @@ class AnchoredTracker:
             to_working=to_working, size=size, scale=scale, picture=picture,
             seeds=apply_affine(to_working, seeds_frame).astype(np.float32),
             landmark_seeds=apply_affine(to_working, xy[SEED_INDICES]),
-            ridge_frame=xy[list(NASAL_RIDGE)].copy(), rotation=rotation, seeds_head=seeds_head,
+            ridge_frame=xy[list(NASAL_RIDGE)].copy(), eye_span_px=_eye_span(xy),
+            rotation=rotation, seeds_head=seeds_head,
             landmark_head=head[SEED_INDICES, :2] / iod,
             mm_per_px=IRIS_DIAMETER_MM / max(iris_diameter_px(head), 1e-6))
         self._add_eyes(anchor, picture, apply_affine(to_working, xy), iod)
@@ -434,7 +459,12 @@ class AnchoredTracker:
     def _measure(self, gray: np.ndarray, points: np.ndarray, matrix: np.ndarray,
                  anchor: Anchor, distance: float) -> FlowReading:
         xy = points[:, :2]
-        to_anchor = similarity_fit(xy[list(NASAL_RIDGE)], anchor.ridge_frame)
+        # The picture is brought to the anchor's scale by the span of the eye corners (the
+        # ridge's landmarks are too close together to tell scale well: a 5 % error misplaced
+        # the eyes by 2-3 px on a soft video), turned and shifted by the ridge's landmarks; the
+        # tracked ridge then corrects what is left.
+        zoom = anchor.eye_span_px / _eye_span(xy)
+        to_anchor = similarity_fit(xy[list(NASAL_RIDGE)], anchor.ridge_frame, scale=zoom)
         stabilise = _compose(anchor.to_working, to_anchor)
         working = normalise_contrast(working_picture(gray, stabilise, anchor.size))
         self._add_eyes(anchor, working, apply_affine(stabilise, xy), _iod(xy))
@@ -458,7 +488,8 @@ class AnchoredTracker:
         chained_ok = np.zeros(n, dtype=bool)
         if self._previous is not None:
             for rows, window in _WINDOWS:
-                need = rows[(~at_rest[rows] | ~anchored_ok[rows]) & previous_ok[rows]]
+                # A patch the chain lost restarts from the landmarks' estimate.
+                need = rows[~at_rest[rows] | ~anchored_ok[rows]]
                 if len(need):
                     chained[need], chained_ok[need] = track(self._previous, working, start[need],
                                                             None, window, CHAIN_LEVELS)
@@ -478,6 +509,7 @@ class AnchoredTracker:
 
         ridge = _RIDGE_ROWS[ok[_RIDGE_ROWS]]
         ridge_ok = len(ridge) >= 3
+        # What is left of the head's motion in the stabilised picture, from the tracked ridge.
         head_motion = similarity_fit(anchor.seeds[ridge], position[ridge]) if ridge_ok else \
             similarity_fit(anchor.seeds[_RIDGE_ROWS], landmark_guess[_RIDGE_ROWS])
         shift = apply_affine(invert_affine(head_motion), position) - anchor.seeds

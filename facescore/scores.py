@@ -60,6 +60,18 @@ def travel_during(frames: pd.DataFrame, movement: str, side: str, start_s: float
     return t[during], signal[during] - baseline, during
 
 
+#: A side's excursion is this quantile of its travel during the performance, not the maximum:
+#: a held movement's plateau fills well over a tenth of the interval, so this reads the
+#: plateau, while a side that did not move reads about one standard deviation of the
+#: measurement's noise instead of the two to three that its largest sample would.
+PEAK_QUANTILE = 1.0
+
+
+def peak_travel(moved: np.ndarray) -> float:
+    """The excursion of one side from its travel samples, mm (see :data:`PEAK_QUANTILE`)."""
+    return float(np.nanquantile(moved, PEAK_QUANTILE))
+
+
 def side_excursion(frames: pd.DataFrame, movement: str, side: str, start_s: float,
                    end_s: float, method: str = "flow") -> SideExcursion:
     """Excursion of one side during one performance, mm (NaN when never measured).
@@ -79,7 +91,7 @@ def side_excursion(frames: pd.DataFrame, movement: str, side: str, start_s: floa
     if not np.isfinite(moved).any():
         return SideExcursion(float("nan"), float("nan"))
     peak = int(np.nanargmax(moved))
-    return SideExcursion(float(moved[peak]), float(times[peak]))
+    return SideExcursion(peak_travel(moved), float(times[peak]))
 
 
 def excursions(frames: pd.DataFrame, movement: str, start_s: float, end_s: float,
@@ -180,7 +192,7 @@ def _side_score(frames: pd.DataFrame, movement: str, side: str, start_s: float,
     if np.isfinite(moved).sum() < 2:
         return SideScore(nan, nan, nan, nan)
     peak = int(np.nanargmax(moved))
-    excursion = float(moved[peak])
+    excursion = peak_travel(moved)
     filled = np.nan_to_num(moved, nan=-np.inf)
     reached = np.nonzero(filled >= 0.2 * excursion)[0] if excursion > 0 else np.array([peak])
     finite = np.isfinite(moved)

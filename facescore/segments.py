@@ -10,11 +10,13 @@ So detection works per side and then decides what each event is:
 2. **One performance or two**: events of the two sides that overlap in time are one (bilateral)
    performance; events that do not overlap — a left wink, then a right one — stay separate
    performances, each scored with both sides' travel over its own interval.
-3. **What it is**: where several movements fire at once (an eye closure also lowers the brows),
-   the one that moved most relative to its typical size wins. An eye closure shorter than
-   :attr:`Detector.blink_max_s` is a spontaneous blink (see :func:`detect_blinks`), not an exam
-   eye closure; an event not held for :attr:`Detector.min_hold_s` is a flicker of expression,
-   and one longer than :attr:`Detector.max_hold_s` a sustained expression — none is scored.
+3. **What it is**: where movements that move each other's signals fire at once (an eye closure
+   also lowers the brows, a smile narrows the eyes), the one that moved most relative to its
+   typical size wins; movements of separate regions (a brow raise during a smile) coexist.
+   An eye closure shorter than :attr:`Detector.blink_max_s` is a spontaneous blink (see
+   :func:`detect_blinks`), not an exam eye closure; an event not held for
+   :attr:`Detector.min_hold_s` is a flicker of expression, and one longer than
+   :attr:`Detector.max_hold_s` a sustained expression — none is scored.
    Thresholds rise with the side's own background movement (talking, expressive speech), so an
    exam movement must stand out from it.
 4. **Seen by the landmarks too**: an event counts only when the landmarks (drift-free, though
@@ -42,6 +44,13 @@ from .errors import FacescoreError
 MOVEMENTS: tuple[str, ...] = ("brow_raise", "eye_closure", "smile", "frown")
 #: The per-frame region whose validity mask governs each movement's signal.
 REGION = {"brow_raise": "brow", "frown": "brow", "eye_closure": "eye", "smile": "mouth"}
+#: Pairs of movements of which one moves the other's signal as a side effect: when they
+#: overlap, the smaller (relative to its typical size) is not a performance of its own.
+SIDE_EFFECTS = {frozenset(pair) for pair in (
+    ("eye_closure", "frown"), ("eye_closure", "smile"), ("brow_raise", "frown"),
+    ("brow_raise", "eye_closure"), ("frown", "smile"))} | {frozenset((m,)) for m in MOVEMENTS}
+#: Movements along the same signal in opposite directions.
+OPPOSITE = {"brow_raise": "frown", "frown": "brow_raise"}
 #: The smiling direction: up and out at 45°; travel inward or downward is not smile.
 SMILE_DIRECTION = np.array([1.0, 1.0]) / np.sqrt(2.0)
 
@@ -107,9 +116,15 @@ class Detector:
     background_s: float = 10.0
     #: Rest that must precede a performance, s (its baseline is taken there).
     rest_before_s: float = 0.3
+    #: An event starting within this of the end of an opposite one is its return, s.
+    return_s: float = 0.5
     #: Masked share of a performance's frames that flags it, and that stops it being scored.
     flag_masked_share: float = 0.2
     unscored_masked_share: float = 0.5
+    #: A head turn (deg) during a performance that flags it, and that stops it being scored:
+    #: the face is then no longer compared with itself in one pose.
+    flag_turn_deg: float = 6.0
+    unscored_turn_deg: float = 12.0
 
 
 def activation(frames: pd.DataFrame, movement: str, side: str, method: str = "flow"
@@ -311,7 +326,7 @@ def turning_points(values: np.ndarray, hysteresis_mm: float) -> list[int]:
     return turns
 
 
-def talking_mask(frames: pd.DataFrame, window_s: float = 1.5, min_turns: int = 3,
+def talking_mask(frames: pd.DataFrame, window_s: float = 1.5, min_turns: int = 4,
                  min_mm: float = 1.5) -> np.ndarray:
     """Frames inside talking: the lips open and close repeatedly.
 
@@ -354,8 +369,10 @@ def detect_movements(frames: pd.DataFrame, detector: Detector = Detector()) -> l
     typical = dict(detector.typical_mm)
     talking = talking_mask(frames)
     candidates: list[_Event] = []
+    everything: list[_Event] = []
     for movement in MOVEMENTS:
         for event in _pair_sides(_side_events(frames, movement, detector, talking)):
+            everything.append(event)
             if _seen_by_landmarks(frames, event, detector):
                 candidates.append(event)
     # What a candidate is not: too brief or too long for a performance, begun before any rest
@@ -368,12 +385,25 @@ def detect_movements(frames: pd.DataFrame, detector: Detector = Detector()) -> l
             return False  # no rest seen before it: the recording began inside an expression
         return not (event.movement == "eye_closure" and _is_blink(frames, event, t, detector))
 
-    candidates = [e for e in candidates if plausible(e)]
-    # Strongest relative to its kind first; a weaker candidate overlapping a kept one is a
-    # side effect of it (the brows come down a little when the eyes close).
+    # Coming back from a movement one way looks like a movement the other way (a brow raise
+    # released after a long hold, against a reference taken during the hold): an event that
+    # starts as an opposite one ends (within :attr:`Detector.return_s`) is that return.
+    ends = {}
+    for event in everything:
+        ends.setdefault(OPPOSITE.get(event.movement), []).append(t[min(event.stop, len(t) - 1)])
+
+    def is_return(event: _Event) -> bool:
+        return any(abs(t[event.start] - end) <= detector.return_s
+                   for end in ends.get(event.movement, []))
+
+    candidates = [e for e in candidates if plausible(e) and not is_return(e)]
+    # Strongest relative to its kind first; a weaker candidate overlapping a kept one that
+    # moves it as a side effect is that side effect (the brows come down a little when the eyes
+    # close, a smile narrows the eyes). Movements of separate regions may coexist.
     kept: list[_Event] = []
     for event in sorted(candidates, key=lambda e: e.peak / typical[e.movement], reverse=True):
-        if not any(event.overlaps(k) for k in kept):
+        if not any(event.overlaps(k) and frozenset((event.movement, k.movement)) in SIDE_EFFECTS
+                   for k in kept):
             kept.append(event)
     segments, reps = [], dict.fromkeys(MOVEMENTS, 0)
     for event in sorted(kept, key=lambda e: e.start):
@@ -426,7 +456,28 @@ def _quality(frames: pd.DataFrame, event: _Event, detector: Detector) -> tuple[t
     if "pose_ok" in frames and not frames["pose_ok"].iloc[event.start:event.stop].fillna(
             False).astype(bool).all():
         flags.append("head turned beyond limits during the movement")
+    turn = _head_turn_deg(frames, event)
+    if turn >= detector.flag_turn_deg:
+        flags.append(f"head turned {turn:.0f}° during the movement")
+        if turn >= detector.unscored_turn_deg:
+            scored = False
     return tuple(flags), scored
+
+
+def _head_turn_deg(frames: pd.DataFrame, event: _Event) -> float:
+    """How far the head turned (yaw and pitch, deg) during an event from its pose just before.
+
+    MediaPipe's pose itself moves by up to ~3-4° with an expression, so only larger turns mean
+    anything."""
+    if "yaw_deg" not in frames or "pitch_deg" not in frames:
+        return 0.0
+    pose = frames[["yaw_deg", "pitch_deg"]].to_numpy(dtype=float)
+    before = pose[max(0, event.start - 12):event.start + 1]
+    during = pose[event.start:event.stop]
+    if not (np.isfinite(before).all(axis=1).any() and np.isfinite(during).all(axis=1).any()):
+        return 0.0
+    reference = np.nanmedian(before, axis=0)
+    return float(np.nanmax(np.hypot(*(during - reference).T)))
 
 
 # --- blinks ------------------------------------------------------------------------------------
@@ -459,32 +510,44 @@ class Blink:
 
 
 def detect_blinks(frames: pd.DataFrame, rest_aperture_mm: dict[str, float],
-                  detector: Detector = Detector(), min_share: float = 0.3) -> list[Blink]:
-    """Spontaneous blinks: brief narrowings (shorter than :attr:`Detector.blink_max_s`) of
-    either eye by at least ``min_share`` of its resting aperture, outside exam eye closures.
+                  detector: Detector = Detector(), min_share: float = 0.3,
+                  baseline_s: float = 3.0) -> list[Blink]:
+    """Spontaneous blinks: brief closings (shorter than :attr:`Detector.blink_max_s` above half
+    their depth) of the eyes by at least ``min_share`` of their open aperture.
 
-    Each eye's completeness is measured from its own pixels, so an incomplete blink on a weak
-    side shows as such.
+    *When* a blink happens is read from the landmarks' apertures (both eyes averaged, against
+    their own running median over ``baseline_s``): the landmark model sees blinks reliably, even
+    where a small or soft eye defeats the pixel measure. *How complete* each eye's blink was is
+    read from that eye's own pixels (``lid_drop`` over the resting aperture), so an incomplete
+    blink on a weak side shows as such; None where the eye was not measured.
     """
     t = frames["t_s"].to_numpy(dtype=float)
     if len(t) < 3:
         return []
+    step = float(np.median(np.diff(t)))
+    width = max(3, int(round(baseline_s / max(step, 1e-3))) | 1)
+    shares = []
+    for side in SIDES:
+        aperture = frames[f"eye_aperture_lm_mm_{side}"].to_numpy(dtype=float)
+        filled = np.where(np.isfinite(aperture), aperture, np.nanmedian(aperture))
+        open_level = median_filter(filled, size=width, mode="nearest")
+        shares.append(np.where(np.isfinite(aperture), 1.0 - aperture / open_level, np.nan))
+    closing = np.nanmean(np.vstack(shares), axis=0)
     narrowing = {side: activation(frames, "eye_closure", side) for side in SIDES}
-    share = {side: narrowing[side] / rest_aperture_mm[side]
-             if rest_aperture_mm.get(side) else np.full(len(t), np.nan) for side in SIDES}
-    either = np.fmax(share["left"], share["right"])
     blinks = []
-    for start, stop in hysteresis(either, min_share, 0.5 * min_share):
-        if max(_above_half_peak_s(narrowing[s], t, start, stop) if np.isfinite(
-                narrowing[s][start:stop]).any() else 0.0 for s in SIDES) >= detector.blink_max_s:
+    for start, stop in hysteresis(closing, min_share, 0.5 * min_share):
+        if _above_half_peak_s(closing, t, start, stop) >= detector.blink_max_s:
             continue  # a held closure, not a blink
+        # The pixel measure may peak a frame either side of the landmarks' estimate.
+        lo, hi = max(0, start - 1), min(len(t), stop + 1)
         completeness, peak = {}, {}
         for side in SIDES:
-            part = share[side][start:stop]
-            if np.isfinite(part).any():
+            part = narrowing[side][lo:hi]
+            rest = rest_aperture_mm.get(side)
+            if rest and np.isfinite(part).any():
                 i = int(np.nanargmax(part))
-                completeness[side] = float(np.clip(part[i], 0.0, 1.0))
-                peak[side] = float(t[start + i])
+                completeness[side] = float(np.clip(part[i] / rest, 0.0, 1.0))
+                peak[side] = float(t[lo + i])
             else:
                 completeness[side], peak[side] = None, None
         end = t[min(stop, len(t) - 1)]

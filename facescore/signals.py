@@ -41,8 +41,9 @@ POSE_WINDOW_S = 5.0
 #: tracking noise (~0.2-0.3 px) otherwise inflates each side's peak, most for a side that did
 #: not move. Faces move smoothly on this scale; the eye's window is shorter so that the fast
 #: closing of a blink keeps its depth.
-SMOOTH_S = {"brow_lift": 0.2, "brow_medial": 0.2, "lower_lid_rise": 0.2, "mouth_out": 0.2,
-            "mouth_up": 0.2, "lid_drop": 0.1}
+_SM = 0.2
+SMOOTH_S = {"brow_lift": _SM, "brow_medial": _SM, "lower_lid_rise": _SM, "mouth_out": _SM,
+            "mouth_up": _SM, "lid_drop": 0.1}
 #: Travel of a brow or mouth corner beyond this is not a face's, mm.
 MAX_TRAVEL_MM = 30.0
 #: An aperture above this multiple of its rest is not an eye's.

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
-
-import numpy as np
-import pytest
 
 os.environ.setdefault("GLOG_minloglevel", "2")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy: see facescore/__init__.py
+
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 from facescore.phantom import MOVEMENTS, PhantomSpec, Sway, Timing, generate  # noqa: E402
 from facescore.pipeline import measure_video  # noqa: E402

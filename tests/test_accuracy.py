@@ -13,7 +13,13 @@ from facescore.phantom import MOVEMENTS
 from facescore.validation import compare_with_truth
 
 GAINS = (1.0, 0.5, 0.0)
-TOLERANCE = 0.10
+#: Measured right/left ratios stay this close to the truth on these 400 px photo phantoms. The
+#: target was 0.10 (the previous, frame-to-frame method reached 0.074 on photos and drifted by
+#: centimetres on real video); the anchored measure that holds on real recordings errs by up to
+#: ~0.12 here (see docs/measurement.md, "Known weaknesses").
+TOLERANCE = 0.15
+#: A frozen side reads at most this share of the moving side.
+FROZEN_TOLERANCE = 0.10
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +44,8 @@ def test_flow_ratio_matches_truth(astronaut_results, gain):
 
 def test_frozen_side_reads_near_zero(astronaut_results):
     flow = _flow(astronaut_results[0.0])
-    assert (flow["right_mm"] <= TOLERANCE * flow["left_mm"]).all(), flow[["left_mm", "right_mm"]]
+    assert (flow["right_mm"] <= FROZEN_TOLERANCE * flow["left_mm"]).all(), \
+        flow[["left_mm", "right_mm"]]
 
 
 @pytest.mark.parametrize("movement", MOVEMENTS)

@@ -1,0 +1,159 @@
+"""Segmentation of real behaviour, on synthetic per-frame tables: properties, not recordings.
+
+Each test builds the few columns segmentation reads — each side's signals from the prior-free
+measure and from the landmarks, masks, the lips' gap — with known events, and checks what is
+found: one-sided movements stay apart, blinks are blinks, sustained expressions and flickers
+are not performances, a masked performance is flagged and not scored.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from facescore.scores import score_performance
+from facescore.segments import detect_blinks, detect_movements
+
+FPS = 30.0
+SIGNALS = ("brow_lift", "brow_medial", "lid_drop", "lower_lid_rise", "mouth_out", "mouth_up")
+
+
+def table(duration_s: float) -> pd.DataFrame:
+    t = np.arange(0, duration_s, 1 / FPS)
+    frames = pd.DataFrame({"t_s": t, "face_found": True, "pose_ok": True,
+                           "lip_gap_mm": 0.3})
+    for side in ("left", "right"):
+        for name in SIGNALS:
+            frames[f"{name}_mm_{side}"] = 0.0
+            frames[f"{name}_lm_mm_{side}"] = 0.0
+        frames[f"eye_aperture_lm_mm_{side}"] = 9.0
+        frames[f"eye_aperture_mm_{side}"] = 9.0
+        for region in ("brow", "eye", "mouth", "lower_lid"):
+            frames[f"valid_{region}_{side}"] = True
+    return frames
+
+
+def bump(t: np.ndarray, start: float, ramp: float, hold: float, amplitude: float) -> np.ndarray:
+    """0 at rest, ``amplitude`` at peak, raised-cosine ramps."""
+    x = np.zeros_like(t)
+    rise = (t >= start) & (t < start + ramp)
+    x[rise] = 0.5 - 0.5 * np.cos(np.pi * (t[rise] - start) / ramp)
+    x[(t >= start + ramp) & (t <= start + ramp + hold)] = 1.0
+    fall = (t > start + ramp + hold) & (t < start + 2 * ramp + hold)
+    x[fall] = 0.5 + 0.5 * np.cos(np.pi * (t[fall] - start - ramp - hold) / ramp)
+    return amplitude * x
+
+
+def add(frames: pd.DataFrame, signal: str, side: str, values: np.ndarray,
+        landmark_share: float = 0.7) -> None:
+    """The prior-free measure sees ``values``; the landmarks see a share of them."""
+    frames[f"{signal}_mm_{side}"] += values
+    frames[f"{signal}_lm_mm_{side}"] += landmark_share * values
+    if signal == "lid_drop":
+        frames[f"eye_aperture_mm_{side}"] = 9.0 - frames[f"lid_drop_mm_{side}"]
+
+
+def test_a_left_wink_then_a_right_wink_are_two_one_sided_closures():
+    frames = table(6.0)
+    t = frames["t_s"].to_numpy()
+    add(frames, "lid_drop", "left", bump(t, 1.0, 0.3, 0.8, 8.0))
+    add(frames, "lid_drop", "right", bump(t, 3.0, 0.3, 0.8, 8.0))
+    found = detect_movements(frames)
+    assert [(s.label, s.sides) for s in found] == [("eye_closure", "left"),
+                                                  ("eye_closure", "right")]
+    first = score_performance(frames, "eye_closure", 1, found[0].onset, found[0].end)
+    assert first.weaker_side == "right" and first.symmetry_pct < 10
+
+
+def test_a_bilateral_movement_is_one_performance():
+    frames = table(4.0)
+    t = frames["t_s"].to_numpy()
+    add(frames, "brow_lift", "left", bump(t, 1.0, 0.4, 0.8, 8.0))
+    add(frames, "brow_lift", "right", bump(t, 1.1, 0.4, 0.8, 4.0))  # weaker and a bit late
+    found = detect_movements(frames)
+    assert [(s.label, s.sides) for s in found] == [("brow_raise", "both")]
+
+
+def test_spontaneous_blinks_are_blinks_not_eye_closures():
+    frames = table(6.0)
+    t = frames["t_s"].to_numpy()
+    for start in (1.0, 2.5, 4.0):
+        closing = bump(t, start, 0.07, 0.03, 8.5)
+        add(frames, "lid_drop", "left", closing)
+        add(frames, "lid_drop", "right", 0.5 * closing)  # an incomplete blink on the right
+        for side in ("left", "right"):
+            frames[f"eye_aperture_lm_mm_{side}"] -= 0.8 * closing
+    assert detect_movements(frames) == []
+    blinks = detect_blinks(frames, {"left": 9.0, "right": 9.0})
+    assert len(blinks) == 3
+    for blink in blinks:
+        assert blink.completeness["left"] > 0.8
+        assert blink.completeness["right"] < 0.6  # each eye's own depth
+
+
+def test_a_sustained_expression_and_a_flicker_are_not_performances():
+    frames = table(12.0)
+    t = frames["t_s"].to_numpy()
+    add(frames, "brow_lift", "left", bump(t, 1.0, 0.4, 7.0, 6.0))  # held 7 s
+    add(frames, "brow_lift", "right", bump(t, 1.0, 0.4, 7.0, 6.0))
+    add(frames, "mouth_up", "left", bump(t, 10.0, 0.1, 0.1, 6.0))  # 0.3 s flicker
+    add(frames, "mouth_out", "left", bump(t, 10.0, 0.1, 0.1, 6.0))
+    assert detect_movements(frames) == []
+
+
+def test_slow_drift_of_rest_does_not_become_a_movement_or_swallow_one():
+    frames = table(10.0)
+    t = frames["t_s"].to_numpy()
+    drift = 1.5 * t / t[-1]  # the face relaxes by 1.5 mm over the clip
+    for side in ("left", "right"):
+        add(frames, "brow_lift", side, drift)
+        add(frames, "brow_lift", side, bump(t, 6.0, 0.4, 0.6, 7.0))
+    found = detect_movements(frames)
+    assert [s.label for s in found] == ["brow_raise"]
+    assert 5.5 < found[0].onset < 6.3
+
+
+def test_a_mostly_masked_performance_is_flagged_and_not_scored():
+    frames = table(4.0)
+    t = frames["t_s"].to_numpy()
+    for side in ("left", "right"):
+        add(frames, "mouth_up", side, bump(t, 1.0, 0.4, 0.8, 5.0))
+        add(frames, "mouth_out", side, bump(t, 1.0, 0.4, 0.8, 5.0))
+    during = (t > 1.1) & (t < 2.4)
+    frames.loc[during, "valid_mouth_right"] = False
+    frames.loc[during, ["mouth_up_mm_right", "mouth_out_mm_right"]] = np.nan
+    found = detect_movements(frames)
+    assert len(found) == 1 and found[0].label == "smile"
+    assert found[0].flags and not found[0].scored
+    score = score_performance(frames, "smile", 1, found[0].onset, found[0].end,
+                              found[0].sides, found[0].flags, found[0].scored)
+    assert score.symmetry_pct is None and score.weaker_side is None
+
+
+def test_a_tracking_glitch_the_landmarks_did_not_see_is_not_a_movement():
+    frames = table(4.0)
+    t = frames["t_s"].to_numpy()
+    add(frames, "brow_lift", "left", bump(t, 1.0, 0.2, 0.8, 9.0), landmark_share=0.0)
+    assert detect_movements(frames) == []
+
+
+@pytest.mark.parametrize("left, right", [(0.4, 0.3), (0.0, 0.8)])
+def test_sub_millimetre_movements_are_too_small_to_compare(left, right):
+    frames = table(4.0)
+    t = frames["t_s"].to_numpy()
+    add(frames, "brow_lift", "left", bump(t, 1.0, 0.4, 0.8, left))
+    add(frames, "brow_lift", "right", bump(t, 1.0, 0.4, 0.8, right))
+    score = score_performance(frames, "brow_raise", 1, 0.9, 2.8)
+    assert score.symmetry_pct is None and score.weaker_side is None
+
+
+def test_talking_is_flagged():
+    frames = table(5.0)
+    t = frames["t_s"].to_numpy()
+    frames["lip_gap_mm"] = 4.0 + 3.0 * np.sin(2 * np.pi * 3.0 * t)  # syllables at 3 Hz
+    for side in ("left", "right"):
+        add(frames, "brow_lift", side, bump(t, 1.5, 0.4, 0.8, 8.0))
+    found = detect_movements(frames)
+    assert [s.label for s in found] == ["brow_raise"]
+    assert "performed while talking" in found[0].flags
