@@ -18,8 +18,14 @@ GAINS = (1.0, 0.5, 0.0)
 #: centimetres on real video); the anchored measure that holds on real recordings errs by up to
 #: ~0.12 here (see docs/measurement.md, "Known weaknesses").
 TOLERANCE = 0.15
-#: A frozen side reads at most this share of the moving side.
+#: A frozen side reads at most this share of the moving side ...
 FROZEN_TOLERANCE = 0.10
+#: ... or no more than a resting signal's own noise, mm. On these phantoms a side that never
+#: moves wanders by about ±0.25 mm at rest (rendering, noise and sway), so the "excursion" of a
+#: frozen side is that wander, whatever the other side did; for the smallest movement (the
+#: frown, ~3 mm) it is 0.1 of the moving side, and which side of 0.1 depends on the CPU that
+#: ran MediaPipe (0.091 here, 0.102 on CI).
+NOISE_FLOOR_MM = 0.35
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +50,8 @@ def test_flow_ratio_matches_truth(astronaut_results, gain):
 
 def test_frozen_side_reads_near_zero(astronaut_results):
     flow = _flow(astronaut_results[0.0])
-    assert (flow["right_mm"] <= FROZEN_TOLERANCE * flow["left_mm"]).all(), \
-        flow[["left_mm", "right_mm"]]
+    limit = np.maximum(FROZEN_TOLERANCE * flow["left_mm"], NOISE_FLOOR_MM)
+    assert (flow["right_mm"] <= limit).all(), flow[["left_mm", "right_mm"]]
 
 
 @pytest.mark.parametrize("movement", MOVEMENTS)
@@ -76,8 +82,11 @@ def test_mirrored_video_gives_the_same_anatomical_answer(phantoms):
     a = _flow(compare_with_truth(plain.frames, phantom.truth))
     b = _flow(compare_with_truth(undone.frames, mirror.truth))
     c = _flow(compare_with_truth(swapped.frames, mirror.truth))
-    assert np.allclose(a["ratio"], b["ratio"], atol=0.05)
-    assert np.allclose(a["left_mm"], b["left_mm"], rtol=0.1, atol=0.3)
+    # Each side's mm agree to within a resting signal's noise; the ratios then agree to within
+    # that noise over the moving side (0.1 for the ~3 mm frown, less for the rest).
+    for side in ("left_mm", "right_mm"):
+        assert np.allclose(a[side], b[side], rtol=0.1, atol=NOISE_FLOOR_MM), (a[side], b[side])
+    assert ((a["ratio"] - b["ratio"]).abs() <= 2 * NOISE_FLOOR_MM / a["left_mm"]).all()
     # Without `mirrored`, the weak side is reported on the wrong side.
     assert (c["ratio"] > 1.5).all(), c["ratio"].to_dict()
 
