@@ -105,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _stop)
     os.environ.setdefault("GLOG_minloglevel", "2")
+    # The worker is its own process (python -m): its MediaPipe must not report usage either.
+    from ..offline import refuse_network
+
+    refuse_network()
     logging.basicConfig(stream=sys.stdout, level=logging.INFO,
                         format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     run(Path(argv[0]), int(argv[1]) if len(argv) > 1 else None)
