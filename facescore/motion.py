@@ -148,7 +148,8 @@ def normalise_contrast(picture: np.ndarray, sigma: float = NORMALISE_SIGMA) -> n
     width = (int(round(sigma * np.sqrt(12.0))) | 1, ) * 2
     values = picture.astype(np.float32)
     detail = values - cv2.blur(values, width)
-    spread = cv2.sqrt(cv2.blur(detail * detail, width)) + 4.0
+    # A box filter's running sums can dip a hair below zero on flat areas: no NaN from sqrt.
+    spread = cv2.sqrt(np.maximum(cv2.blur(detail * detail, width), 0.0)) + 4.0
     return np.clip(128.0 + 48.0 * detail / spread, 0, 255).astype(np.uint8)
 
 

@@ -532,7 +532,10 @@ def detect_blinks(frames: pd.DataFrame, rest_aperture_mm: dict[str, float],
         filled = np.where(np.isfinite(aperture), aperture, np.nanmedian(aperture))
         open_level = median_filter(filled, size=width, mode="nearest")
         shares.append(np.where(np.isfinite(aperture), 1.0 - aperture / open_level, np.nan))
-    closing = np.nanmean(np.vstack(shares), axis=0)
+    stacked = np.vstack(shares)
+    seen = np.isfinite(stacked).sum(axis=0)
+    # Frames where neither eye was measured stay NaN (without nanmean's empty-slice warning).
+    closing = np.where(seen > 0, np.nansum(stacked, axis=0) / np.maximum(seen, 1), np.nan)
     narrowing = {side: activation(frames, "eye_closure", side) for side in SIDES}
     blinks = []
     for start, stop in hysteresis(closing, min_share, 0.5 * min_share):
