@@ -220,7 +220,10 @@ def tidy_rows(report: dict) -> list[dict]:
     rows = []
     for m in report["movements"]:
         base = {"movement": m["movement"], "rep": m["rep"], "start_s": m["start_s"],
-                "end_s": m["end_s"], "weaker_side": m["weaker_side"]}
+                "end_s": m["end_s"], "weaker_side": m["weaker_side"],
+                # which sides moved, whether it was scored, and why not or with what caveat
+                "sides": m.get("sides"), "scored": m.get("scored"),
+                "flags": "; ".join(m.get("flags", []))}
         for side in ("left", "right"):
             for metric, value in m[side].items():
                 rows.append({**base, "metric": metric, "side": side, "value": value})
@@ -250,6 +253,12 @@ def video_summary(report: dict) -> dict:
         "affected_side": summary.get("affected_side"),
         "rest_n_frames": rest.get("n_frames"),
     }
+    blinks = report.get("blinks", {}).get("summary", {})
+    row["blink_count"] = blinks.get("count")
+    row["blink_rate_per_min"] = blinks.get("rate_per_min")
+    for side in ("left", "right"):
+        # median share of the resting aperture each eye closed in a blink (0-1)
+        row[f"blink_completeness_{side}"] = blinks.get(f"completeness_{side}")
     for name in REST_MEASURES:
         for side in ("left", "right"):
             row[f"rest_{name}_mm_{side}"] = rest[name][side]

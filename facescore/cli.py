@@ -664,14 +664,15 @@ def main(argv: list[str] | None = None) -> int:
         previous = None
     try:
         args = build_parser().parse_args(argv)  # imports the movement names: may take a while
-        if args.command != "serve":
-            # Before MediaPipe loads: its usage reporting must not send the exam anywhere. (The
-            # server is left alone: it opens the user's browser, which inherits the
-            # environment.)
-            from .offline import refuse_network
+        if args.command == "serve":
+            # The server is left alone: it opens the user's browser, which inherits the
+            # environment (its analysis worker refuses the network itself).
+            return args.run(args)
+        # Before MediaPipe loads: its usage reporting must not send the exam anywhere.
+        from .offline import network_refused
 
-            refuse_network()
-        return args.run(args)
+        with network_refused():
+            return args.run(args)
     except FacescoreError as exc:
         print(f"facescore: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_INPUT

@@ -7,14 +7,17 @@ MediaPipe is loaded every proxy variable libcurl reads is pointed at a scheme it
 know: each such request then fails inside libcurl, before any name lookup or connection
 (checked by ``tests/test_corpus.py::test_an_analysis_opens_no_network_connection``).
 
-Only the command line calls :func:`refuse_network` (it changes the process's environment,
-which the child processes inherit); a notebook or script that wants the same calls it itself.
+The command line runs each command inside :func:`network_refused` (the environment is changed
+for the command, whose child processes inherit it, and restored after it, so that a script or
+test calling ``facescore.cli.main`` keeps its own); a notebook or script that wants the same
+for ``analyze()`` calls :func:`refuse_network` itself.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
 
 #: A proxy "address" whose scheme no HTTP client knows: every request through it fails at once.
 BLOCKED_PROXY = "facescore-offline://none"
@@ -38,3 +41,20 @@ def refuse_network(environ: MutableMapping[str, str] | None = None) -> None:
         environ[name] = BLOCKED_PROXY
     for name in EXEMPTION_VARIABLES:
         environ.pop(name, None)
+
+
+@contextmanager
+def network_refused() -> Iterator[None]:
+    """:func:`refuse_network` for the duration of a ``with`` block, the environment restored
+    after it."""
+    names = PROXY_VARIABLES + EXEMPTION_VARIABLES
+    before = {name: os.environ.get(name) for name in names}
+    refuse_network()
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

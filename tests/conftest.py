@@ -94,19 +94,3 @@ def clip(clip_frames, tmp_path_factory) -> Path:
     from clips import write_video
 
     return write_video(tmp_path_factory.mktemp("clip") / "clip.mp4", clip_frames)
-
-
-@pytest.fixture(autouse=True)
-def _environment_restored():
-    """Commands run in-process point the proxy variables at nothing (facescore.offline); the
-    next test's HTTP clients (the app's) must see the environment as it was."""
-    from facescore.offline import EXEMPTION_VARIABLES, PROXY_VARIABLES
-
-    names = PROXY_VARIABLES + EXEMPTION_VARIABLES
-    before = {name: os.environ.get(name) for name in names}
-    yield
-    for name, value in before.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value

@@ -79,6 +79,29 @@ def test_batch_reports_failures_and_a_tidy_table(local_run):
     assert result.run["model_sha256"] and result.run["n_videos"] == 12
 
 
+def test_per_video_table_gives_quality_rest_symmetry_blinks_and_provenance(local_run):
+    out, _ = local_run
+    everything = load_results(out).videos
+    assert len(everything) == 12 and everything["video"].is_unique
+    videos = everything[everything["face_found_share"].notna()]
+    assert len(videos) == 10  # the two broken files: listed, with nothing measured
+    assert videos["face_found_share"].between(0, 1).all()
+    assert videos["pose_ok_share"].between(0, 1).all()
+    assert (videos["n_warnings"] >= 0).all()
+    # The weaker the right side was made, the lower the overall symmetry.
+    by_gain = videos.groupby("gain")["overall_symmetry_pct"].median().sort_index()
+    assert (by_gain.diff().dropna() > 0).all(), by_gain.to_dict()
+    assert videos["overall_symmetry_pct"].between(0, 100).all()
+    # Rest measures for both sides, and their difference, in mm.
+    left, right = videos["rest_brow_height_mm_left"], videos["rest_brow_height_mm_right"]
+    assert ((left - right - videos["rest_brow_height_left_minus_right_mm"]).abs() < 0.05).all()
+    # Phantoms do not blink; the count is there (0), completeness unknown.
+    assert (videos["blink_count"] == 0).all()
+    assert videos["model_sha256"].nunique() == 1 and len(videos["model_sha256"].iloc[0]) == 64
+    assert videos["facescore_version"].notna().all()
+    assert pd.read_parquet(out / "videos.parquet").shape == everything.shape
+
+
 def test_rerun_skips_what_is_done(local_run, study):
     out, _ = local_run
     _, manifest = study
