@@ -542,6 +542,13 @@ def render_frame(face: BaseFace, displacement: np.ndarray, output: np.ndarray,
     inverse = LinearNDInterpolator(geometry.apply_affine(output, moved), source)
     grid_y, grid_x = np.mgrid[0:height, 0:width]
     full = inverse(grid_x, grid_y).astype(np.float32)
+    # Outside the anchors' hull the interpolator gives NaN, and remap reads NaN coordinates as
+    # whatever is in memory (the phantom then differed from run to run). Nothing moves there:
+    # the exact map is the placement's own inverse.
+    outside = np.isnan(full[..., 0]) | np.isnan(full[..., 1])
+    if outside.any():
+        pixels = np.column_stack([grid_x[outside], grid_y[outside]]).astype(float)
+        full[outside] = geometry.apply_affine(geometry.invert_affine(output), pixels)
     return cv2.remap(face.rgb, full[..., 0], full[..., 1], cv2.INTER_CUBIC,
                      borderMode=cv2.BORDER_REFLECT101)
 

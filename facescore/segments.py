@@ -177,13 +177,18 @@ def hysteresis(signal: np.ndarray, on: float, off: float) -> list[tuple[int, int
 
 def hysteresis_from_rest(signal: np.ndarray, t: np.ndarray, on: np.ndarray | float,
                          off: float, rest_window_s: float = 1.0,
-                         long_window_s: float = 4.0) -> list[tuple[int, int]]:
+                         long_window_s: float = 4.0, floor: float = 0.0
+                         ) -> list[tuple[int, int]]:
     """Like :func:`hysteresis`, but measured from the rest just before each event.
 
     While no event is under way, the reference is the median of the signal over the last
     ``rest_window_s`` — but never below its median over the last ``long_window_s``, so that
     coming back from a movement the other way (the mouth corners drop in a frown, then
-    return) is not taken for a new movement. An event starts where the signal rises ``on``
+    return) is not taken for a new movement — and never below ``floor``: the signals are zero
+    at rest by construction (:mod:`facescore.signals` re-zeroes them), so a lower reference was
+    taken inside a movement the other way held longer than the long window (a 3 s brow raise:
+    against it, its own release looked like a frown that never ended, and hid the real frown
+    that followed). An event starts where the signal rises ``on``
     above the reference, reaches back to where it was last within ``off`` of it, and ends where
     it falls back within ``off`` of that same reference (frozen for the event). Slow drifts of
     rest (a face relaxing over a minute) then do not merge into the next movement.
@@ -205,7 +210,7 @@ def hysteresis_from_rest(signal: np.ndarray, t: np.ndarray, on: np.ndarray | flo
             long = values[longer:i][np.isfinite(values[longer:i])]
             if not len(short):
                 continue
-            reference = max(float(np.median(short)), float(np.median(long)))
+            reference = max(float(np.median(short)), float(np.median(long)), floor)
             if value - reference >= on_level[i]:
                 active, start = True, i
                 while start > 0 and np.isfinite(values[start - 1]) and \

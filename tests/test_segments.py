@@ -75,6 +75,23 @@ def test_a_bilateral_movement_is_one_performance():
     assert [(s.label, s.sides) for s in found] == [("brow_raise", "both")]
 
 
+@pytest.mark.parametrize("hold_s", [0.8, 3.0, 5.0])
+def test_a_held_brow_raise_then_a_frown_are_both_found(hold_s):
+    """The release of a long brow raise is not a frown, and does not hide the frown after it
+    (the session's script holds each movement for 2 s)."""
+    frames = table(hold_s + 14.0)
+    t = frames["t_s"].to_numpy()
+    frown_at = hold_s + 6.0
+    for side, gain in (("left", 1.0), ("right", 0.5)):
+        add(frames, "brow_lift", side, bump(t, 2.0, 0.5, hold_s, 7.0 * gain))
+        add(frames, "brow_lift", side, -bump(t, frown_at, 0.5, 2.0, 3.0 * gain))
+    found = detect_movements(frames)
+    assert [(s.label, s.sides) for s in found] == [("brow_raise", "both"), ("frown", "both")]
+    assert abs(found[1].onset - frown_at) < 0.3
+    frown = score_performance(frames, "frown", 1, found[1].onset, found[1].end)
+    assert frown.weaker_side == "right" and 40 < frown.symmetry_pct < 60
+
+
 def test_spontaneous_blinks_are_blinks_not_eye_closures():
     frames = table(6.0)
     t = frames["t_s"].to_numpy()
