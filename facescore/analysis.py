@@ -145,8 +145,12 @@ def _travel_during(frames: pd.DataFrame, segment: Segment, columns: list[str]) -
     if not during.any():
         return float("nan")
     values = frames[columns].to_numpy(dtype=float)
-    base = np.nanmedian(values[before if before.any() else during], axis=0)
-    return float(np.nanmax(np.abs(values[during] - base).sum(axis=1)))
+    reference = values[before if before.any() else during]
+    if not np.isfinite(reference).any(axis=0).all():
+        return float("nan")  # a region masked throughout: no travel to report
+    travel = np.abs(values[during] - np.nanmedian(reference, axis=0)).sum(axis=1)
+    travel = travel[np.isfinite(travel)]
+    return float(travel.max()) if len(travel) else float("nan")
 
 
 def synkinesis_measures(frames: pd.DataFrame, movements: list[Segment], rest: dict) -> dict:
