@@ -177,24 +177,25 @@ def hysteresis(signal: np.ndarray, on: float, off: float) -> list[tuple[int, int
 
 def hysteresis_from_rest(signal: np.ndarray, t: np.ndarray, on: np.ndarray | float,
                          off: float, rest_window_s: float = 1.0,
-                         long_window_s: float = 4.0, floor: float = 0.0
+                         long_window_s: float = 4.0, floor: np.ndarray | float = -np.inf
                          ) -> list[tuple[int, int]]:
     """Like :func:`hysteresis`, but measured from the rest just before each event.
 
     While no event is under way, the reference is the median of the signal over the last
     ``rest_window_s`` — but never below its median over the last ``long_window_s``, so that
     coming back from a movement the other way (the mouth corners drop in a frown, then
-    return) is not taken for a new movement — and never below ``floor``: the signals are zero
-    at rest by construction (:mod:`facescore.signals` re-zeroes them), so a lower reference was
-    taken inside a movement the other way held longer than the long window (a 3 s brow raise:
-    against it, its own release looked like a frown that never ended, and hid the real frown
-    that followed). An event starts where the signal rises ``on``
+    return) is not taken for a new movement — and never below ``floor`` (per frame, e.g. the
+    signal's level over half a minute, :func:`resting_level`): a lower reference was taken
+    inside a movement the other way held longer than the long window (a 3 s brow raise: against
+    it, its own release looked like a frown that never ended, and hid the real frown that
+    followed). An event starts where the signal rises ``on``
     above the reference, reaches back to where it was last within ``off`` of it, and ends where
     it falls back within ``off`` of that same reference (frozen for the event). Slow drifts of
     rest (a face relaxing over a minute) then do not merge into the next movement.
     """
     values = np.asarray(signal, dtype=float)
     on_level = np.broadcast_to(np.asarray(on, dtype=float), values.shape)
+    floor_level = np.broadcast_to(np.asarray(floor, dtype=float), values.shape)
     runs: list[tuple[int, int]] = []
     active, start, reference = False, 0, 0.0
     recent, longer = 0, 0
@@ -210,7 +211,7 @@ def hysteresis_from_rest(signal: np.ndarray, t: np.ndarray, on: np.ndarray | flo
             long = values[longer:i][np.isfinite(values[longer:i])]
             if not len(short):
                 continue
-            reference = max(float(np.median(short)), float(np.median(long)), floor)
+            reference = max(float(np.median(short)), float(np.median(long)), floor_level[i])
             if value - reference >= on_level[i]:
                 active, start = True, i
                 while start > 0 and np.isfinite(values[start - 1]) and \
@@ -260,6 +261,23 @@ def background_level(signal: np.ndarray, t: np.ndarray, window_s: float) -> np.n
     return out
 
 
+def resting_level(signal: np.ndarray, t: np.ndarray, window_s: float = 30.0) -> np.ndarray:
+    """The signal's typical level around each frame: its running median over ``window_s``, mm.
+
+    An exam is mostly rest, so over half a minute the median is the rest even when the
+    re-zeroed rest is off (a short clip whose movement filled half of it), and a movement held
+    for seconds does not move it.
+    """
+    values = np.asarray(signal, dtype=float)
+    finite = np.isfinite(values)
+    if not finite.any():
+        return np.full(values.shape, -np.inf)
+    step = float(np.median(np.diff(t))) if len(t) > 1 else 1.0
+    size = max(3, int(round(window_s / max(step, 1e-3))) | 1)
+    filled = np.where(finite, values, np.median(values[finite]))
+    return median_filter(filled, size=min(size, 2 * len(values) - 1), mode="nearest")
+
+
 def _side_events(frames: pd.DataFrame, movement: str, detector: Detector,
                  talking: np.ndarray | None = None) -> list[_Event]:
     scale = detector.frown_scale if movement == "frown" else 1.0
@@ -272,7 +290,8 @@ def _side_events(frames: pd.DataFrame, movement: str, detector: Detector,
         signal = activation(frames, movement, side)
         background = background_level(signal, t, detector.background_s)
         on = np.maximum(base_on, detector.background_factor * background)
-        for start, stop in hysteresis_from_rest(signal, t, on, detector.off_mm * scale):
+        for start, stop in hysteresis_from_rest(signal, t, on, detector.off_mm * scale,
+                                                floor=resting_level(signal, t)):
             peak = float(np.nanmax(signal[start:stop]))
             if _above_half_peak_s(signal, t, start, stop) < detector.min_hold_s \
                     and movement != "eye_closure":  # brief eye closures are blinks, kept here
