@@ -21,6 +21,7 @@ from .pipeline import MIN_IOD_PX, Measurement, measure_video
 from .scores import DEADBAND_TEXT, PerformanceScore, score_performance, weaker_side
 from .segments import (
     MOVEMENTS,
+    TALKING_FLAG,
     Blink,
     Detector,
     Segment,
@@ -206,7 +207,7 @@ def summary_estimates(performances: list[PerformanceScore], rest: dict) -> dict:
             continue
         # Movements made while talking are listed but do not count toward the summary: an
         # exam movement is made on request, not in passing.
-        scored = [p for p in reps if p.scored and "performed while talking" not in p.flags]
+        scored = [p for p in reps if p.scored and TALKING_FLAG not in p.flags]
         lefts = [p.left.excursion_mm for p in scored]
         rights = [p.right.excursion_mm for p in scored]
         symmetries = [p.symmetry_pct for p in scored if p.symmetry_pct is not None]

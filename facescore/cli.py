@@ -419,6 +419,12 @@ def _mirrored_and_quiet(parser: argparse.ArgumentParser,
                         help="no progress bar (default: a bar on a terminal)")
 
 
+def _history_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", type=Path, metavar="FILE",
+                        help="history database (default: $FACESCORE_HOME/history.sqlite, else "
+                             "~/.local/share/facescore/history.sqlite)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="facescore", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -561,9 +567,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", type=Path, metavar="OUTDIR",
                    help="report folder (default: sessions/PROFILE/TIME beside the history "
                         "database)")
-    s.add_argument("--db", type=Path, metavar="FILE",
-                   help="history database (default: $FACESCORE_HOME/history.sqlite, else "
-                        "~/.local/share/facescore/history.sqlite)")
+    _history_option(s)
     s.add_argument("--save-video", action="store_true",
                    help="also keep the recording as session.mp4 (default: off)")
     s.add_argument("--fast", action="store_true",
@@ -579,9 +583,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "measured), and write a trend plot (PNG) and a page "
                                    "(HTML).")
     h.add_argument("--profile", help="only this profile (default: every profile)")
-    h.add_argument("--db", type=Path, metavar="FILE",
-                   help="history database (default: $FACESCORE_HOME/history.sqlite, else "
-                        "~/.local/share/facescore/history.sqlite)")
+    _history_option(h)
     h.add_argument("-o", "--output", type=Path, default=Path("facescore_history"),
                    metavar="OUTDIR",
                    help="folder for history.png and history.html (default ./facescore_history)")

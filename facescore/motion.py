@@ -355,7 +355,7 @@ class AnchoredTracker:
         return expression <= float(np.median(self._expressions))
 
     def _make_anchor(self, gray: np.ndarray, points: np.ndarray, matrix: np.ndarray,
-                     frame: int) -> Anchor:
+                     head: np.ndarray, frame: int) -> Anchor:
         xy = points[:, :2]
         to_left, up = face_axes(xy)
         iod = _iod(xy)
@@ -367,7 +367,6 @@ class AnchoredTracker:
                                [0.0, scale, size / 2 - scale * centre[1]]])
         picture = normalise_contrast(working_picture(gray, to_working, size))
         seeds_frame = seed_positions(xy, up)
-        head = head_fixed(points, matrix)
         pose = head_pose(matrix)
         rotation = rotation_from_matrix(matrix)
         seeds_head = head[SEED_INDICES].copy()
@@ -409,10 +408,10 @@ class AnchoredTracker:
                 best, distance = anchor, d
         return best, distance
 
-    def _at_rest(self, anchor: Anchor, points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    def _at_rest(self, anchor: Anchor, points: np.ndarray, head: np.ndarray) -> np.ndarray:
         """Per patch: whether its group's landmarks are within :data:`REST_MM` of the anchor's."""
-        head = head_fixed(points, matrix)[SEED_INDICES, :2] / _iod(points[:, :2])
-        moved_iod = np.linalg.norm(head - anchor.landmark_head, axis=1)
+        seeds = head[SEED_INDICES, :2] / _iod(points[:, :2])
+        moved_iod = np.linalg.norm(seeds - anchor.landmark_head, axis=1)
         # iod in mm ≈ the anchor's iod px × its mm per px
         moved_mm = moved_iod * (WORKING_IOD_PX / anchor.scale) * anchor.mm_per_px
         rest = np.zeros(len(SEED_INDICES), dtype=bool)
@@ -422,7 +421,8 @@ class AnchoredTracker:
 
     # --- frames -------------------------------------------------------------------------------
     def update(self, picture: np.ndarray, points: np.ndarray, matrix: np.ndarray,
-               frame: int, expression: float = float("nan")) -> FlowReading:
+               frame: int, expression: float = float("nan"),
+               head: np.ndarray | None = None) -> FlowReading:
         """Measure one frame.
 
         Parameters
@@ -438,7 +438,12 @@ class AnchoredTracker:
         expression : float
             How far the face is from neutral (:func:`facescore.features.expression_score`); a
             new anchor is made only at a frame at least as neutral as the run's median so far.
+        head : (478, 3) ndarray, optional
+            The landmarks in the head-fixed frame (:func:`facescore.geometry.head_fixed`),
+            when the caller has them already; computed here otherwise.
         """
+        if head is None:
+            head = head_fixed(points, matrix)
         gray = picture if picture.ndim == 2 else cv2.cvtColor(picture, cv2.COLOR_RGB2GRAY)
         pose = head_pose(matrix)
         if np.isfinite(expression):
@@ -447,7 +452,7 @@ class AnchoredTracker:
         if anchor is None or (distance > REANCHOR_DEG and self._previous_valid_share > 0.8
                               and len(self.anchors) - self._epoch_start < MAX_ANCHORS
                               and _eyes_open(points) and self._neutral_enough(expression)):
-            anchor, distance = self._make_anchor(gray, points, matrix, frame), 0.0
+            anchor, distance = self._make_anchor(gray, points, matrix, head, frame), 0.0
         elif self._active is not None and anchor is not self._active:
             # Hysteresis: keep the current reference unless another is clearly nearer.
             active = float(np.hypot(pose.yaw - self._active.yaw, pose.pitch - self._active.pitch))
@@ -455,9 +460,9 @@ class AnchoredTracker:
                 anchor, distance = self._active, active
         if anchor is not self._active:
             self._active, self._previous = anchor, None  # a new reference: no chain across it
-        return self._measure(gray, points, matrix, anchor, distance)
+        return self._measure(gray, points, head, anchor, distance)
 
-    def _measure(self, gray: np.ndarray, points: np.ndarray, matrix: np.ndarray,
+    def _measure(self, gray: np.ndarray, points: np.ndarray, head: np.ndarray,
                  anchor: Anchor, distance: float) -> FlowReading:
         xy = points[:, :2]
         # The picture is brought to the anchor's scale by the span of the eye corners (the
@@ -472,7 +477,7 @@ class AnchoredTracker:
         landmark_guess = anchor.seeds + (apply_affine(stabilise, xy[SEED_INDICES])
                                          - anchor.landmark_seeds)
         n = len(SEED_INDICES)
-        at_rest = self._at_rest(anchor, points, matrix)
+        at_rest = self._at_rest(anchor, points, head)
         previous_ok = (self._previous_ok if self._previous is not None
                        else np.zeros(n, dtype=bool))
         start = (np.where(previous_ok[:, None], self._previous_positions, landmark_guess)

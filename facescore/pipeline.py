@@ -142,7 +142,8 @@ class FrameMeasurer:
                 self._tracking = True
             picture = frame.rgb if frame.gray is None else frame.gray
             row.update(_reading_row(self.tracker.update(picture, face.points, face.matrix,
-                                                        frame.index, row["expression_score"])))
+                                                        frame.index, row["expression_score"],
+                                                        head)))
             lm = landmark_signals(head / row["iod_px"], self._head_reference)
             row.update({k: v * row["iod_px"] for k, v in lm.items()})
         else:

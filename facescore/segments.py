@@ -51,6 +51,8 @@ SIDE_EFFECTS = {frozenset(pair) for pair in (
     ("brow_raise", "eye_closure"), ("frown", "smile"))} | {frozenset((m,)) for m in MOVEMENTS}
 #: Movements along the same signal in opposite directions.
 OPPOSITE = {"brow_raise": "frown", "frown": "brow_raise"}
+#: The flag of a movement made while the person talked (listed, left out of the summary).
+TALKING_FLAG = "performed while talking"
 #: The smiling direction: up and out at 45°; travel inward or downward is not smile.
 SMILE_DIRECTION = np.array([1.0, 1.0]) / np.sqrt(2.0)
 
@@ -434,7 +436,7 @@ def detect_movements(frames: pd.DataFrame, detector: Detector = Detector()) -> l
         onset, end = t[event.start], t[min(event.stop, len(t) - 1)]
         flags, scored = _quality(frames, event, detector)
         if talking[event.start:event.stop].mean() > 0.5:
-            flags = (*flags, "performed while talking")
+            flags = (*flags, TALKING_FLAG)
         if event.stop >= len(t):
             flags = (*flags, "not back at rest when the recording ended")
         reps[event.movement] += 1
@@ -447,9 +449,9 @@ def detect_movements(frames: pd.DataFrame, detector: Detector = Detector()) -> l
 def _seen_by_landmarks(frames: pd.DataFrame, event: _Event, detector: Detector) -> bool:
     seen = 0.0
     for side in SIDES:
-        signal = activation(frames, event.movement, side, "landmarks")[event.start:event.stop]
-        before = activation(frames, event.movement, side, "landmarks")[
-            max(0, event.start - 5):event.start + 1]
+        landmarks = activation(frames, event.movement, side, "landmarks")
+        signal = landmarks[event.start:event.stop]
+        before = landmarks[max(0, event.start - 5):event.start + 1]
         if np.isfinite(signal).any():
             base = np.nanmedian(before) if np.isfinite(before).any() else 0.0
             seen = max(seen, float(np.nanmax(signal) - base))

@@ -17,7 +17,7 @@ def write_video(path: Path, frames: list[np.ndarray], codec: str = "libx264",
                 pix_fmt: str = "yuv420p", fps: float = 30, times_ms: list[int] | None = None,
                 rotation: int | None = None, container_format: str | None = None,
                 options: dict | None = None, container_options: dict | None = None,
-                audio: bool = False) -> Path:
+                audio: bool = False, metadata: dict | None = None) -> Path:
     """Encode RGB ``frames`` (H, W, 3 uint8) into ``path``.
 
     Parameters
@@ -28,10 +28,13 @@ def write_video(path: Path, frames: list[np.ndarray], codec: str = "libx264",
         Display rotation metadata, degrees counter-clockwise (as phones write it).
     audio : bool
         Also write a silent AAC track, before the video track (as some phones order them).
+    metadata : dict, optional
+        Container tags, e.g. ``creation_time``.
     """
     height, width = frames[0].shape[:2]
     with av.open(str(path), "w", format=container_format,
                  options=container_options or {}) as container:
+        container.metadata.update(metadata or {})
         sound = container.add_stream("aac", rate=48000) if audio else None
         stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
         stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt

@@ -14,12 +14,12 @@ from datetime import date, timedelta
 import pytest
 from conftest import FAST_TIMING
 from test_app_support import (
-    BROWSER_ARGS,
     CHROMIUM,
     SCREENSHOTS,
     SHORT,
     Server,
     app_exams,  # noqa: F401 (a fixture)
+    headless_chromium,
 )
 
 from facescore.session import run_session
@@ -32,12 +32,7 @@ WAIT_MS = 180_000
 
 @pytest.fixture()
 def browser():
-    with playwright.sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
+    yield from headless_chromium()
 
 
 def _drop(page, path) -> None:

@@ -7,12 +7,12 @@ import re
 import sqlite3
 import time
 import warnings
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import psutil
 import pytest
+from clips import write_video
 from conftest import FAST_TIMING
 from test_app_support import SHORT, Server, app_exams  # noqa: F401 (a fixture)
 
@@ -179,21 +179,10 @@ def test_off_loopback_every_request_needs_the_token(tmp_path):
 
 
 def test_visit_date_comes_from_the_video_metadata_and_is_editable(tmp_path):
-    import av
 
     video = tmp_path / "dated.mp4"
-    with av.open(str(video), "w") as out:
-        out.metadata["creation_time"] = "2024-03-05T10:20:30.000000Z"
-        stream = out.add_stream("libx264", rate=10)
-        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
-        for i in range(5):
-            frame = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 40 * i, np.uint8),
-                                               format="rgb24")
-            frame.pts, frame.time_base = i, Fraction(1, 10)
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
+    write_video(video, [np.full((64, 64, 3), 40 * i, np.uint8) for i in range(5)], fps=10,
+                metadata={"creation_time": "2024-03-05T10:20:30.000000Z"})
     from datetime import datetime
 
     expected = datetime.fromisoformat("2024-03-05T10:20:30+00:00").astimezone()
@@ -319,21 +308,10 @@ def test_live_server_answers_while_analysing_and_keeps_its_queue_across_a_restar
 
 
 def test_a_failed_analysis_shows_its_one_line_reason(tmp_path):
-    import av
 
     # A real video without a face: accepted (it decodes), then the analysis fails.
     video = tmp_path / "blank.mp4"
-    with av.open(str(video), "w") as out:
-        stream = out.add_stream("libx264", rate=10)
-        stream.width, stream.height, stream.pix_fmt = 96, 96, "yuv420p"
-        for i in range(30):
-            frame = av.VideoFrame.from_ndarray(np.full((96, 96, 3), 128, np.uint8),
-                                               format="rgb24")
-            frame.pts, frame.time_base = i, Fraction(1, 10)
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
+    write_video(video, [np.full((96, 96, 3), 128, np.uint8)] * 30, fps=10)
     with Server(tmp_path / "data") as server:
         patient = server.create_patient("nobody")
         visit = server.upload(patient, video).json()["visit"]

@@ -28,6 +28,19 @@ BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networkin
 SHORT = ("brow_raise", "smile")
 
 
+def headless_chromium():
+    """Debian's chromium under Playwright, for a fixture to yield (skips without either)."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium is not installed")
+    with playwright.sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
 def short_exam(path: Path, right_gain: float, seed: int = 0) -> Path:
     """A 4 s phantom exam (brow raise, smile) with the patient's right side at ``right_gain``."""
     spec = PhantomSpec(gains={m: {"left": 1.0, "right": right_gain} for m in MOVEMENTS},

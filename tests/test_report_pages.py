@@ -10,7 +10,7 @@ import json
 import pytest
 from conftest import fast_spec
 from PIL import Image
-from test_app_support import BROWSER_ARGS, CHROMIUM
+from test_app_support import headless_chromium
 
 from facescore import history
 from facescore.analysis import analyze
@@ -41,15 +41,7 @@ def photo_report(clip_frames, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    playwright = pytest.importorskip("playwright.sync_api")
-    if CHROMIUM is None:
-        pytest.skip("Debian's chromium is not installed")
-    with playwright.sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
+    yield from headless_chromium()
 
 
 def _open(browser, html, width: int):

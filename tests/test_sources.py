@@ -1,35 +1,12 @@
 """Sources: true timestamps, rotation metadata, mirroring, bad files, flat memory."""
 
-from fractions import Fraction
 
-import av
 import numpy as np
 import pytest
+from clips import write_video
 
 from facescore.errors import SourceError
 from facescore.sources import open_source
-
-
-def _write(path, frames, times_ms=None, rotation=None, rate=30):
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=rate)
-        stream.height, stream.width = frames[0].shape[:2]
-        stream.pix_fmt = "yuv420p"
-        if rotation is not None:
-            stream.set_display_rotation(rotation)
-        if times_ms is not None:
-            stream.codec_context.time_base = Fraction(1, 1000)
-            stream.time_base = Fraction(1, 1000)
-        for i, rgb in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-            if times_ms is not None:
-                frame.pts = times_ms[i]
-                frame.time_base = Fraction(1, 1000)
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
 
 
 def _band_frame(height=32, width=64):
@@ -42,7 +19,7 @@ def _band_frame(height=32, width=64):
 def test_variable_frame_rate_timestamps_are_true(tmp_path):
     times = [0, 33, 66, 120, 150, 250, 260, 300, 400, 433]
     frames = [np.full((64, 64, 3), 10 * i, np.uint8) for i in range(len(times))]
-    path = _write(tmp_path / "vfr.mp4", frames, times_ms=times)
+    path = write_video(tmp_path / "vfr.mp4", frames, times_ms=times)
     with open_source(path) as source:
         got = [round(f.t_s * 1000) for f in source]
     assert got == times
@@ -50,7 +27,7 @@ def test_variable_frame_rate_timestamps_are_true(tmp_path):
 
 @pytest.mark.parametrize("rotation", [90, -90, 180])
 def test_rotation_metadata_is_honoured(tmp_path, rotation):
-    path = _write(tmp_path / "rot.mp4", [_band_frame()] * 3, rotation=rotation)
+    path = write_video(tmp_path / "rot.mp4", [_band_frame()] * 3, rotation=rotation)
     with open_source(path) as source:
         assert source.info.rotation_deg == rotation
         rgb = next(iter(source)).rgb
@@ -63,7 +40,7 @@ def test_rotation_metadata_is_honoured(tmp_path, rotation):
 
 
 def test_mirrored_source_is_flipped_back(tmp_path):
-    path = _write(tmp_path / "plain.mp4", [_band_frame()] * 2)
+    path = write_video(tmp_path / "plain.mp4", [_band_frame()] * 2)
     with open_source(path) as plain, open_source(path, mirrored=True) as mirrored:
         a, b = next(iter(plain)).rgb, next(iter(mirrored)).rgb
     assert np.array_equal(a[:, ::-1], b)
@@ -84,7 +61,7 @@ def test_non_video_file(tmp_path):
 def test_truncated_file(tmp_path):
     frames = [np.random.default_rng(i).integers(0, 255, (64, 64, 3), np.uint8)
               for i in range(30)]
-    path = _write(tmp_path / "whole.mp4", frames)
+    path = write_video(tmp_path / "whole.mp4", frames)
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     with pytest.raises(SourceError), open_source(cut) as source:
@@ -106,7 +83,7 @@ def test_memory_stays_flat_while_streaming(tmp_path):
     psutil = pytest.importorskip("psutil")
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 255, (360, 640, 3), np.uint8) for _ in range(8)]
-    path = _write(tmp_path / "long.mp4", frames * 60)  # 480 frames, 330 MB if all were held
+    path = write_video(tmp_path / "long.mp4", frames * 60)  # 480 frames, 330 MB if all were held
     process = psutil.Process()
     with open_source(path) as source:
         for frame in source:
@@ -121,7 +98,7 @@ def test_stopping_early_stops_the_decoding_thread(tmp_path):
     import threading
 
     frames = [np.full((64, 64, 3), i, np.uint8) for i in range(60)]
-    path = _write(tmp_path / "clip.mp4", frames)
+    path = write_video(tmp_path / "clip.mp4", frames)
     for _ in range(3):  # closing while the decoder runs ahead must neither hang nor crash
         with open_source(path) as source:
             for frame in source:

@@ -206,6 +206,11 @@ def create_app(config: Config) -> FastAPI:
             return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
         return _page_error(request, str(exc.detail), exc.status_code)
 
+    @app.exception_handler(InputError)
+    async def bad_input(request: Request, exc: InputError):
+        """A form or query value the store refused: its message, as a 400 page."""
+        return await http_error(request, HTTPException(400, str(exc)))
+
     @app.exception_handler(RequestValidationError)
     async def bad_address(request: Request, exc: RequestValidationError):
         return await http_error(request, HTTPException(404, "No such page."))
@@ -256,12 +261,9 @@ def create_app(config: Config) -> FastAPI:
     async def edit_patient(request: Request, patient_id: int):
         form = await form_of(request)
         patient_or_404(patient_id)
-        try:
-            await run_in_threadpool(store.update_patient, patient_id,
-                                    form.get("identifier", ""), form.get("affected_side"),
-                                    form.get("diagnosis"), form.get("notes"))
-        except InputError as exc:
-            raise HTTPException(400, str(exc)) from None
+        await run_in_threadpool(store.update_patient, patient_id,
+                                form.get("identifier", ""), form.get("affected_side"),
+                                form.get("diagnosis"), form.get("notes"))
         return RedirectResponse(f"/patients/{patient_id}", status_code=303)
 
     @app.post("/patients/{patient_id}/delete")
@@ -277,10 +279,7 @@ def create_app(config: Config) -> FastAPI:
     async def add_treatment(request: Request, patient_id: int):
         form = await form_of(request)
         patient_or_404(patient_id)
-        try:
-            store.add_treatment(patient_id, form.get("date", ""), form.get("label"))
-        except InputError as exc:
-            raise HTTPException(400, str(exc)) from None
+        store.add_treatment(patient_id, form.get("date", ""), form.get("label"))
         return RedirectResponse(f"/patients/{patient_id}#timeline", status_code=303)
 
     @app.post("/treatments/{treatment_id}/delete")
@@ -307,10 +306,7 @@ def create_app(config: Config) -> FastAPI:
                                      f"({limit >> 20} MB; see 'facescore serve "
                                      f"--max-upload-mb').")
         mirrored = request.query_params.get("mirrored", "") in ("1", "true", "on")
-        try:
-            segments = clean_segments(request.query_params.get("segments"))
-        except InputError as exc:
-            raise HTTPException(400, str(exc)) from None
+        segments = clean_segments(request.query_params.get("segments"))
         name = unquote(request.headers.get("x-filename", ""))[:255] or "recording"
         part = store.uploads_dir / f"{uuid.uuid4().hex}.part"
         try:
@@ -371,10 +367,7 @@ def create_app(config: Config) -> FastAPI:
     async def edit_visit(request: Request, visit_id: int):
         form = await form_of(request)
         visit_or_404(visit_id)
-        try:
-            store.update_visit(visit_id, form.get("visit_date", ""), form.get("notes"))
-        except InputError as exc:
-            raise HTTPException(400, str(exc)) from None
+        store.update_visit(visit_id, form.get("visit_date", ""), form.get("notes"))
         return RedirectResponse(f"/visits/{visit_id}", status_code=303)
 
     @app.post("/visits/{visit_id}/reanalyse")
@@ -383,10 +376,7 @@ def create_app(config: Config) -> FastAPI:
         visit = visit_or_404(visit_id)
         if visit["status"] == "running":
             raise HTTPException(409, "This visit is being analysed now.")
-        try:
-            segments = clean_segments(form.get("segments"))
-        except InputError as exc:
-            raise HTTPException(400, str(exc)) from None
+        segments = clean_segments(form.get("segments"))
         store.requeue(visit_id, form.get("mirrored") == "on", segments)
         return RedirectResponse(f"/visits/{visit_id}", status_code=303)
 

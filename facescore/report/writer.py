@@ -26,10 +26,6 @@ OUTPUT_FILES = ("report.json", "report.html", "frames.parquet", "frames.csv")
 __all__ = ["OUTPUT_FILES", "atomic_directory", "render_html", "write_outputs"]
 
 
-def _fmt(value, digits: int = 1) -> str:
-    return number(value, digits)
-
-
 def _key_times(analysis: Analysis) -> dict[str, float]:
     """For each movement's first performance: a rest frame just before it and its peak."""
     frames = analysis.frames
@@ -86,7 +82,7 @@ def render_html(report: dict, analysis: Analysis, frame_images: dict[str, bytes]
         bars = [b64(figures.excursion_bars(analysis.performances, **layout))
                 for layout in ({}, narrow)]
     return _environment().get_template("report.html.j2").render(
-        r=report, fmt=_fmt, dash=NONE, photo=is_photo,
+        r=report, fmt=number, dash=NONE, photo=is_photo,
         photo_images={k: b64(v) for k, v in (photo or {}).items()}, n_faces=n_faces,
         frame_rows=_frame_pairs(frame_images), series=series, bars=bars,
     )
