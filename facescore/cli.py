@@ -69,7 +69,7 @@ def _print_table(table) -> None:
 
 
 def _parse_gains(args: argparse.Namespace) -> dict[str, dict[str, float]]:
-    from .phantom import MOVEMENTS
+    from .protocol import MOVEMENTS
 
     gains = {m: {"left": args.left_gain, "right": args.right_gain} for m in MOVEMENTS}
     for item in args.gain or []:
@@ -95,7 +95,8 @@ def cmd_phantom(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from .outputs import check_output_file
-    from .phantom import MOVEMENTS, PhantomSpec, schedule_timing
+    from .phantom import PhantomSpec
+    from .protocol import MOVEMENTS, schedule_timing
 
     check_output_file(args.output, "output video")
     if args.reps < 1:
@@ -431,7 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"facescore {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    from .phantom import MOVEMENTS, SCHEDULES
+    from .protocol import MOVEMENTS, SCHEDULES
 
     p = sub.add_parser(
         "phantom", help="generate a ground-truth exam video from a face photo or a real video",

@@ -8,6 +8,8 @@ directly.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from .anatomy import (
@@ -74,16 +76,21 @@ def positions(head: np.ndarray) -> dict[str, float]:
     return out
 
 
-#: Blendshape pairs kept as secondary signals: (ours, MediaPipe's stem). MediaPipe's ``Left`` and
-#: ``Right`` name the subject's sides, as ours do.
-BLENDSHAPE_PAIRS = {
-    "bs_brow_outer_up": "browOuterUp",
-    "bs_brow_down": "browDown",
-    "bs_eye_blink": "eyeBlink",
-    "bs_eye_squint": "eyeSquint",
-    "bs_mouth_smile": "mouthSmile",
-    "bs_mouth_frown": "mouthFrown",
-}
+#: MediaPipe Face Landmarker's 52 expression scores (``_neutral`` aside), in the model's order.
+#: ``...Left``/``...Right`` name the subject's sides.
+BLENDSHAPES: tuple[str, ...] = (
+    "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight",
+    "cheekPuff", "cheekSquintLeft", "cheekSquintRight", "eyeBlinkLeft", "eyeBlinkRight",
+    "eyeLookDownLeft", "eyeLookDownRight", "eyeLookInLeft", "eyeLookInRight", "eyeLookOutLeft",
+    "eyeLookOutRight", "eyeLookUpLeft", "eyeLookUpRight", "eyeSquintLeft", "eyeSquintRight",
+    "eyeWideLeft", "eyeWideRight", "jawForward", "jawLeft", "jawOpen", "jawRight", "mouthClose",
+    "mouthDimpleLeft", "mouthDimpleRight", "mouthFrownLeft", "mouthFrownRight", "mouthFunnel",
+    "mouthLeft", "mouthLowerDownLeft", "mouthLowerDownRight", "mouthPressLeft", "mouthPressRight",
+    "mouthPucker", "mouthRight", "mouthRollLower", "mouthRollUpper", "mouthShrugLower",
+    "mouthShrugUpper", "mouthSmileLeft", "mouthSmileRight", "mouthStretchLeft",
+    "mouthStretchRight", "mouthUpperUpLeft", "mouthUpperUpRight", "noseSneerLeft",
+    "noseSneerRight",
+)
 
 
 #: Per region, the blendshapes whose sum says how far that region is from neutral. Used only to
@@ -112,11 +119,23 @@ def expression_scores(scores: dict[str, float]) -> dict[str, float]:
     return out
 
 
-def blendshape_pairs(scores: dict[str, float]) -> dict[str, float]:
-    """Per-side blendshape scores, keyed ``bs_<movement>_<side>`` (NaN when absent)."""
-    return {f"{ours}_{side}": scores.get(f"{stem}{side.capitalize()}", np.nan)
-            for ours, stem in BLENDSHAPE_PAIRS.items() for side in SIDES}
+def blendshape_columns(scores: dict[str, float]) -> dict[str, float]:
+    """All of MediaPipe's blendshape scores as ``bs_<snake_case_name>`` columns, 0–1.
+
+    ``eyeBlinkLeft`` becomes ``bs_eye_blink_left`` (MediaPipe's ``Left``/``Right`` name the
+    subject's sides, as ours do); ``jawOpen`` becomes ``bs_jaw_open``. ``_neutral`` is left
+    out. Every name is present, NaN when the model gave no scores, so that the table's columns
+    do not depend on whether a face was found.
+    """
+    return {blendshape_column(name): float(scores.get(name, np.nan)) for name in BLENDSHAPES}
 
 
-__all__ = ["POSITION_COLUMNS", "BLENDSHAPE_PAIRS", "EXPRESSION_BLENDSHAPES", "positions",
-           "side_positions", "blendshape_pairs", "expression_scores", "lateral_sign"]
+def blendshape_column(name: str) -> str:
+    """The table's column for one of MediaPipe's blendshape names (``browInnerUp`` →
+    ``bs_brow_inner_up``)."""
+    return "bs_" + re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
+
+
+__all__ = ["POSITION_COLUMNS", "BLENDSHAPES", "EXPRESSION_BLENDSHAPES", "positions",
+           "side_positions", "blendshape_columns", "blendshape_column",
+           "expression_scores", "lateral_sign"]

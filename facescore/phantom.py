@@ -36,8 +36,7 @@ from .anatomy import (
     UPPER_LID,
 )
 from .errors import FaceError
-
-MOVEMENTS: tuple[str, ...] = ("brow_raise", "eye_closure", "smile", "frown")
+from .protocol import MOVEMENTS, Timing
 
 #: Movement at gain 1, mm. Brow raise and smile are mid-range normal values (BRIEF §3);
 #: eye closure is a fraction of the resting aperture.
@@ -51,33 +50,6 @@ AMPLITUDE_MM = {
 #: Share of the resting aperture the upper lid travels in a full (gain 1) closure. Below 1 so
 #: that the warp never folds the lid over itself.
 CLOSURE_FRACTION = 0.92
-
-
-@dataclass(frozen=True)
-class Timing:
-    """Phases of every performance, s."""
-
-    lead_in_s: float = 1.2  # rest before the first movement
-    ramp_s: float = 0.4  # rest → peak and peak → rest
-    hold_s: float = 0.6  # at peak
-    rest_s: float = 1.0  # between performances
-
-
-#: Named pacings of an exam: "exam", the phantom's own quick one, and "session", the script
-#: ``facescore session`` prompts (:data:`facescore.session.SESSION_TIMING`), so that a phantom
-#: made with it can be played as the session's camera.
-SCHEDULES = ("exam", "session")
-
-
-def schedule_timing(name: str) -> Timing:
-    """The :class:`Timing` of a named schedule (see :data:`SCHEDULES`)."""
-    if name == "exam":
-        return Timing()
-    if name == "session":
-        from .session import SESSION_TIMING  # the session builds on this module
-
-        return SESSION_TIMING
-    raise ValueError(f"unknown schedule {name!r}; choose from {', '.join(SCHEDULES)}")
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,7 @@ def _face_row(face, head: np.ndarray, pose: geometry.HeadPose) -> dict:
     pitch, yaw, roll = signals.euler_angles(geometry.rotation_from_matrix(face.matrix))
     row.update({"pitch_rad": pitch, "yaw_rad": yaw, "roll_rad": roll})
     row.update(features.positions(head))
-    row.update(features.blendshape_pairs(face.blendshapes))
+    row.update(features.blendshape_columns(face.blendshapes))
     row.update(features.expression_scores(face.blendshapes))
     return row
 

@@ -40,10 +40,8 @@ from scipy.ndimage import median_filter
 
 from .anatomy import SIDES
 from .errors import FacescoreError
+from .protocol import MOVEMENTS, REGION
 
-MOVEMENTS: tuple[str, ...] = ("brow_raise", "eye_closure", "smile", "frown")
-#: The per-frame region whose validity mask governs each movement's signal.
-REGION = {"brow_raise": "brow", "frown": "brow", "eye_closure": "eye", "smile": "mouth"}
 #: Pairs of movements of which one moves the other's signal as a side effect: when they
 #: overlap, the smaller (relative to its typical size) is not a performance of its own.
 SIDE_EFFECTS = {frozenset(pair) for pair in (

@@ -27,21 +27,12 @@ from .analysis import Analysis, analyze_measurement
 from .errors import FacescoreError
 from .landmarks import FaceTracker
 from .outputs import check_output_file, check_output_folder
-from .phantom import MOVEMENTS, Performance, Timing, exam_schedule
+from .phantom import Performance, exam_schedule
 from .pipeline import MIN_IOD_PX, WORKING_MAX_SIDE, FrameMeasurer
+from .protocol import MOVEMENTS, PROMPTS, SESSION_TIMING, Timing
 from .segments import Segment
 from .sources import CameraSource, VideoSource
 
-#: The session's script: 3 s to settle, then for each movement 0.5 s to reach it, 2 s of hold,
-#: 0.5 s to release and 2.5 s of rest.
-SESSION_TIMING = Timing(lead_in_s=3.0, ramp_s=0.5, hold_s=2.0, rest_s=2.5)
-
-PROMPTS = {
-    "brow_raise": "Raise your eyebrows as high as you can",
-    "eye_closure": "Close your eyes gently",
-    "smile": "Smile broadly, showing your teeth",
-    "frown": "Frown: pull your eyebrows down and together",
-}
 #: Movement still counted after the prompt's end: people release late.
 RELEASE_MARGIN_S = 0.6
 #: Mean brightness (0-255) of the face below which the light is too poor.

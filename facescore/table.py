@@ -30,7 +30,9 @@ Columns (``<side>`` is the patient's anatomical ``left`` or ``right``):
                                  (regions: ``brow``, ``eye``, ``mouth``, ``lower_lid``)
 ``valid_<region>_<side>``        confidence high enough: the region's signals are used
 ``lid_cost_<side>``              eye-model mismatch (normalised grey levels²)
-``bs_<name>_<side>``             MediaPipe blendshape scores, 0–1 (secondary signals)
+``bs_<name>``                    MediaPipe's 51 expression scores, 0–1, in snake case
+                                 (``bs_jaw_open``, ``bs_eye_blink_left``): what the face does
+                                 (:mod:`facescore.protocol`)
 ===============================  =================================================================
 """
 
