@@ -8,29 +8,30 @@ estimates. The report modules consume the :class:`Analysis` it returns.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from . import __version__, model
+from . import __version__, model, uncertainty
 from .anatomy import SIDES
 from .errors import FaceError, SourceError
 from .pipeline import MIN_IOD_PX, Measurement, measure_video
-from .scores import DEADBAND_TEXT, PerformanceScore, score_performance, weaker_side
+from .protocol import MOVEMENTS
+from .rest import rest_measures
+from .scales import summary_estimates
+from .scores import DEADBAND_TEXT, NOISE_ASSUMED_FLAG, PerformanceScore, score_performance
 from .segments import (
-    MOVEMENTS,
-    TALKING_FLAG,
     Blink,
     Detector,
     Segment,
     blink_summary,
     detect_blinks,
-    detect_movements,
+    detect_events,
     read_sidecar,
-    rest_mask,
 )
+from .synkinesis import synkinesis_measures
 
 DISCLAIMER = ("facescore is a measurement aid, not a diagnostic device. Its measurements and "
               "scale estimates are not validated against clinical grading and must not be used "
@@ -59,6 +60,11 @@ class Analysis:
     parameters: dict = field(default_factory=dict)
     blinks: list[Blink] = field(default_factory=list)
     blink_summary: dict = field(default_factory=dict)
+    #: Expressions that are not exam movements (pucker, nose wrinkle, open mouth, glance…) and
+    #: movements too small to stand out of the recording's noise: listed, never scored.
+    others: list[Segment] = field(default_factory=list)
+    #: Each measured movement's resting-travel SD per side in this recording, mm.
+    noise: dict = field(default_factory=dict)
 
     @property
     def frames(self) -> pd.DataFrame:
@@ -124,166 +130,6 @@ def check_quality(measurement: Measurement) -> list[str]:
     return warnings
 
 
-def rest_measures(frames: pd.DataFrame, movements: list[Segment]) -> dict:
-    """Resting brow height, palpebral fissure and mouth-corner height per side, mm."""
-    at_rest = rest_mask(frames, movements)
-    out: dict = {"n_frames": int(at_rest.sum())}
-    names = {"brow_height": "brow_height_mm", "palpebral_fissure": "eye_aperture_lm_mm",
-             "mouth_corner_height": "mouth_corner_height_mm"}
-    for name, column in names.items():
-        values = {side: float(np.nanmedian(frames.loc[at_rest, f"{column}_{side}"]))
-                  if at_rest.any() else None for side in SIDES}
-        difference = (values["left"] - values["right"]
-                      if None not in values.values() else None)
-        out[name] = {**values, "left_minus_right_mm": difference}
-    return out
-
-
-def _travel_during(frames: pd.DataFrame, segment: Segment, columns: list[str]) -> float:
-    t = frames["t_s"].to_numpy()
-    during = (t >= segment.onset) & (t <= segment.end)
-    before = (t >= segment.onset - 0.4) & (t <= segment.onset)
-    if not during.any():
-        return float("nan")
-    values = frames[columns].to_numpy(dtype=float)
-    reference = values[before if before.any() else during]
-    if not np.isfinite(reference).any(axis=0).all():
-        return float("nan")  # a region masked throughout: no travel to report
-    travel = np.abs(values[during] - np.nanmedian(reference, axis=0)).sum(axis=1)
-    travel = travel[np.isfinite(travel)]
-    return float(travel.max()) if len(travel) else float("nan")
-
-
-def synkinesis_measures(frames: pd.DataFrame, movements: list[Segment], rest: dict) -> dict:
-    """Involuntary movement of one region during another's movement, per side.
-
-    ``eye_narrowing_during_smile``: how far the lids close during smiles, mm and % of the
-    resting fissure. ``mouth_during_eye_closure``: mouth-corner travel during eye closures, mm.
-    """
-    out: dict = {}
-    smiles = [s for s in movements if s.label == "smile"]
-    closures = [s for s in movements if s.label == "eye_closure"]
-    for side in SIDES:
-        fissure = rest["palpebral_fissure"][side]
-        narrowing = [_travel_during(frames, s, [f"lid_drop_mm_{side}",
-                                                f"lower_lid_rise_mm_{side}"]) for s in smiles]
-        mouth = [float(np.hypot(*[_travel_during(frames, s, [f"{c}_mm_{side}"])
-                                  for c in ("mouth_out", "mouth_up")])) for s in closures]
-        narrow_mm = float(np.nanmedian(narrowing)) if narrowing else None
-        out[side] = {
-            "eye_narrowing_during_smile_mm": narrow_mm,
-            "eye_narrowing_during_smile_pct": (100 * narrow_mm / fissure
-                                               if narrow_mm is not None and fissure else None),
-            "mouth_during_eye_closure_mm": float(np.nanmedian(mouth)) if mouth else None,
-        }
-    return out
-
-
-def _ratio_score(ratio: float) -> float:
-    """eFACE-style item score: 100 at equal movement, falling as the ratio departs from 1."""
-    return float(np.clip(100 - abs(100 - 100 * ratio), 0, 100))
-
-
-def _sunnybrook_item(ratio: float) -> int:
-    """1 (unable) … 5 (complete), from the affected/healthy movement ratio."""
-    for limit, score in ((0.1, 1), (0.35, 2), (0.65, 3), (0.9, 4)):
-        if ratio < limit:
-            return score
-    return 5
-
-
-def _house_brackmann(points: int) -> str:
-    grades = {8: "I", 7: "II", 6: "III", 5: "III", 4: "IV", 3: "IV", 2: "V", 1: "V", 0: "VI"}
-    return grades[int(points)]
-
-
-def summary_estimates(performances: list[PerformanceScore], rest: dict) -> dict:
-    """Overall symmetry and unvalidated estimates in the style of eFACE, Sunnybrook and
-    House-Brackmann (measurement method), from the per-movement medians."""
-    by_movement: dict[str, dict] = {}
-    for movement in MOVEMENTS:
-        reps = [p for p in performances if p.movement == movement]
-        if not reps:
-            continue
-        # Movements made while talking are listed but do not count toward the summary: an
-        # exam movement is made on request, not in passing.
-        scored = [p for p in reps if p.scored and TALKING_FLAG not in p.flags]
-        lefts = [p.left.excursion_mm for p in scored]
-        rights = [p.right.excursion_mm for p in scored]
-        symmetries = [p.symmetry_pct for p in scored if p.symmetry_pct is not None]
-        left = float(np.nanmedian(lefts)) if lefts else float("nan")
-        right = float(np.nanmedian(rights)) if rights else float("nan")
-        by_movement[movement] = {
-            "repetitions": len(reps),
-            "scored_repetitions": len(scored),
-            "left": left, "right": right,
-            "symmetry_pct": float(np.median(symmetries)) if symmetries else None,
-            "weaker_side": weaker_side(left, right) if symmetries else None,
-            # Spread over repetitions: max − min (0 for a single performance).
-            "left_spread_mm": float(np.nanmax(lefts) - np.nanmin(lefts)) if lefts else None,
-            "right_spread_mm": float(np.nanmax(rights) - np.nanmin(rights)) if rights else None,
-            "symmetry_spread_pct": (float(max(symmetries) - min(symmetries)) if symmetries
-                                    else None),
-        }
-    if not by_movement:
-        return {"overall_symmetry": None, "affected_side": None, "estimates": {},
-                "note": "no movement was performed"}
-    compared = {k: m for k, m in by_movement.items() if m["symmetry_pct"] is not None}
-    if not compared:
-        return {"overall_symmetry": None, "affected_side": None, "per_movement": by_movement,
-                "estimates": {}, "note": "no movement was large enough to compare the sides"}
-    totals = {side: sum(m[side] for m in compared.values()) for side in SIDES}
-    affected = "left" if totals["left"] < totals["right"] else "right"
-    healthy = "right" if affected == "left" else "left"
-
-    def ratio(movement: str) -> float | None:
-        m = compared.get(movement)
-        if m is None or m[healthy] <= 0:
-            return None
-        value = max(m[affected], 0.0) / m[healthy]
-        if movement == "eye_closure":  # closure as a share of each eye's resting fissure
-            fissure = rest["palpebral_fissure"]
-            if fissure[affected] and fissure[healthy]:
-                value = (max(m[affected], 0) / fissure[affected]) / (m[healthy] / fissure[healthy])
-        return float(value)
-
-    items = {"brow_raise": ratio("brow_raise"), "gentle_eye_closure": ratio("eye_closure"),
-             "smile": ratio("smile")}
-    measured = {k: v for k, v in items.items() if v is not None}
-    efface = {k: _ratio_score(v) for k, v in measured.items()}
-    sunnybrook = {k: _sunnybrook_item(v) for k, v in measured.items()}
-    estimates = {
-        "efface_dynamic": {
-            "items": efface,
-            "mean": float(np.mean(list(efface.values()))) if efface else None,
-            "label": "unvalidated estimate in the style of eFACE dynamic items (100 = normal)",
-        },
-        "sunnybrook_voluntary": {
-            "items": sunnybrook,
-            "score": 4 * sum(sunnybrook.values()) if sunnybrook else None,
-            "items_measured": f"{len(sunnybrook)} of 5 (snarl and lip pucker are not measured)",
-            "label": "unvalidated partial estimate of Sunnybrook voluntary movement "
-                     "(4 × sum of items scored 1-5)",
-        },
-    }
-    if "brow_raise" in compared and "smile" in compared:
-        brow = compared["brow_raise"][affected]
-        mouth = compared["smile"][affected]
-        points = min(4, int(max(brow, 0) // 2.5)) + min(4, int(max(mouth, 0) // 2.5))
-        estimates["house_brackmann"] = {
-            "points": points, "grade": _house_brackmann(points),
-            "label": "unvalidated estimate by the House-Brackmann measurement method (1 point "
-                     "per 2.5 mm of affected-side brow and mouth-corner travel, max 8)",
-        }
-    return {
-        "overall_symmetry": float(np.mean([m["symmetry_pct"] for m in compared.values()])),
-        "affected_side": affected if min(m["symmetry_pct"] for m in compared.values()) < 88
-        else None,
-        "per_movement": by_movement,
-        "estimates": estimates,
-    }
-
-
 def analyze(path: str | Path, mirrored: bool = False, segments: str | Path | None = None,
             progress: Callable[[int, int | None], None] | None = None,
             model_path: str | Path | None = None,
@@ -329,12 +175,24 @@ def analyze_measurement(measurement: Measurement, segments: list[Segment] | None
     warnings = check_quality(measurement)
     measurement.quality["warnings"] = warnings
     frames = measurement.frames
-    found = segments if segments is not None else detect_movements(frames, detector)
-    performances = [score_performance(frames, s.label, s.rep, s.onset, s.end, s.sides, s.flags,
-                                      s.scored) for s in found]
+    if segments is not None:
+        found, others = segments, []
+    else:
+        found, others = detect_events(frames, detector)
+    blinks: list[Blink] = []
     rest = rest_measures(frames, found)
     fissure = {side: rest["palpebral_fissure"][side] for side in SIDES}
-    blinks = detect_blinks(frames, fissure, detector) if measurement.info.kind != "image" else []
+    if measurement.info.kind != "image":
+        blinks = detect_blinks(frames, fissure, detector)
+    busy = [(s.onset, s.end) for s in (*found, *others)]
+    busy += [(b.onset_s, b.onset_s + b.duration_s) for b in blinks]
+    noise = uncertainty.noise_table(frames, uncertainty.quiet_frames(frames, busy), MOVEMENTS)
+    performances = [score_performance(frames, s.label, s.rep, s.onset, s.end, s.sides, s.flags,
+                                      s.scored, noise[s.label]) for s in found]
+    if segments is None:  # movements given by hand are scored whatever their size
+        found, performances, faint = _standing_out(found, performances)
+        others = sorted([*others, *faint], key=lambda s: s.onset)
+        rest = rest_measures(frames, found)
     duration = float(frames["t_s"].iloc[-1] - frames["t_s"].iloc[0]) if len(frames) > 1 else 0.0
     return Analysis(
         measurement=measurement,
@@ -353,7 +211,41 @@ def analyze_measurement(measurement: Measurement, segments: list[Segment] | None
             "segments": segments_source,
             "detector": dict(vars(detector)),
             "deadband": DEADBAND_TEXT,
+            "noise_lag_s": uncertainty.NOISE_LAG_S,
         },
         blinks=blinks,
         blink_summary=blink_summary(blinks, duration),
+        others=others,
+        noise=noise,
     )
+
+
+#: A detected movement must move its stronger side this many times that side's resting-travel
+#: SD (:mod:`facescore.uncertainty`): a smaller one cannot be told from the recording's noise.
+STAND_OUT_SD = 4.0
+FAINT = "faint_movement"
+
+
+def _standing_out(found: list[Segment], performances: list[PerformanceScore]
+                  ) -> tuple[list[Segment], list[PerformanceScore], list[Segment]]:
+    """Keep the performances whose stronger side stands out of its noise; renumber them.
+
+    Returns the kept segments and scores, and the faint ones relabelled :data:`FAINT`."""
+    kept_segments, kept_scores, faint = [], [], []
+    reps = dict.fromkeys(MOVEMENTS, 0)
+    for segment, score in zip(found, performances, strict=True):
+        sides = [score.left, score.right]
+        strongest = max(sides, key=lambda s: s.excursion_mm if np.isfinite(s.excursion_mm)
+                        else -np.inf)
+        measured_noise = NOISE_ASSUMED_FLAG not in score.flags  # else: cannot tell, keep it
+        if measured_noise and not (np.isfinite(strongest.excursion_mm)
+                                   and strongest.excursion_mm >= STAND_OUT_SD
+                                   * strongest.noise_mm):
+            faint.append(replace(segment, label=FAINT, scored=False, source="recognised",
+                                 flags=(f"a {segment.label.replace('_', ' ')} within "
+                                        "the recording's own noise",)))
+            continue
+        reps[segment.label] += 1
+        kept_segments.append(replace(segment, rep=reps[segment.label]))
+        kept_scores.append(replace(score, rep=reps[segment.label]))
+    return kept_segments, kept_scores, faint

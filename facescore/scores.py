@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from . import uncertainty
 from .anatomy import SIDES
 from .segments import activation
 
@@ -109,17 +110,24 @@ def right_left_ratio(sides: dict[str, SideExcursion]) -> float:
 
 # --- per-performance scores --------------------------------------------------------------------
 
-#: Inside this band a side is not called weaker (BRIEF §3): normal faces reach 88–96 % dynamic
-#: symmetry, and one expression repeats to within 0.7–1.1 mm.
-DEADBAND_SYMMETRY_PCT = 88.0
-DEADBAND_MM = 1.0
-DEADBAND_TEXT = (f"no side is called weaker when symmetry is at least {DEADBAND_SYMMETRY_PCT:g} % "
-                 f"or the sides differ by less than {DEADBAND_MM:g} mm (normal faces reach "
-                 "88-96 % dynamic symmetry; one expression repeats to within about 1 mm)")
+#: A side is called weaker only when its interval clears the other side's and normal
+#: variation (:func:`facescore.uncertainty.weaker_side`).
+DEADBAND_SYMMETRY_PCT = uncertainty.NORMAL_SYMMETRY_PCT
+DEADBAND_MM = uncertainty.NORMAL_DIFFERENCE_MM
+DEADBAND_TEXT = ("a side is called weaker only when its 95 % interval lies below the other "
+                 f"side's by more than {DEADBAND_MM:g} mm and the symmetry interval lies wholly "
+                 f"below {DEADBAND_SYMMETRY_PCT:g} % (normal faces reach 88-96 % dynamic "
+                 "symmetry; one expression repeats to within about 1 mm); intervals come from "
+                 "the recording's own resting noise")
 #: Below this stronger-side excursion, mm, the two sides are not compared as a percentage: the
 #: movement is within the measurement's own noise.
 MIN_COMPARABLE_MM = 1.0
 TOO_SMALL_TEXT = "too small to compare"
+#: Resting noise assumed where the recording held no rest to measure it on, mm (a typical
+#: value of the shared real clips' resting travel, 0.2-2 mm); such performances are flagged.
+DEFAULT_NOISE_MM = 1.0
+NOISE_ASSUMED_FLAG = ("no rest to measure the noise on: a typical 1 mm assumed for the "
+                      "intervals")
 
 
 @dataclass(frozen=True)
@@ -131,6 +139,13 @@ class SideScore:
     onset_s: float  # first time the side reached 20 % of its own peak
     peak_velocity_mm_s: float
     residual_gap_mm: float | None = None  # eye closure only: narrowest aperture
+    low_mm: float = float("nan")  # 95 % interval of the excursion
+    high_mm: float = float("nan")
+    noise_mm: float = float("nan")  # the side's resting-travel SD in this recording
+
+    @property
+    def interval(self) -> uncertainty.Interval:
+        return uncertainty.Interval(self.excursion_mm, self.low_mm, self.high_mm)
 
 
 @dataclass(frozen=True)
@@ -147,6 +162,8 @@ class PerformanceScore:
     sides: str = "both"  # "both", or the side that moved alone
     flags: tuple[str, ...] = ()
     scored: bool = True
+    symmetry_low_pct: float | None = None  # 95 % interval of the symmetry
+    symmetry_high_pct: float | None = None
 
     @property
     def peak_s(self) -> float:
@@ -174,19 +191,8 @@ def symmetry_pct(left_mm: float, right_mm: float) -> float | None:
     return 100.0 * min(left, right) / stronger
 
 
-def weaker_side(left_mm: float, right_mm: float) -> str | None:
-    """"left" or "right", or None inside the normal deadband (:data:`DEADBAND_TEXT`) or when
-    the movement is too small to compare."""
-    symmetry = symmetry_pct(left_mm, right_mm)
-    if symmetry is None or symmetry >= DEADBAND_SYMMETRY_PCT:
-        return None
-    if abs(left_mm - right_mm) < DEADBAND_MM:
-        return None
-    return "left" if left_mm < right_mm else "right"
-
-
 def _side_score(frames: pd.DataFrame, movement: str, side: str, start_s: float,
-                end_s: float) -> SideScore:
+                end_s: float, noise_mm: float) -> SideScore:
     times, moved, during = travel_during(frames, movement, side, start_s, end_s)
     nan = float("nan")
     if np.isfinite(moved).sum() < 2:
@@ -202,21 +208,66 @@ def _side_score(frames: pd.DataFrame, movement: str, side: str, start_s: float,
     if movement == "eye_closure":
         apertures = frames[f"eye_aperture_mm_{side}"].to_numpy(dtype=float)[during]
         gap = float(np.nanmin(apertures)) if np.isfinite(apertures).any() else None
+    interval = uncertainty.excursion_interval(excursion, noise_mm)
     return SideScore(excursion, float(times[peak]), float(times[reached[0]]),
-                     float(np.nanmax(np.abs(velocity))), gap)
+                     float(np.nanmax(np.abs(velocity))), gap, interval.low, interval.high,
+                     noise_mm)
+
+
+#: An upper lid cannot travel further than the eye is open: a closure read beyond this share of
+#: the side's resting aperture is a failed measure (glasses, a filter, a lost patch).
+MAX_CLOSURE_SHARE = 1.3
+
+
+def _within_the_eye(frames: pd.DataFrame, movement: str, start_s: float, end_s: float,
+                    flags: tuple[str, ...], scored: bool) -> tuple[tuple[str, ...], bool]:
+    """Flag, and do not score, an eye closure read beyond :data:`MAX_CLOSURE_SHARE` of the
+    resting aperture on either side."""
+    for side in SIDES:
+        column = f"eye_aperture_lm_mm_{side}"
+        if column not in frames:
+            continue
+        aperture = float(np.nanmedian(frames[column])) if frames[column].notna().any() else 0
+        _, moved, _ = travel_during(frames, movement, side, start_s, end_s)
+        if aperture > 0 and np.isfinite(moved).any() and \
+                np.nanmax(moved) > MAX_CLOSURE_SHARE * aperture:
+            flags = (*flags, f"{side} eye read closing {np.nanmax(moved):.1f} mm, beyond its "
+                             f"{aperture:.1f} mm opening: measure failed")
+            scored = False
+    return flags, scored
 
 
 def score_performance(frames: pd.DataFrame, movement: str, rep: int, start_s: float,
                       end_s: float, sides: str = "both", flags: tuple[str, ...] = (),
-                      scored: bool = True) -> PerformanceScore:
-    """Both sides' excursions, symmetry and timing in one performance.
+                      scored: bool = True, noise: dict[str, float] | None = None
+                      ) -> PerformanceScore:
+    """Both sides' excursions with their intervals, symmetry and timing in one performance.
+
+    Parameters
+    ----------
+    noise : dict of side to float, optional
+        Each side's resting-travel SD for this movement's signal in this recording, mm
+        (:func:`facescore.uncertainty.noise_table`); missing or NaN: :data:`DEFAULT_NOISE_MM`,
+        and the performance is flagged.
 
     A performance that is not ``scored`` (its signal was mostly masked) keeps its excursions
-    for the record but gets no symmetry and no weaker side.
+    for the record but gets no symmetry and no weaker side. A weaker side is named only when
+    the intervals clear normal variation (:data:`DEADBAND_TEXT`).
     """
-    left = _side_score(frames, movement, "left", start_s, end_s)
-    right = _side_score(frames, movement, "right", start_s, end_s)
+    noise = noise or {}
+    if movement == "eye_closure":
+        flags, scored = _within_the_eye(frames, movement, start_s, end_s, flags, scored)
+    sd = {side: float(noise.get(side, float("nan"))) for side in ("left", "right")}
+    if not all(np.isfinite(v) for v in sd.values()):
+        sd = {side: v if np.isfinite(v) else DEFAULT_NOISE_MM for side, v in sd.items()}
+        flags = (*flags, NOISE_ASSUMED_FLAG)
+    left = _side_score(frames, movement, "left", start_s, end_s, sd["left"])
+    right = _side_score(frames, movement, "right", start_s, end_s, sd["right"])
     symmetry = symmetry_pct(left.excursion_mm, right.excursion_mm) if scored else None
-    weaker = weaker_side(left.excursion_mm, right.excursion_mm) if scored else None
+    band = (uncertainty.symmetry_interval(left.interval, right.interval)
+            if symmetry is not None else None)
+    weaker = (uncertainty.weaker_side(left.interval, right.interval)
+              if symmetry is not None else None)
     return PerformanceScore(movement, rep, start_s, end_s, left, right, symmetry, weaker,
-                            right.onset_s - left.onset_s, sides, tuple(flags), scored)
+                            right.onset_s - left.onset_s, sides, tuple(flags), scored,
+                            band.low if band else None, band.high if band else None)

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 from scipy.ndimage import median_filter
 
+from . import recognition
 from .anatomy import SIDES
 from .errors import FacescoreError
 from .protocol import MOVEMENTS, REGION
@@ -372,10 +373,20 @@ def talking_mask(frames: pd.DataFrame, window_s: float = 1.5, min_turns: int = 4
 
 
 def detect_movements(frames: pd.DataFrame, detector: Detector = Detector()) -> list[Segment]:
-    """Find every performance of every exam movement, labelled and numbered by repetition.
+    """Every performance of every exam movement, labelled and numbered by repetition (the
+    first half of :func:`detect_events`)."""
+    return detect_events(frames, detector)[0]
 
-    Blinks, sustained expressions and talking are left out (:func:`detect_blinks` finds the
-    blinks).
+
+def detect_events(frames: pd.DataFrame, detector: Detector = Detector()
+                  ) -> tuple[list[Segment], list[Segment]]:
+    """Find every performance of every exam movement, and the other expressions.
+
+    Each event the per-side signals find is named by the expression recogniser
+    (:func:`facescore.recognition.recognise`): an exam movement, another expression (lip
+    pucker, nose wrinkle, an open mouth, a glance… — listed, never scored) or nothing (an eye
+    closure the eyes did not make). Blinks, sustained expressions and talking are left out
+    (:func:`detect_blinks` finds the blinks).
 
     Parameters
     ----------
@@ -384,12 +395,15 @@ def detect_movements(frames: pd.DataFrame, detector: Detector = Detector()) -> l
 
     Returns
     -------
-    list of Segment
-        In time order.
+    movements : list of Segment
+        Exam movements, in time order, numbered by repetition.
+    others : list of Segment
+        Other expressions (``label`` names the expression, ``scored`` False), in time order.
     """
     t = frames["t_s"].to_numpy(dtype=float)
     if len(t) < 2:
-        return []
+        return [], []
+    rises = recognition.evidence(frames)
     typical = dict(detector.typical_mm)
     talking = talking_mask(frames)
     candidates: list[_Event] = []
@@ -429,9 +443,25 @@ def detect_movements(frames: pd.DataFrame, detector: Detector = Detector()) -> l
         if not any(event.overlaps(k) and frozenset((event.movement, k.movement)) in SIDE_EFFECTS
                    for k in kept):
             kept.append(event)
-    segments, reps = [], dict.fromkeys(MOVEMENTS, 0)
+    segments, others, reps = [], [], dict.fromkeys(MOVEMENTS, 0)
     for event in sorted(kept, key=lambda e: e.start):
         onset, end = t[event.start], t[min(event.stop, len(t) - 1)]
+        name = recognition.recognise(event.movement,
+                                     recognition.peak_evidence(rises, event.start, event.stop))
+        if name is None:
+            continue
+        closing = rises["eye_closure"].to_numpy()
+        if name == "eye_closure" and np.isfinite(closing[event.start:event.stop]).any() \
+                and recognition.held_s(closing, t, event.start, event.stop,
+                                       recognition.EYE_CLOSURE_MIN_RISE) < detector.blink_max_s:
+            continue  # a blink (:func:`detect_blinks` counts it)
+        if name != event.movement:
+            others.append(Segment(float(onset), float(end - onset), name, source="recognised",
+                                  sides="both" if len(event.sides) == 2 else
+                                  next(iter(event.sides)), scored=False,
+                                  flags=(f"the per-side signals read a {event.movement}"
+                                         .replace("_", " "),)))
+            continue
         flags, scored = _quality(frames, event, detector)
         if talking[event.start:event.stop].mean() > 0.5:
             flags = (*flags, TALKING_FLAG)
@@ -441,7 +471,7 @@ def detect_movements(frames: pd.DataFrame, detector: Detector = Detector()) -> l
         sides = "both" if len(event.sides) == 2 else next(iter(event.sides))
         segments.append(Segment(float(onset), float(end - onset), event.movement,
                                 reps[event.movement], sides=sides, flags=flags, scored=scored))
-    return segments
+    return segments, others
 
 
 def _seen_by_landmarks(frames: pd.DataFrame, event: _Event, detector: Detector) -> bool:

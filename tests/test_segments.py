@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from facescore.scores import score_performance
+from facescore.scores import score_performance as _score_performance
 from facescore.segments import detect_blinks, detect_movements
+from facescore.uncertainty import noise_table, quiet_frames
 
 FPS = 30.0
 SIGNALS = ("brow_lift", "brow_medial", "lid_drop", "lower_lid_rise", "mouth_out", "mouth_up")
@@ -32,6 +33,15 @@ def table(duration_s: float) -> pd.DataFrame:
         for region in ("brow", "eye", "mouth", "lower_lid"):
             frames[f"valid_{region}_{side}"] = True
     return frames
+
+
+def score_performance(frames: pd.DataFrame, movement: str, rep: int, start: float, end: float,
+                      *args, **kwargs):
+    """Score with the table's own resting noise, as ``analyze`` does (these tables are
+    noise-free: the noise floor)."""
+    busy = [(start, end)] + [(s.onset, s.end) for s in detect_movements(frames)]
+    noise = noise_table(frames, quiet_frames(frames, busy), (movement,))[movement]
+    return _score_performance(frames, movement, rep, start, end, *args, noise=noise, **kwargs)
 
 
 def bump(t: np.ndarray, start: float, ramp: float, hold: float, amplitude: float) -> np.ndarray:

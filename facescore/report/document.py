@@ -12,7 +12,7 @@ from ..display import path_text
 from ..features import POSITION_COLUMNS
 from ..scores import DEADBAND_TEXT
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
 
 
@@ -78,6 +78,7 @@ def report_dict(analysis: Analysis, input_path: str | Path) -> dict:
             "start_s": p.start_s, "peak_s": p.peak_s, "end_s": p.end_s,
             "left": asdict(p.left), "right": asdict(p.right),
             "symmetry_pct": p.symmetry_pct, "weaker_side": p.weaker_side,
+            "symmetry_low_pct": p.symmetry_low_pct, "symmetry_high_pct": p.symmetry_high_pct,
             "onset_lag_s": p.onset_lag_s, "sides": p.sides, "flags": list(p.flags),
             "scored": p.scored,
         })
@@ -110,6 +111,13 @@ def report_dict(analysis: Analysis, input_path: str | Path) -> dict:
                                "completeness": b.completeness, "peak_s": b.peak_s,
                                "lag_s": b.lag_s} for b in analysis.blinks]},
         "not_performed": analysis.not_performed,
+        "other_expressions": [{"label": o.label, "onset_s": o.onset, "end_s": o.end,
+                               "sides": o.sides, "note": "; ".join(o.flags)}
+                              for o in analysis.others],
+        "noise": {"resting_travel_sd_mm": analysis.noise,
+                  "method": "per movement signal and side: robust SD of each side's travel "
+                            f"over {analysis.parameters.get('noise_lag_s', 1.0):g} s while the "
+                            "face rested (no movement, expression or blink near)"},
         "synkinesis": analysis.synkinesis,
         "summary": analysis.summary,
         "provenance": analysis.parameters,

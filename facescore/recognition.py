@@ -1,0 +1,138 @@
+"""What the face is doing: MediaPipe's expression scores read as a recogniser of movements.
+
+The per-side signals (:mod:`facescore.signals`) say how far each side moved, free of any
+left-right prior, but not *what* the movement was: the brows come down in a frown, and also
+in a pucker, a nose wrinkle, a squint or a laugh. MediaPipe's 51 expression scores
+(blendshapes) come from a model trained to tell such movements apart. They are used here only
+to name a performance, never to measure a side: each score is read as its rise above the
+clip's own resting level (the model's levels are biased per face: a smiling face at rest reads
+``mouthSmile`` 0.9), and a score that has a left and a right is read as the larger of the two,
+so that a one-sided movement (a palsy) is recognised as well as a two-sided one.
+
+The rules (:func:`recognise`), in words:
+
+- A mouth opened wide (``jawOpen``), a pucker or "O" mouth, a nose wrinkle, a lower-lip
+  depression or a glance (``eyeLook*``) that rises more than the movement's own recogniser,
+  and by at least :data:`OTHER_MIN_RISE`, names the performance instead (recognised, not
+  scored).
+- A smile with the jaw dropped (:data:`SMILE_MAX_JAW_RISE`) is a laugh or an open mouth.
+- An eye closure must be seen closing by the recogniser (``eyeBlink`` rises by at least
+  :data:`EYE_CLOSURE_MIN_RISE`), and held closed longer than a blink (:func:`held_s`; at
+  7-17 fps the lid patches may lag a blink by a few frames, the recogniser does not): behind
+  glasses, glare and frames move the lid patches
+  without the eye closing.
+
+Rules and thresholds were chosen on the shared real clips and the phantoms; the comparison is in
+docs/measurement.md.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from .protocol import BY_NAME, MOVEMENTS, OTHER
+
+#: Expression classes that are not exam movements of their own, with their recognisers.
+NON_EXAM: dict[str, tuple[str, ...]] = {
+    "snarl": BY_NAME["snarl"].recogniser,
+    "lip_pucker": ("bs_mouth_pucker", "bs_mouth_funnel"),
+    "lower_lip_depression": BY_NAME["lower_lip_depression"].recogniser,
+    OTHER: ("bs_jaw_open",),  # mouth opened wide: surprise, a yawn, "ah"
+    # A glance moves the brows and lids with the eyes (read as the largest of the four).
+    "glance": ("bs_eye_look_up", "bs_eye_look_down", "bs_eye_look_in", "bs_eye_look_out"),
+}
+#: Classes read as the largest of their recogniser scores rather than the mean.
+READ_AS_LARGEST = {"glance"}
+#: A smile with the jaw dropped this far (rise of ``jawOpen``) is a laugh or a wide-open mouth,
+#: not the exam's smile (an open smile shows the teeth with the jaws nearly closed).
+SMILE_MAX_JAW_RISE = 0.35
+#: Rise (0-1) above its rest that another expression needs to name a performance.
+OTHER_MIN_RISE = 0.2
+#: Rise of ``eyeBlink`` (the more closed eye) that an exam eye closure needs.
+EYE_CLOSURE_MIN_RISE = 0.2
+#: The clip's resting level of a score: its running median over this span, s.
+REST_WINDOW_S = 30.0
+
+
+def _score(frames: pd.DataFrame, column: str) -> np.ndarray:
+    """One recogniser column; a left/right pair is read as the larger of its two sides."""
+    if column in frames:
+        return frames[column].to_numpy(dtype=float)
+    pair = [f"{column}_{side}" for side in ("left", "right")]
+    if all(name in frames for name in pair):
+        return np.fmax(*(frames[name].to_numpy(dtype=float) for name in pair))
+    return np.full(len(frames), np.nan)
+
+
+def evidence(frames: pd.DataFrame) -> pd.DataFrame:
+    """Per frame, how far each expression class's recogniser rose above the clip's rest, 0-1.
+
+    Columns: the measured movements (:data:`facescore.protocol.MOVEMENTS`) and the classes of
+    :data:`NON_EXAM`. A class with several recogniser scores reads their mean.
+    """
+    from .segments import resting_level  # segments builds on this module
+
+    t = frames["t_s"].to_numpy(dtype=float)
+    classes = {m: BY_NAME[m].recogniser for m in MOVEMENTS} | NON_EXAM
+    out = {}
+    for name, columns in classes.items():
+        scores = np.vstack([_score(frames, c) for c in columns])
+        if not np.isfinite(scores).any():
+            out[name] = np.full(len(t), np.nan)
+            continue
+        with warnings.catch_warnings():  # frames without a face: all-NaN columns
+            warnings.simplefilter("ignore", RuntimeWarning)
+            score = (np.nanmax(scores, axis=0) if name in READ_AS_LARGEST
+                     else np.nanmean(scores, axis=0))
+        rest = resting_level(score, t, REST_WINDOW_S)
+        out[name] = score - np.where(np.isfinite(rest), rest, 0.0)
+    return pd.DataFrame(out, index=frames.index)
+
+
+def peak_evidence(rises: pd.DataFrame, start: int, stop: int) -> dict[str, float]:
+    """Each class's rise during frames [start, stop): its 90th percentile (a held level, not
+    one frame's glitch); NaN where the scores are missing."""
+    part = rises.iloc[start:stop]
+    return {name: float(np.nanpercentile(values.to_numpy(), 90))
+            if np.isfinite(values.to_numpy()).any() else float("nan")
+            for name, values in part.items()}
+
+
+def recognise(movement: str, peaks: dict[str, float]) -> str | None:
+    """Name a performance found by the per-side signals as ``movement``.
+
+    Returns
+    -------
+    str or None
+        ``movement`` when the recogniser agrees or has nothing to say; another class of
+        :data:`NON_EXAM` when that expression dominates; None when it is not the movement at
+        all (an eye closure the eyes did not make). Without expression scores (NaN) the
+        per-side signals' label stands.
+    """
+    own = peaks.get(movement, float("nan"))
+    if not np.isfinite(own):
+        return movement
+    others = {k: v for k, v in peaks.items() if k in NON_EXAM and np.isfinite(v)}
+    if others:
+        name, rise = max(others.items(), key=lambda item: item[1])
+        if rise >= OTHER_MIN_RISE and rise > own:
+            return name
+    if movement == "smile" and peaks.get(OTHER, 0.0) >= SMILE_MAX_JAW_RISE:
+        return OTHER
+    if movement == "eye_closure" and own < EYE_CLOSURE_MIN_RISE:
+        return None
+    return movement
+
+
+def held_s(rise: np.ndarray, t: np.ndarray, start: int, stop: int, level: float) -> float:
+    """How long, s, a class's rise stayed at or above ``level`` within frames [start, stop):
+    the span from the first to the last such frame, plus one frame."""
+    part = np.nan_to_num(np.asarray(rise[start:stop], dtype=float), nan=-np.inf)
+    above = np.nonzero(part >= level)[0]
+    if not len(above):
+        return 0.0
+    step = float(np.median(np.diff(t))) if len(t) > 1 else 0.0
+    return float(t[start + above[-1]] - t[start + above[0]]) + step

@@ -1,0 +1,180 @@
+"""The recording's summary: each movement over its repetitions, the affected side (only when the
+movements agree) and unvalidated estimates in the style of eFACE, Sunnybrook and
+House-Brackmann — each with the number of items it rests on, withheld below a minimum.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import uncertainty
+from .anatomy import SIDES
+from .protocol import MOVEMENTS
+from .scores import PerformanceScore, symmetry_pct
+from .segments import TALKING_FLAG
+
+#: Fewer measured items than these and an estimate is withheld.
+MIN_EFACE_ITEMS = 2  # of 3 measured (brow, gentle eye closure, smile)
+MIN_SUNNYBROOK_ITEMS = 3  # of 5 (brow, eye closure, smile; snarl and pucker unmeasured)
+#: What the summary says when the movements do not agree on a weaker side.
+NO_CONSISTENT_SIDE = "no consistent weaker side"
+#: Movements that must call the same side weaker (none calling the other) to name it.
+MIN_AGREEING_MOVEMENTS = 2
+
+
+def _ratio_score(ratio: float) -> float:
+    """eFACE-style item score: 100 at equal movement, falling as the ratio departs from 1."""
+    return float(np.clip(100 - abs(100 - 100 * ratio), 0, 100))
+
+
+def _sunnybrook_item(ratio: float) -> int:
+    """1 (unable) … 5 (complete), from the affected/healthy movement ratio."""
+    for limit, score in ((0.1, 1), (0.35, 2), (0.65, 3), (0.9, 4)):
+        if ratio < limit:
+            return score
+    return 5
+
+
+def _house_brackmann(points: int) -> str:
+    grades = {8: "I", 7: "II", 6: "III", 5: "III", 4: "IV", 3: "IV", 2: "V", 1: "V", 0: "VI"}
+    return grades[int(points)]
+
+
+def movement_summary(reps: list[PerformanceScore]) -> dict:
+    """One movement over its repetitions: each side's median excursion with its interval (from
+    the performances' own noise and the repetitions' spread), symmetry with its interval, and
+    the weaker side only when the intervals clear normal variation.
+
+    Repetitions made while talking or not scored are counted but left out.
+    """
+    scored = [p for p in reps if p.scored and TALKING_FLAG not in p.flags]
+    combined = {side: uncertainty.combine_repetitions([getattr(p, side).interval
+                                                       for p in scored]) for side in SIDES}
+    nan = float("nan")
+    values = {side: combined[side].value if combined[side] else nan for side in SIDES}
+    symmetries = [p.symmetry_pct for p in scored if p.symmetry_pct is not None]
+    symmetry = symmetry_pct(values["left"], values["right"]) if symmetries else None
+    band = (uncertainty.symmetry_interval(combined["left"], combined["right"])
+            if symmetry is not None and None not in combined.values() else None)
+    weaker = (uncertainty.weaker_side(combined["left"], combined["right"])
+              if band is not None else None)
+    lefts = [p.left.excursion_mm for p in scored]
+    rights = [p.right.excursion_mm for p in scored]
+    return {
+        "repetitions": len(reps),
+        "scored_repetitions": len(scored),
+        "left": values["left"], "right": values["right"],
+        "left_low": combined["left"].low if combined["left"] else None,
+        "left_high": combined["left"].high if combined["left"] else None,
+        "right_low": combined["right"].low if combined["right"] else None,
+        "right_high": combined["right"].high if combined["right"] else None,
+        "symmetry_pct": symmetry,
+        "symmetry_low_pct": band.low if band else None,
+        "symmetry_high_pct": band.high if band else None,
+        "weaker_side": weaker,
+        # Spread over repetitions: max − min (0 for a single performance).
+        "left_spread_mm": float(np.nanmax(lefts) - np.nanmin(lefts)) if lefts else None,
+        "right_spread_mm": float(np.nanmax(rights) - np.nanmin(rights)) if rights else None,
+        "symmetry_spread_pct": (float(max(symmetries) - min(symmetries)) if symmetries
+                                else None),
+    }
+
+
+def affected_side(by_movement: dict[str, dict]) -> str | None:
+    """The side the movements agree is weaker: at least :data:`MIN_AGREEING_MOVEMENTS` call it
+    weaker and none calls the other; else None."""
+    calls = [m["weaker_side"] for m in by_movement.values() if m.get("weaker_side")]
+    if len(set(calls)) != 1 or len(calls) < MIN_AGREEING_MOVEMENTS:
+        return None
+    return calls[0]
+
+
+def summary_estimates(performances: list[PerformanceScore], rest: dict) -> dict:
+    """Overall symmetry, the affected side and unvalidated estimates in the style of eFACE,
+    Sunnybrook and House-Brackmann (measurement method), from each movement's summary.
+
+    A recording with no exam movement says so and has no estimate. Items of a movement with no
+    weaker side are within normal variation and score as normal; an estimate is given only
+    with enough measured items, and says how many.
+    """
+    by_movement = {m: movement_summary([p for p in performances if p.movement == m])
+                   for m in MOVEMENTS if any(p.movement == m for p in performances)}
+    if not by_movement:
+        return {"overall_symmetry": None, "affected_side": None, "estimates": {},
+                "note": "no exam movement was performed: no symmetry and no grade"}
+    compared = {k: m for k, m in by_movement.items() if m["symmetry_pct"] is not None}
+    if not compared:
+        return {"overall_symmetry": None, "affected_side": None, "per_movement": by_movement,
+                "estimates": {}, "note": "no movement was large enough to compare the sides"}
+    affected = affected_side(compared)
+    calls = {m["weaker_side"] for m in compared.values() if m["weaker_side"]}
+    note = None
+    if affected is None:
+        note = (NO_CONSISTENT_SIDE + (": the movements disagree" if len(calls) > 1 else
+                                      ": the sides moved alike within the measurement's "
+                                      "uncertainty and normal variation" if not calls else
+                                      f": only one movement found the {next(iter(calls))} "
+                                      "side weaker"))
+
+    def ratio(movement: str) -> float | None:
+        m = compared.get(movement)
+        if m is None:
+            return None
+        if affected is None or m["weaker_side"] != affected:
+            return 1.0  # within normal variation
+        healthy = "right" if affected == "left" else "left"
+        if m[healthy] <= 0:
+            return None
+        value = max(m[affected], 0.0) / m[healthy]
+        if movement == "eye_closure":  # closure as a share of each eye's resting fissure
+            fissure = rest["palpebral_fissure"]
+            if fissure[affected] and fissure[healthy]:
+                value = (max(m[affected], 0) / fissure[affected]) / (m[healthy] / fissure[healthy])
+        return float(value)
+
+    items = {"brow_raise": ratio("brow_raise"), "gentle_eye_closure": ratio("eye_closure"),
+             "smile": ratio("smile")}
+    measured = {k: v for k, v in items.items() if v is not None}
+    estimates: dict = {}
+    if len(measured) >= MIN_EFACE_ITEMS:
+        efface = {k: _ratio_score(v) for k, v in measured.items()}
+        estimates["efface_dynamic"] = {
+            "items": efface, "mean": float(np.mean(list(efface.values()))),
+            "items_measured": f"{len(efface)} of 3",
+            "label": "unvalidated estimate in the style of eFACE dynamic items (100 = normal)",
+        }
+    else:
+        estimates["efface_dynamic"] = {"withheld": f"{len(measured)} of 3 items measured "
+                                                   f"(need {MIN_EFACE_ITEMS})"}
+    if len(measured) >= MIN_SUNNYBROOK_ITEMS:
+        sunnybrook = {k: _sunnybrook_item(v) for k, v in measured.items()}
+        estimates["sunnybrook_voluntary"] = {
+            "items": sunnybrook, "score": 4 * sum(sunnybrook.values()),
+            "items_measured": f"{len(sunnybrook)} of 5 (snarl and lip pucker are not measured)",
+            "label": "unvalidated partial estimate of Sunnybrook voluntary movement "
+                     "(4 × sum of items scored 1-5)",
+        }
+    else:
+        estimates["sunnybrook_voluntary"] = {"withheld": f"{len(measured)} of 5 items measured "
+                                                         f"(need {MIN_SUNNYBROOK_ITEMS})"}
+    if affected is not None and "brow_raise" in compared and "smile" in compared:
+        brow = compared["brow_raise"][affected]
+        mouth = compared["smile"][affected]
+        points = min(4, int(max(brow, 0) // 2.5)) + min(4, int(max(mouth, 0) // 2.5))
+        estimates["house_brackmann"] = {
+            "points": points, "grade": _house_brackmann(points), "items_measured": "2 of 2",
+            "label": "unvalidated estimate by the House-Brackmann measurement method (1 point "
+                     "per 2.5 mm of affected-side brow and mouth-corner travel, max 8)",
+        }
+    else:
+        estimates["house_brackmann"] = {
+            "withheld": "needs an affected side and both brow raise and smile measured"}
+    out = {
+        "overall_symmetry": float(np.mean([m["symmetry_pct"] for m in compared.values()])),
+        "affected_side": affected,
+        "per_movement": by_movement,
+        "estimates": estimates,
+    }
+    if note:
+        out["note"] = note
+    return out

@@ -1,0 +1,206 @@
+"""How far to trust each number: the clip's own measurement noise, intervals and decisions.
+
+Every recording has its own noise: a webcam behind glasses at 7 fps is not a studio camera.
+So noise is measured on the clip itself, per movement signal and side, in the stretches where
+no movement was found (:func:`resting_noise`): how far a side's activation wanders over about a
+second while the face rests — the same span over which an excursion is read (baseline just
+before a movement, peak within it). Intervals follow from it (:func:`excursion_interval`,
+:func:`symmetry_interval`), and a side is called weaker only when its interval clears the other
+side's and normal variation (:func:`weaker_side`).
+
+Pure functions on arrays and the per-frame table; no left-right prior: both sides get the same
+treatment from their own noise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .anatomy import SIDES
+
+#: The span over which resting travel is measured, s: a performance's baseline-to-peak span.
+NOISE_LAG_S = 1.0
+#: Below this, mm, a noise estimate is taken as this (a perfectly still synthetic clip).
+NOISE_FLOOR_MM = 0.1
+#: Error that grows with the movement itself, as a share of the excursion: tracking and the
+#: mm scale (iris diameter, 11.7 ± 0.5 mm between people) err in proportion to the travel.
+RELATIVE_ERROR = 0.06
+#: Two-sided 95 % normal quantile.
+Z95 = 1.96
+#: Normal variation between the sides of healthy faces (BRIEF §3): 88-96 % dynamic symmetry,
+#: one expression repeats to within about 1 mm. A side is called weaker only beyond both.
+NORMAL_SYMMETRY_PCT = 88.0
+NORMAL_DIFFERENCE_MM = 1.0
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A value with its 95 % interval, in the value's units."""
+
+    value: float
+    low: float
+    high: float
+
+    @property
+    def half_width(self) -> float:
+        return 0.5 * (self.high - self.low)
+
+    def as_dict(self) -> dict:
+        return {"value": self.value, "low": self.low, "high": self.high}
+
+
+def resting_travel_sd(signal: np.ndarray, t: np.ndarray, quiet: np.ndarray,
+                      lag_s: float = NOISE_LAG_S) -> tuple[float, int]:
+    """Robust SD of a signal's travel over ``lag_s`` while the face rests, and the pairs used.
+
+    Parameters
+    ----------
+    signal : (N,) ndarray
+        One side's activation, mm (NaN where not measured).
+    t : (N,) ndarray
+        Frame times, s.
+    quiet : (N,) bool ndarray
+        Frames at rest (no movement, blink or talking near them).
+
+    Returns
+    -------
+    sd_mm : float
+        1.4826 × the median absolute travel (a normal SD, robust to the odd unflagged event);
+        NaN when fewer than 10 pairs of quiet frames lie ``lag_s`` apart.
+    n_pairs : int
+    """
+    signal = np.asarray(signal, dtype=float)
+    later = np.searchsorted(t, t + lag_s)
+    ok = later < len(t)
+    start = np.nonzero(ok)[0]
+    stop = later[ok]
+    use = quiet[start] & quiet[stop] & np.isfinite(signal[start]) & np.isfinite(signal[stop])
+    travel = signal[stop[use]] - signal[start[use]]
+    if len(travel) < 10:
+        return float("nan"), int(len(travel))
+    sd = 1.4826 * float(np.median(np.abs(travel - np.median(travel))))
+    return max(sd, NOISE_FLOOR_MM), int(len(travel))
+
+
+def quiet_frames(frames: pd.DataFrame, busy: list[tuple[float, float]],
+                 margin_s: float = 0.1, talking: np.ndarray | None = None) -> np.ndarray:
+    """Frames with a face, away (by ``margin_s``) from every busy interval (movements, blinks,
+    expressions) and, when given, from talking."""
+    t = frames["t_s"].to_numpy(dtype=float)
+    quiet = frames["face_found"].to_numpy(dtype=bool).copy()
+    for start, end in busy:
+        quiet &= ~((t >= start - margin_s) & (t <= end + margin_s))
+    if talking is not None:
+        quiet &= ~talking
+    return quiet
+
+
+def excursion_interval(excursion_mm: float, noise_sd_mm: float,
+                       relative: float = RELATIVE_ERROR) -> Interval:
+    """95 % interval of one side's excursion from the clip's resting noise and a relative term.
+
+    Excursions are not clipped at zero: a side that moved the wrong way reads below zero.
+    """
+    if not (np.isfinite(excursion_mm) and np.isfinite(noise_sd_mm)):
+        return Interval(excursion_mm, float("nan"), float("nan"))
+    sd = float(np.hypot(noise_sd_mm, relative * abs(excursion_mm)))
+    return Interval(excursion_mm, excursion_mm - Z95 * sd, excursion_mm + Z95 * sd)
+
+
+def symmetry_interval(left: Interval, right: Interval) -> Interval | None:
+    """Symmetry (100 × weaker / stronger) with its 95 % interval, %.
+
+    First-order propagation of the sides' independent errors (SD = half-width / 1.96):
+    SD(100 W/S) = 100 / S × sqrt(SD_W² + (W/S)² SD_S²), which stays finite when the weaker side
+    did not move at all. Clipped to 0-100. None when either side is unmeasured or the stronger
+    side did not move.
+    """
+    values = (left.value, right.value, left.low, right.low, left.high, right.high)
+    if not all(np.isfinite(v) for v in values):
+        return None
+    stronger, weaker = (left, right) if left.value >= right.value else (right, left)
+    if stronger.value <= 0:
+        return None
+    ratio = max(weaker.value, 0.0) / stronger.value
+    sd = 100.0 / stronger.value * float(np.hypot(weaker.half_width / Z95,
+                                                 ratio * stronger.half_width / Z95))
+    value = 100.0 * ratio
+    return Interval(value, max(0.0, value - Z95 * sd), min(100.0, value + Z95 * sd))
+
+
+def weaker_side(left: Interval, right: Interval,
+                normal_pct: float = NORMAL_SYMMETRY_PCT,
+                normal_mm: float = NORMAL_DIFFERENCE_MM) -> str | None:
+    """The side that moved less — only when the evidence clears normal variation.
+
+    All must hold: the symmetry interval lies wholly below ``normal_pct`` (it clears normal
+    variation); the sides differ by at least ``normal_mm`` (what one expression varies by when
+    repeated); and the interval of that difference (the sides' half-widths added in
+    quadrature: their errors are independent) excludes zero. Else None.
+    """
+    symmetry = symmetry_interval(left, right)
+    if symmetry is None:
+        return None
+    stronger, weaker, name = ((left, right, "right") if left.value >= right.value
+                              else (right, left, "left"))
+    difference_low = (stronger.value - weaker.value) - float(np.hypot(stronger.half_width,
+                                                                      weaker.half_width))
+    if stronger.value - weaker.value < normal_mm or difference_low <= 0:
+        return None
+    if symmetry.high >= normal_pct:
+        return None
+    return name
+
+
+def combine_repetitions(values: list[Interval]) -> Interval | None:
+    """One movement's excursion over its repetitions: the median, with an interval from the
+    larger of the single-performance error and the repetitions' own spread.
+
+    The spread term is the standard error of the mean from the repetitions (t quantile for
+    their number), so more repetitions narrow the interval; one repetition keeps its own.
+    """
+    finite = [v for v in values if np.isfinite(v.value) and np.isfinite(v.low)]
+    if not finite:
+        return None
+    centre = float(np.median([v.value for v in finite]))
+    measurement_sd = float(np.median([v.half_width for v in finite])) / Z95
+    n = len(finite)
+    if n == 1:
+        return Interval(centre, finite[0].low, finite[0].high)
+    spread_sd = float(np.std([v.value for v in finite], ddof=1))
+    # Each performance's own error averages down over n; so does the repetitions' spread.
+    sd = float(np.hypot(measurement_sd, spread_sd)) / np.sqrt(n)
+    quantile = _t95(n - 1)
+    return Interval(centre, centre - quantile * sd, centre + quantile * sd)
+
+
+def _t95(dof: int) -> float:
+    """Two-sided 95 % Student t quantile (table, to avoid scipy.stats's import cost)."""
+    table = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26}
+    return table.get(dof, Z95 if dof > 30 else 2.1)
+
+
+def noise_table(frames: pd.DataFrame, quiet: np.ndarray, movements: tuple[str, ...]
+                ) -> dict[str, dict[str, float]]:
+    """Resting-travel SD per movement signal and side, mm: ``{movement: {side: sd}}``."""
+    from .segments import activation  # segments builds on this module
+
+    t = frames["t_s"].to_numpy(dtype=float)
+    out: dict[str, dict[str, float]] = {}
+    for movement in movements:
+        out[movement] = {}
+        for side in SIDES:
+            signal = activation(frames, movement, side)
+            sd = float("nan")
+            # A clip busy with movements may hold no second-long quiet stretch: shorter spans
+            # then, which can only read less noise than a second would (a floor, said so in
+            # the report's parameters through :data:`NOISE_LAG_S`).
+            for lag in (NOISE_LAG_S, 0.6 * NOISE_LAG_S, 0.3 * NOISE_LAG_S):
+                sd, _ = resting_travel_sd(signal, t, quiet, lag)
+                if np.isfinite(sd):
+                    break
+            out[movement][side] = sd
+    return out
