@@ -52,7 +52,7 @@ SMILE_MAX_JAW_RISE = 0.35
 #: Rise (0-1) above its rest that another expression needs to name a performance.
 OTHER_MIN_RISE = 0.2
 #: Rise of ``eyeBlink`` (the more closed eye) that an exam eye closure needs.
-EYE_CLOSURE_MIN_RISE = 0.2
+EYE_CLOSURE_MIN_RISE = 0.1
 #: The clip's resting level of a score: its running median over this span, s.
 REST_WINDOW_S = 30.0
 

@@ -1,0 +1,128 @@
+"""A healthy face reads healthy: every shared real clip is of a healthy person.
+
+Properties, on real recordings (skipped without ../shared/data): no affected side in any
+summary, no weaker side on any scored performance, no performance at all on clips where the
+person only sits, talks or blinks, no scale estimate below normal, blinks found as labelled on
+low-frame-rate webcam clips behind glasses. And, on the pure functions: intervals narrow with
+more repetitions, and a weaker side is named only beyond normal variation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import SHARED_DATA
+
+from facescore.analysis import analyze
+from facescore.uncertainty import Interval, combine_repetitions, symmetry_interval, weaker_side
+
+#: Every shared clip with a face worth analysing (all of healthy people).
+CLIPS = ["webcam/mahie_test_6_low_fps.avi", "webcam/soniya_test_6_low_fps.avi",
+         "not_expressive.mp4", "baseline.mp4", "obama_address.mp4", "single_face.mp4",
+         "WolfgangLanger_Pexels.mp4", "smile_lowres.gif", "expressions/d5.mp4",
+         "expressions/d10.mp4", "expressions/d14.mp4", "expressions/d18.mp4"]
+#: Clips in which the person makes no exam movement at all: they sit, blink, talk.
+NO_EXAM = {"webcam/mahie_test_6_low_fps.avi", "webcam/soniya_test_6_low_fps.avi",
+           "not_expressive.mp4", "baseline.mp4"}
+#: Webcam clips with frame labels of blinks, and how many frames the labels lead the video by
+#: (data/README.md).
+BLINK_LABELS = {"webcam/mahie_test_6_low_fps.avi": 1, "webcam/soniya_test_6_low_fps.avi": 2}
+
+
+@pytest.fixture(scope="session")
+def healthy_analyses():
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is not beside the project")
+    out = {}
+    for name in CLIPS:
+        path = SHARED_DATA / name
+        if path.exists():
+            out[name] = analyze(path)
+    return out
+
+
+@pytest.mark.parametrize("name", CLIPS)
+def test_healthy_clip_names_no_weaker_side(name, healthy_analyses):
+    if name not in healthy_analyses:
+        pytest.skip(f"{name} is not in ../shared/data")
+    analysis = healthy_analyses[name]
+    assert analysis.summary["affected_side"] is None
+    for p in analysis.performances:
+        assert p.weaker_side is None, (p.movement, p.start_s, p.symmetry_pct)
+        # No impossible value: intervals hold their value, symmetry within 0-100.
+        for side in (p.left, p.right):
+            if np.isfinite(side.low_mm):
+                assert side.low_mm <= side.excursion_mm <= side.high_mm
+        if p.symmetry_pct is not None:
+            assert 0 <= p.symmetry_low_pct <= p.symmetry_pct <= p.symmetry_high_pct <= 100
+    # No estimate below the normal range: without an affected side there is no grade, and
+    # items within normal variation score as normal.
+    estimates = analysis.summary.get("estimates", {})
+    assert "grade" not in estimates.get("house_brackmann", {})
+    if "mean" in estimates.get("efface_dynamic", {}):
+        assert estimates["efface_dynamic"]["mean"] == pytest.approx(100.0)
+
+
+@pytest.mark.parametrize("name", sorted(NO_EXAM))
+def test_sitting_blinking_and_talking_are_no_exam_movement(name, healthy_analyses):
+    if name not in healthy_analyses:
+        pytest.skip(f"{name} is not in ../shared/data")
+    analysis = healthy_analyses[name]
+    assert analysis.performances == []
+    assert "no exam movement" in analysis.summary["note"]
+
+
+@pytest.mark.parametrize("name", sorted(BLINK_LABELS))
+def test_blinks_behind_glasses_at_low_frame_rates(name, healthy_analyses):
+    """F1 of the report's blink events against the frame labels, at 7.7 and 17 fps."""
+    if name not in healthy_analyses:
+        pytest.skip(f"{name} is not in ../shared/data")
+    analysis = healthy_analyses[name]
+    t = analysis.frames["t_s"].to_numpy()
+    labels = pd.read_csv(SHARED_DATA / name.replace(".avi", "_ideal.csv")).iloc[:, 0].to_numpy()
+    lead = BLINK_LABELS[name]
+    closed = np.zeros(len(t), dtype=bool)
+    rows = np.arange(len(labels)) + lead
+    keep = rows < len(t)
+    closed[rows[keep]] = labels[keep] > 0
+    edges = np.diff(np.concatenate([[0], closed.astype(int), [0]]))
+    true = list(zip(np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0], strict=True))
+    found = [(int(np.searchsorted(t, b.onset_s)),
+              int(np.searchsorted(t, b.onset_s + b.duration_s)) + 1) for b in analysis.blinks]
+
+    def meets(a, b):
+        return a[0] <= b[1] and b[0] <= a[1]
+
+    recall = np.mean([any(meets(x, y) for y in found) for x in true])
+    precision = np.mean([any(meets(y, x) for x in true) for y in found]) if found else 0.0
+    # Two events on one labelled blink: the second is not a blink of its own.
+    matched = {i for i, x in enumerate(true) for y in found if meets(x, y)}
+    precision = min(precision, len(matched) / max(len(found), 1))
+    f1 = 2 * precision * recall / (precision + recall)
+    assert f1 >= 0.95, (recall, precision)
+
+
+def test_intervals_narrow_with_more_repetitions():
+    rng = np.random.default_rng(0)
+    widths = []
+    for n in (2, 4, 8):
+        values = 6.0 + rng.normal(0, 0.5, n)
+        combined = combine_repetitions([Interval(v, v - 1.0, v + 1.0) for v in values])
+        widths.append(combined.half_width)
+    assert widths[0] > widths[1] > widths[2]
+
+
+def test_weaker_side_only_beyond_normal_variation():
+    def side(value, half):
+        return Interval(value, value - half, value + half)
+
+    # Clearly weaker, tight intervals: named.
+    assert weaker_side(side(8.0, 0.4), side(3.0, 0.4)) == "right"
+    assert weaker_side(side(3.0, 0.4), side(8.0, 0.4)) == "left"  # mirror invariance
+    # The same point values, but noise as large as the movement: not named.
+    assert weaker_side(side(8.0, 5.0), side(3.0, 5.0)) is None
+    # Within normal variation (92 %): not named however tight.
+    assert weaker_side(side(8.0, 0.1), side(7.4, 0.1)) is None
+    band = symmetry_interval(side(8.0, 0.4), side(4.0, 0.4))
+    assert band.low < 50 < band.high and band.high < 88
