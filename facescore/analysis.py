@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import __version__, model, uncertainty
+from . import __version__, model, recognition, uncertainty
 from .anatomy import SIDES
 from .errors import FaceError, SourceError
 from .pipeline import MIN_IOD_PX, Measurement, measure_video
@@ -193,6 +193,9 @@ def analyze_measurement(measurement: Measurement, segments: list[Segment] | None
         found, performances, faint = _standing_out(found, performances)
         others = sorted([*others, *faint], key=lambda s: s.onset)
         rest = rest_measures(frames, found)
+    if measurement.info.kind == "image":
+        # A photo's "rest" is whatever the face shows: say so when it is not at rest.
+        rest["expression"] = recognition.photo_expression(frames)
     duration = float(frames["t_s"].iloc[-1] - frames["t_s"].iloc[0]) if len(frames) > 1 else 0.0
     return Analysis(
         measurement=measurement,

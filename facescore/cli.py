@@ -212,7 +212,11 @@ def _symmetry(performance) -> str:
     from .display import number
 
     if performance.symmetry_pct is not None:
-        return f"{number(performance.symmetry_pct):>5} %"
+        band = ""
+        if performance.symmetry_low_pct is not None:
+            band = (f" ({number(performance.symmetry_low_pct, 0)}-"
+                    f"{number(performance.symmetry_high_pct, 0)})")
+        return f"{number(performance.symmetry_pct):>5} %{band}"
     return "not scored (poor signal)" if not performance.scored else "too small to compare"
 
 
@@ -247,9 +251,17 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         weaker = p.weaker_side or "neither (within normal variation)"
         print(f"{p.movement:<12} rep {p.rep}  left {number(p.left.excursion_mm):>5} mm  "
               f"right {number(p.right.excursion_mm):>5} mm  symmetry {_symmetry(p)}  "
-              f"weaker: {weaker}" + (f"  ({p.sides} side only)" if p.sides != "both" else ""))
+              f"weaker: {weaker}" + (f"  ({p.sides} side led)" if p.sides != "both" else ""))
         for flag in p.flags:
             print(f"    note: {flag}")
+    for other in analysis.others:
+        print(f"{other.label.replace('_', ' ')} at {other.onset:.1f}-{other.end:.1f} s: "
+              "not an exam movement, not scored")
+    summary = analysis.summary
+    if summary.get("affected_side"):
+        print(f"summary: the {summary['affected_side']} side moved less (the movements agree)")
+    elif summary.get("note"):
+        print(f"summary: {summary['note']}")
     blinks = analysis.blink_summary
     if blinks.get("count"):
         print(f"blinks: {blinks['count']}"
@@ -259,7 +271,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                           for side in ("left", "right")
                           if blinks.get(f"completeness_{side}") is not None))
     if analysis.measurement.info.kind == "image":
-        print("a photo: resting symmetry only (movements need a video)")
+        shown = analysis.rest.get("expression")
+        print("a photo: " + (f"the face shows {', '.join(shown).replace('_', ' ')}, not rest: "
+                             "positions are of that expression" if shown else
+                             "resting symmetry only") + " (movements need a video)")
         for name in ("brow_height", "palpebral_fissure", "mouth_corner_height"):
             item = analysis.rest[name]
             print(f"{name.replace('_', ' '):<20} left {number(item['left']):>6} mm  "

@@ -136,3 +136,34 @@ def held_s(rise: np.ndarray, t: np.ndarray, start: int, stop: int, level: float)
         return 0.0
     step = float(np.median(np.diff(t))) if len(t) > 1 else 0.0
     return float(t[start + above[-1]] - t[start + above[0]]) + step
+
+
+#: A photo has no rest of its own to compare with: an expression is read from the scores'
+#: absolute levels, each above this (MediaPipe's scores of a neutral face stay below ~0.3;
+#: scikit-image's smiling astronaut reads ``mouthSmile`` 0.9).
+PHOTO_LEVELS: dict[str, tuple[tuple[str, ...], float]] = {
+    "smile": (("bs_mouth_smile",), 0.5),
+    "brow_raise": (("bs_brow_inner_up", "bs_brow_outer_up"), 0.5),
+    "eye_closure": (("bs_eye_blink",), 0.5),
+    "frown": (("bs_brow_down",), 0.5),
+    "lip_pucker": (("bs_mouth_pucker",), 0.5),
+    "snarl": (("bs_nose_sneer",), 0.5),
+    OTHER: (("bs_jaw_open",), 0.4),
+}
+
+
+def photo_expression(frames: pd.DataFrame) -> list[str]:
+    """What a photo's face shows, from the expression scores' levels (empty: at rest).
+
+    Scores that have a left and a right are read as the larger of the two (a one-sided smile
+    is a smile)."""
+    if not len(frames):
+        return []
+    row = frames.iloc[[0]]
+    shown = []
+    for name, (columns, level) in PHOTO_LEVELS.items():
+        values = [float(_score(row, c)[0]) for c in columns]
+        values = [v for v in values if np.isfinite(v)]
+        if values and max(values) >= level:
+            shown.append(name)
+    return shown

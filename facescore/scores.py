@@ -114,11 +114,11 @@ def right_left_ratio(sides: dict[str, SideExcursion]) -> float:
 #: variation (:func:`facescore.uncertainty.weaker_side`).
 DEADBAND_SYMMETRY_PCT = uncertainty.NORMAL_SYMMETRY_PCT
 DEADBAND_MM = uncertainty.NORMAL_DIFFERENCE_MM
-DEADBAND_TEXT = ("a side is called weaker only when its 95 % interval lies below the other "
-                 f"side's by more than {DEADBAND_MM:g} mm and the symmetry interval lies wholly "
+DEADBAND_TEXT = ("a side is called weaker only when the symmetry's 95 % interval lies wholly "
                  f"below {DEADBAND_SYMMETRY_PCT:g} % (normal faces reach 88-96 % dynamic "
-                 "symmetry; one expression repeats to within about 1 mm); intervals come from "
-                 "the recording's own resting noise")
+                 f"symmetry), the sides differ by at least {DEADBAND_MM:g} mm (one expression "
+                 "repeats to within about 1 mm) and that difference's interval excludes zero; "
+                 "intervals come from the recording's own resting noise")
 #: Below this stronger-side excursion, mm, the two sides are not compared as a percentage: the
 #: movement is within the measurement's own noise.
 MIN_COMPARABLE_MM = 1.0

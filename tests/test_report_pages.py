@@ -108,8 +108,13 @@ def test_photo_report_shows_the_photo_and_no_empty_section(browser, photo_report
     page = _open(browser, photo_report / "report.html", 1000)
     page.screenshot(path=str(tmp_path / "photo.png"), full_page=True)
     headings = [h["text"] for h in _boxes(page, "h2")]
-    assert headings == ["Summary", "At rest", "The photo and its measured points",
+    shown = json.loads((photo_report / "report.json").read_text())["rest"].get("expression")
+    # A face not at rest (the astronaut smiles) is not reported as resting symmetry.
+    assert headings == ["Summary", "Positions in the photo" if shown else "At rest",
+                        "The photo and its measured points",
                         "Recording quality and calibration"]
+    if shown:
+        assert _boxes(page, "#photo-expression")
     (picture,) = _boxes(page, ".photo img")
     assert picture["width"] >= 380 and picture["height"] >= 380
     values = [c["text"] for c in _boxes(page, "#rest-table td[data-label]")]

@@ -75,7 +75,8 @@ def render_html(report: dict, analysis: Analysis, frame_images: dict[str, bytes]
     is_photo = report["input"].get("kind") == "image"
     series = bars = None
     if not is_photo:  # one moment has no course over time
-        series = [b64(figures.time_series(analysis.frames, analysis.segments, **layout))
+        series = [b64(figures.time_series(analysis.frames, analysis.segments,
+                                          analysis.performances, analysis.others, **layout))
                   for layout in ({}, figures.NARROW)]
     if analysis.performances:
         narrow = {k: figures.NARROW[k] for k in ("width_in", "fontsize")}
