@@ -187,8 +187,9 @@ def analyze_measurement(measurement: Measurement, segments: list[Segment] | None
     busy = [(s.onset, s.end) for s in (*found, *others)]
     busy += [(b.onset_s, b.onset_s + b.duration_s) for b in blinks]
     noise = uncertainty.noise_table(frames, uncertainty.quiet_frames(frames, busy), MOVEMENTS)
+    blink_times = tuple((b.onset_s, b.onset_s + b.duration_s) for b in blinks)
     performances = [score_performance(frames, s.label, s.rep, s.onset, s.end, s.sides, s.flags,
-                                      s.scored, noise[s.label]) for s in found]
+                                      s.scored, noise[s.label], blink_times) for s in found]
     if segments is None:  # movements given by hand are scored whatever their size
         found, performances, faint = _standing_out(found, performances)
         others = sorted([*others, *faint], key=lambda s: s.onset)

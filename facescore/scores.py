@@ -192,8 +192,18 @@ def symmetry_pct(left_mm: float, right_mm: float) -> float | None:
 
 
 def _side_score(frames: pd.DataFrame, movement: str, side: str, start_s: float,
-                end_s: float, noise_mm: float) -> SideScore:
+                end_s: float, noise_mm: float,
+                blinks: tuple[tuple[float, float], ...] = ()) -> SideScore:
     times, moved, during = travel_during(frames, movement, side, start_s, end_s)
+    if movement == "eye_closure" and blinks and len(times):
+        # A spontaneous blink just before or after a held closure is not part of it: both lids
+        # shut for a tenth of a second, and the weaker lid would read as fully closed.
+        step = float(np.median(np.diff(frames["t_s"]))) if len(frames) > 1 else 0.0
+        in_blink = np.zeros(len(times), dtype=bool)
+        for onset, end in blinks:
+            in_blink |= (times >= onset - step) & (times <= end + step)
+        if not in_blink.all():
+            moved = np.where(in_blink, np.nan, moved)
     nan = float("nan")
     if np.isfinite(moved).sum() < 2:
         return SideScore(nan, nan, nan, nan)
@@ -239,12 +249,15 @@ def _within_the_eye(frames: pd.DataFrame, movement: str, start_s: float, end_s: 
 
 def score_performance(frames: pd.DataFrame, movement: str, rep: int, start_s: float,
                       end_s: float, sides: str = "both", flags: tuple[str, ...] = (),
-                      scored: bool = True, noise: dict[str, float] | None = None
-                      ) -> PerformanceScore:
+                      scored: bool = True, noise: dict[str, float] | None = None,
+                      blinks: tuple[tuple[float, float], ...] = ()) -> PerformanceScore:
     """Both sides' excursions with their intervals, symmetry and timing in one performance.
 
     Parameters
     ----------
+    blinks : tuple of (onset_s, end_s)
+        Spontaneous blinks of the recording (:func:`facescore.segments.detect_blinks`): left
+        out of an eye closure's travel.
     noise : dict of side to float, optional
         Each side's resting-travel SD for this movement's signal in this recording, mm
         (:func:`facescore.uncertainty.noise_table`); missing or NaN: :data:`DEFAULT_NOISE_MM`,
@@ -261,8 +274,8 @@ def score_performance(frames: pd.DataFrame, movement: str, rep: int, start_s: fl
     if not all(np.isfinite(v) for v in sd.values()):
         sd = {side: v if np.isfinite(v) else DEFAULT_NOISE_MM for side, v in sd.items()}
         flags = (*flags, NOISE_ASSUMED_FLAG)
-    left = _side_score(frames, movement, "left", start_s, end_s, sd["left"])
-    right = _side_score(frames, movement, "right", start_s, end_s, sd["right"])
+    left = _side_score(frames, movement, "left", start_s, end_s, sd["left"], blinks)
+    right = _side_score(frames, movement, "right", start_s, end_s, sd["right"], blinks)
     symmetry = symmetry_pct(left.excursion_mm, right.excursion_mm) if scored else None
     band = (uncertainty.symmetry_interval(left.interval, right.interval)
             if symmetry is not None else None)

@@ -126,3 +126,63 @@ def test_weaker_side_only_beyond_normal_variation():
     assert weaker_side(side(8.0, 0.1), side(7.4, 0.1)) is None
     band = symmetry_interval(side(8.0, 0.4), side(4.0, 0.4))
     assert band.low < 50 < band.high and band.high < 88
+
+
+def _first_seconds(source, target, seconds: float):
+    """The first ``seconds`` of a clip, its packets copied (same frames, same timestamps)."""
+    import av
+
+    with av.open(str(source)) as src:
+        stream = src.streams.video[0]
+        with av.open(str(target), mode="w", format=src.format.name.split(",")[0]) as sink:
+            copy = sink.add_stream_from_template(stream)
+            for packet in src.demux(stream):
+                if packet.dts is None:
+                    continue
+                if packet.dts * packet.time_base >= seconds:
+                    break
+                packet.stream = copy
+                sink.mux(packet)
+    return target
+
+
+@pytest.fixture(scope="session")
+def glasses_added(tmp_path_factory):
+    """Eye closure and brow raise added onto a webcam clip behind glasses (17 fps), with the
+    right side frozen (gain 0) and half (gain 0.5)."""
+    from facescore.phantom import PhantomSpec
+    from facescore.phantom_video import generate_from_video
+    from facescore.protocol import Timing
+
+    base = SHARED_DATA / "webcam" / "mahie_test_6_low_fps.avi"
+    if not base.exists():
+        pytest.skip("../shared/data/webcam is not present")
+    root = tmp_path_factory.mktemp("glasses")
+    cut = _first_seconds(base, root / "mahie_10s.avi", 10.0)
+    order = ("eye_closure", "brow_raise")
+    out = {}
+    for gain in (0.0, 0.5):
+        spec = PhantomSpec(gains={m: {"left": 1.0, "right": gain} for m in order},
+                           order=order, timing=Timing(lead_in_s=2.0, rest_s=1.5))
+        phantom = generate_from_video(root / f"glasses_r{gain}.mp4", cut, spec)
+        out[gain] = (phantom, analyze(phantom.video))
+    return out
+
+
+def test_a_frozen_eye_behind_glasses_reads_near_zero(glasses_added):
+    """Behind glasses at 17 fps, the frozen side stays within its own noise while the other
+    moves, and the weaker side is the frozen one; the half side reads between."""
+    for gain, (phantom, analysis) in glasses_added.items():
+        for truth in phantom.truth["performances"]:
+            found = [p for p in analysis.performances if p.movement == truth["movement"]
+                     and p.start_s < truth["end_s"] and truth["start_s"] < p.end_s]
+            assert len(found) == 1, (gain, truth["movement"])
+            p = found[0]
+            assert p.weaker_side == "right", (gain, truth["movement"])
+            if gain == 0.0:
+                # Near zero: within 0.1 of the moving side, or within the side's own noise.
+                limit = max(0.1 * p.left.excursion_mm, 1.96 * p.right.noise_mm)
+                assert p.right.excursion_mm <= limit, (truth["movement"], p.right)
+            else:
+                assert abs(p.symmetry_pct - truth["symmetry_pct"]) <= 15, truth["movement"]
+        assert analysis.summary["affected_side"] == "right"
