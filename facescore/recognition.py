@@ -44,6 +44,9 @@ NON_EXAM: dict[str, tuple[str, ...]] = {
     # A glance moves the brows and lids with the eyes (read as the largest of the four).
     "glance": ("bs_eye_look_up", "bs_eye_look_down", "bs_eye_look_in", "bs_eye_look_out"),
 }
+#: (expression, movement) pairs that go together: an open smile lowers the lower lip, so a
+#: lower-lip depression never renames a smile.
+COMPATIBLE = {("lower_lip_depression", "smile")}
 #: Classes read as the largest of their recogniser scores rather than the mean.
 READ_AS_LARGEST = {"glance"}
 #: A smile with the jaw dropped this far (rise of ``jawOpen``) is a laugh or a wide-open mouth,
@@ -85,6 +88,9 @@ def evidence(frames: pd.DataFrame) -> pd.DataFrame:
             continue
         with warnings.catch_warnings():  # frames without a face: all-NaN columns
             warnings.simplefilter("ignore", RuntimeWarning)
+            # The largest look score, not each one's own rise: closing the eyes raises
+            # eyeLookDown as much as eyeBlink on a warped closure, and that must not make
+            # every eye closure a glance (measured: the phantom closure behind glasses).
             score = (np.nanmax(scores, axis=0) if name in READ_AS_LARGEST
                      else np.nanmean(scores, axis=0))
         rest = resting_level(score, t, REST_WINDOW_S)
@@ -115,7 +121,8 @@ def recognise(movement: str, peaks: dict[str, float]) -> str | None:
     own = peaks.get(movement, float("nan"))
     if not np.isfinite(own):
         return movement
-    others = {k: v for k, v in peaks.items() if k in NON_EXAM and np.isfinite(v)}
+    others = {k: v for k, v in peaks.items() if k in NON_EXAM and np.isfinite(v)
+              and (k, movement) not in COMPATIBLE}
     if others:
         name, rise = max(others.items(), key=lambda item: item[1])
         if rise >= OTHER_MIN_RISE and rise > own:
