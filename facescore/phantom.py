@@ -57,7 +57,6 @@ CLOSURE_FRACTION = 0.92
 #: keeps its truth byte for byte.
 DISTRACTOR_MM = {
     "pucker_medial": 4.5,  # each mouth corner toward the midline
-    "pucker_round": 1.0,  # each lip's centre away from the mouth's centre line (rounding)
     "talking_gap": 6.0,  # the widest opening of the lips while talking
     "glance_iris": 2.5,  # iris travel sideways: a glance of ~12° on a 12 mm eye radius
 }
@@ -72,6 +71,13 @@ BLINK_PHASES_S = (0.08, 0.04, 0.10)
 #: A glance's turn (each way) and hold, s.
 GLANCE_PHASES_S = (0.15, 0.6)
 
+#: Share of the gap between the lips that a pucker closes: pursed lips meet (short of all of it,
+#: so that the warp never folds one lip over the other).
+PUCKER_CLOSES = 0.85
+#: Inner lip margins without the corners, from the patient's right to left: INNER_UPPER[i]
+#: faces INNER_LOWER[i].
+INNER_UPPER = (191, 80, 81, 82, 13, 312, 311, 310, 415)
+INNER_LOWER = (95, 88, 178, 87, 14, 317, 402, 318, 324)
 #: Lip outlines of MediaPipe's mesh (its FACE_LANDMARKS_LIPS) without the corners: outer and
 #: inner, upper and lower.
 UPPER_LIP = (185, 40, 39, 37, 0, 267, 269, 270, 409, 191, 80, 81, 82, 13, 312, 311, 310, 415)
@@ -403,24 +409,34 @@ def _mouth_frame(face: BaseFace) -> tuple[float, float, float]:
 def lip_pucker_field(face: BaseFace) -> np.ndarray:
     """Vertex displacements (478, 2) of a lip pucker, photo px.
 
-    The mouth narrows about its centre (each outer corner moves :data:`DISTRACTOR_MM`
-    ``pucker_medial`` toward the midline, the lips between in proportion) and rounds: each lip's
-    centre moves ``pucker_round`` away from the mouth's centre line, as protruding lips show
-    more of their red. The skin around follows over half a mouth width. The lips' forward
-    push has no 2-D image of its own.
+    The mouth narrows about its centre: each outer corner moves :data:`DISTRACTOR_MM`
+    ``pucker_medial`` toward the midline, the lips between in proportion, and the skin around
+    follows over half a mouth width. The lips purse: each lip moves toward the line between
+    them by half of :data:`PUCKER_CLOSES` of the gap at its place (none on a closed mouth), the
+    skin beyond them following over one lip height. The lips' forward push has no 2-D image.
     """
     u, w = _local(face)
-    centre_u, centre_w, half = _mouth_frame(face)
-    du, dw = (u - centre_u) / half, (w - centre_w) / half
+    centre_u, _, half = _mouth_frame(face)
+    line_w = w[list(LIP_INNER)].mean()
+    du, dw = (u - centre_u) / half, (w - line_w) / half
     reach = np.hypot(du, dw)
     weight = 1.0 - _smoothstep((reach - 1.0) / 0.5)  # 1 on the lips, 0 half a width beyond
     medial = DISTRACTOR_MM["pucker_medial"] / face.mm_per_px * du * weight
+    # Half the gap between facing inner lip points, along the mouth (0 at the corners).
+    corners = [MOUTH_CORNER["right"], MOUTH_CORNER["left"]]
+    along = np.concatenate([[u[corners[0]]], u[list(INNER_UPPER)], [u[corners[1]]]])
+    gaps = np.concatenate([[0.0], w[list(INNER_UPPER)] - w[list(INNER_LOWER)], [0.0]])
+    order = np.argsort(along)
+    half_gap = 0.5 * np.interp(u, along[order], np.maximum(gaps[order], 0.0), left=0.0,
+                               right=0.0)
+    lip_height = np.abs(w[[0, 17]] - line_w).mean()  # outer lip margins on the midline
+    beyond = np.abs(w - line_w) - lip_height
+    follow = 1.0 - _smoothstep(beyond / lip_height)
     lips = np.zeros(len(u))
-    lips[list(UPPER_LIP)] = 1.0
-    lips[list(LOWER_LIP)] = -1.0
-    centred = np.clip(1.0 - du ** 2, 0.0, 1.0)  # 1 at the lips' centre, 0 at the corners
-    round_ = DISTRACTOR_MM["pucker_round"] / face.mm_per_px * lips * centred
-    return -medial[:, None] * face.to_left + round_[:, None] * face.up
+    lips[list(UPPER_LIP)], lips[list(LOWER_LIP)] = 1.0, -1.0
+    side = np.where(lips != 0, lips, np.sign(w - line_w))  # which lip a vertex goes with
+    close = PUCKER_CLOSES * half_gap * np.where(lips != 0, 1.0, follow)
+    return -medial[:, None] * face.to_left - (side * close)[:, None] * face.up
 
 
 def talking_field(face: BaseFace) -> np.ndarray:
@@ -830,6 +846,7 @@ def distractor_truth(face: BaseFace, d: Distractor, displacement: np.ndarray) ->
         for side in SIDES:
             outward = (1.0 if side == "left" else -1.0) * face.to_left
             item[side] = {"corner_medial_mm": float(-(mm[MOUTH_CORNER[side]] @ outward))}
+        item["lip_gap_closed_mm"] = float((mm[LIP_INNER[1]] - mm[LIP_INNER[0]]) @ face.up)
     elif d.name == TALKING:
         gap = float((mm[LIP_INNER[0]] - mm[LIP_INNER[1]]) @ face.up)
         item["lip_gap_added_mm"] = [round(share * gap, 4) for share in TALKING_SYLLABLES]

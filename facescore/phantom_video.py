@@ -727,7 +727,7 @@ def generate_from_video(path: str | Path, base_video: str | Path,
     spec = spec or PhantomSpec()
     base_video, path = Path(base_video), Path(path)
     performances, distractors, needed = full_schedule(spec)
-    if not performances:
+    if not performances and not distractors:
         raise FacescoreError("nothing to add: give at least one movement and repetition")
     with open_source(base_video, max_side=None) as probe:  # fails early on the cheap checks
         _check_duration(needed, probe.info.duration_s)

@@ -42,7 +42,7 @@ GLANCE = "glance"
 #: --distractors``): things a real recording holds that must never be scored as an exam
 #: movement, each with what it does.
 DISTRACTORS: dict[str, str] = {
-    "lip_pucker": "both mouth corners 4.5 mm toward the midline and the lips rounded, paced as "
+    "lip_pucker": "both mouth corners 4.5 mm toward the midline and the lips pursed, paced as "
                   "an exam movement",
     TALKING: "the jaw opens and closes 4 times in 2 s, lip gap 3-6 mm",
     BLINK: "both upper lids down and back in 0.22 s",
