@@ -2,19 +2,25 @@
 the rests, listed apart in the truth, and never measured as an exam movement.
 
 What MediaPipe made of the warped distractors on the astronaut (400 px, 30 fps; rises of its
-expression scores above the clip's rest, measured with ``recognition.evidence``):
+expression scores above the clip's rest, from ``recognition.evidence`` and the ``bs_*`` columns):
 
-- **blink**: seen as a blink. The landmarks' apertures fall from 7.9 to 1.3-2.0 mm for three
-  frames, ``eyeBlink`` rises 0.40-0.43, and the analysis lists it in ``blinks`` (completeness
-  0.75-0.80), never as an eye closure.
-- **talking**: the lip gap opens and closes four times (9.4 → 13-16 mm and back) and
-  :func:`facescore.segments.talking_mask` covers most of it. MediaPipe reads the opening as a
-  lower-lip depression (``mouthLowerDown`` +0.48, ``jawOpen`` only +0.03): on this smiling photo
-  the warp stretches the teeth rather than showing a dark open mouth. No event is reported.
-- **lip pucker**: *not* recognised as a pucker: ``mouthPucker``/``mouthFunnel`` rise 0.01-0.02,
-  ``mouthDimple`` 0.10-0.20. A 2-D warp cannot push the lips forward, and that is what the
-  model reads. No event is reported (the per-side signals see the corners move inward, which
-  no exam movement is), so the test asserts only that it is not an exam movement.
+- **blink**: seen as a blink. The landmarks' apertures fall from 7.8 to 1.4-2.3 mm for three
+  frames, ``eyeBlink`` rises 0.40-0.43 (``eyeSquint`` and ``eyeLookDown`` as much), and the
+  analysis lists it in ``blinks`` (completeness 0.74-0.85), never as an eye closure.
+- **talking**: the lip gap opens and closes four times (9.3 → 12.6-16.5 mm and back) and
+  :func:`facescore.segments.talking_mask` covers 68 % of it. MediaPipe reads each opening as a
+  lower-lip depression (``mouthLowerDown`` +0.34-0.49, ``jawOpen`` only +0.03-0.05): on this
+  smiling photo the warp stretches the teeth rather than showing a dark open mouth. No event
+  is reported (no performance, nothing in ``others``).
+- **lip pucker**: *not* recognised as a pucker: ``mouthPucker``/``mouthFunnel`` rise ~0.01,
+  ``mouthDimple`` 0.06-0.10 (0.10-0.20 at 320 px). A 2-D warp cannot push the lips forward,
+  which is what the model reads. No event is reported, so the test asserts only that it is not
+  an exam movement.
+
+Fragile, not caused by the distractors: on this smiling photo the exam's smile barely moves
+``mouthSmile`` (rest 0.90, +0.07) while ``mouthLowerDown`` rises 0.12-0.23, near
+:data:`facescore.recognition.OTHER_MIN_RISE` (0.2). At 320 px the smile of this phantom read
+0.23 and was listed as a lower-lip depression (0.16 without distractors); at 400 px, 0.12.
 """
 
 from __future__ import annotations
