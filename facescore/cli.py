@@ -109,8 +109,12 @@ def cmd_phantom(args: argparse.Namespace) -> int:
         if tuple(args.order) != MOVEMENTS:
             raise FacescoreError("--order: a session prompts all four movements in its own "
                                  f"order ({', '.join(MOVEMENTS)})")
+        if args.distractors:
+            raise FacescoreError("--distractors: a session prompts its movements at fixed "
+                                 f"times ({SESSION_SCRIPT}); distractors would move them")
     spec = PhantomSpec(gains=_parse_gains(args), order=tuple(args.order),
-                       repetitions=args.reps, mirror=args.mirror, timing=timing)
+                       repetitions=args.reps, mirror=args.mirror, timing=timing,
+                       distractors=tuple(args.distractors or ()))
     if args.lead_in is not None:
         if args.lead_in < 0:
             raise FacescoreError(f"--lead-in {args.lead_in}: must be 0 s or more")
@@ -136,6 +140,9 @@ def cmd_phantom(args: argparse.Namespace) -> int:
         left, right = p["left"]["excursion_mm"], p["right"]["excursion_mm"]
         print(f"  {p['movement']:<12} rep {p['rep']}  {p['start_s']:5.2f}-{p['end_s']:5.2f} s  "
               f"left {left:5.2f} mm  right {right:5.2f} mm  symmetry {p['symmetry_pct']:5.1f} %")
+    for d in truth.get("distractors", []):
+        print(f"  {d['name']:<12} (distractor, not an exam movement)  "
+              f"{d['start_s']:5.2f}-{d['end_s']:5.2f} s")
     if spec.mirror:
         print(f"  (a mirror image: measure it with 'facescore check {phantom.video} --mirrored')")
     if args.schedule == "session":
@@ -447,7 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"facescore {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    from .protocol import MOVEMENTS, SCHEDULES
+    from .protocol import DISTRACTORS, MOVEMENTS, SCHEDULES
 
     p = sub.add_parser(
         "phantom", help="generate a ground-truth exam video from a face photo or a real video",
@@ -479,6 +486,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="movements in the order performed (default: %(default)s)")
     p.add_argument("--reps", type=int, default=1, metavar="N",
                    help="repetitions of the whole order, a count (default 1)")
+    p.add_argument("--distractors", nargs="+", choices=DISTRACTORS, metavar="NAME",
+                   help="non-exam events to perform in the rests, which the analysis must not "
+                        "score as exam movements: the first after the first movement, the "
+                        "second after the second, and so on (any beyond the last movement "
+                        "follow it; repeat a name to fill more rests; a rest holding one "
+                        "lengthens to hold it). The truth lists them under 'distractors'. "
+                        "NAME is one of — "
+                        + "; ".join(f"{name}: {what}" for name, what in DISTRACTORS.items())
+                        + " (default: none; exam schedule only)")
     p.add_argument("--schedule", choices=SCHEDULES, default="exam",
                    help="pacing of the movements: 'exam' is quick (1.2 s rest first, each "
                         "movement 1.4 s, 1 s rest after it); 'session' follows the script of "

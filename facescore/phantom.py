@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -29,6 +29,7 @@ from .anatomy import (
     BROW_INNER,
     EYE_CORNERS,
     LID_CENTRE_PAIRS,
+    LIP_INNER,
     LOWER_LID,
     MOUTH_CORNER,
     RIGID,
@@ -36,7 +37,7 @@ from .anatomy import (
     UPPER_LID,
 )
 from .errors import FaceError
-from .protocol import MOVEMENTS, Timing
+from .protocol import BLINK, DISTRACTORS, GLANCE, MOVEMENTS, TALKING, Timing
 
 #: Movement at gain 1, mm. Brow raise and smile are mid-range normal values (BRIEF §3);
 #: eye closure is a fraction of the resting aperture.
@@ -50,6 +51,41 @@ AMPLITUDE_MM = {
 #: Share of the resting aperture the upper lid travels in a full (gain 1) closure. Below 1 so
 #: that the warp never folds the lid over itself.
 CLOSURE_FRACTION = 0.92
+
+#: Sizes of the distractors (:data:`facescore.protocol.DISTRACTORS`), mm. Kept apart from
+#: :data:`AMPLITUDE_MM`, which every truth document records: a phantom without distractors
+#: keeps its truth byte for byte.
+DISTRACTOR_MM = {
+    "pucker_medial": 4.5,  # each mouth corner toward the midline
+    "talking_gap": 6.0,  # the widest opening of the lips while talking
+    "glance_iris": 2.5,  # iris travel sideways: a glance of ~12° on a 12 mm eye radius
+}
+#: Each opening of the lips while talking, as a share of the widest (3.6, 6, 3 and 5 mm):
+#: unequal, as syllables are, and each well above the 1.5 mm turn that
+#: :func:`facescore.segments.talking_mask` counts.
+TALKING_SYLLABLES = (0.6, 1.0, 0.5, 0.83)
+#: How long the talking lasts, s (the four openings take half a second each).
+TALKING_S = 2.0
+#: A blink's closing, closed and opening phases, s: a spontaneous blink is over in 0.2-0.3 s.
+BLINK_PHASES_S = (0.08, 0.04, 0.10)
+#: A glance's turn (each way) and hold, s.
+GLANCE_PHASES_S = (0.15, 0.6)
+
+#: Share of the gap between the lips that a pucker closes: pursed lips meet (short of all of it,
+#: so that the warp never folds one lip over the other).
+PUCKER_CLOSES = 0.85
+#: Inner lip margins without the corners, from the patient's right to left: INNER_UPPER[i]
+#: faces INNER_LOWER[i].
+INNER_UPPER = (191, 80, 81, 82, 13, 312, 311, 310, 415)
+INNER_LOWER = (95, 88, 178, 87, 14, 317, 402, 318, 324)
+#: Lip outlines of MediaPipe's mesh (its FACE_LANDMARKS_LIPS) without the corners: outer and
+#: inner, upper and lower.
+UPPER_LIP = (185, 40, 39, 37, 0, 267, 269, 270, 409, 191, 80, 81, 82, 13, 312, 311, 310, 415)
+LOWER_LIP = (146, 91, 181, 84, 17, 314, 405, 321, 375, 95, 88, 178, 87, 14, 317, 402, 318, 324)
+#: Outer and inner mouth corners.
+LIP_CORNERS = (61, 291, 78, 308)
+#: The two irises (centre and ring) of the 478-point mesh.
+IRISES = tuple(range(468, 478))
 
 
 @dataclass(frozen=True)
@@ -84,6 +120,17 @@ class PhantomSpec:
         Standard deviation of per-pixel Gaussian noise, grey levels.
     mirror : bool
         Write a mirror image, as a webcam preview would be (the truth stays anatomical).
+    timing : Timing
+        Phases of every exam movement, s.
+    sway : Sway
+    seed : int
+        Seed of the pixel noise.
+    distractors : sequence of str
+        Non-exam events (names of :data:`facescore.protocol.DISTRACTORS`) performed in the
+        rests: the k-th in the rest after the k-th exam movement, any beyond the last movement
+        after it, one after the other. A rest that holds one is lengthened to ``timing.rest_s``
+        either side of it; the rests without one stay as they are. Repeat a name to fill more
+        rests.
     """
 
     gains: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -98,6 +145,7 @@ class PhantomSpec:
     timing: Timing = field(default_factory=Timing)
     sway: Sway = field(default_factory=Sway)
     seed: int = 0
+    distractors: Sequence[str] = ()
 
     def gain(self, movement: str, side: str) -> float:
         return float(self.gains.get(movement, {}).get(side, 1.0))
@@ -347,6 +395,104 @@ FIELDS: dict[str, Callable[[BaseFace, str], np.ndarray]] = {
 }
 
 
+# --- distractors: what a recording holds besides the exam ----------------------------------------
+
+def _mouth_frame(face: BaseFace) -> tuple[float, float, float]:
+    """The mouth's centre (lateral and vertical, px, as :func:`_local`) and half-width, px."""
+    u, w = _local(face)
+    corners = [MOUTH_CORNER["left"], MOUTH_CORNER["right"]]
+    centre_u = float(u[corners].mean())
+    centre_w = float(w[list(LIP_CORNERS) + list(UPPER_LIP) + list(LOWER_LIP)].mean())
+    return centre_u, centre_w, float(np.ptp(u[corners]) / 2)
+
+
+def lip_pucker_field(face: BaseFace) -> np.ndarray:
+    """Vertex displacements (478, 2) of a lip pucker, photo px.
+
+    The mouth narrows about its centre: each outer corner moves :data:`DISTRACTOR_MM`
+    ``pucker_medial`` toward the midline, the lips between in proportion, and the skin around
+    follows over half a mouth width. The lips purse: each lip moves toward the line between
+    them by half of :data:`PUCKER_CLOSES` of the gap at its place (none on a closed mouth), the
+    skin beyond them following over one lip height. The lips' forward push has no 2-D image.
+    """
+    u, w = _local(face)
+    centre_u, _, half = _mouth_frame(face)
+    line_w = w[list(LIP_INNER)].mean()
+    du, dw = (u - centre_u) / half, (w - line_w) / half
+    reach = np.hypot(du, dw)
+    weight = 1.0 - _smoothstep((reach - 1.0) / 0.5)  # 1 on the lips, 0 half a width beyond
+    medial = DISTRACTOR_MM["pucker_medial"] / face.mm_per_px * du * weight
+    # Half the gap between facing inner lip points, along the mouth (0 at the corners).
+    corners = [MOUTH_CORNER["right"], MOUTH_CORNER["left"]]
+    along = np.concatenate([[u[corners[0]]], u[list(INNER_UPPER)], [u[corners[1]]]])
+    gaps = np.concatenate([[0.0], w[list(INNER_UPPER)] - w[list(INNER_LOWER)], [0.0]])
+    order = np.argsort(along)
+    half_gap = 0.5 * np.interp(u, along[order], np.maximum(gaps[order], 0.0), left=0.0,
+                               right=0.0)
+    lip_height = np.abs(w[[0, 17]] - line_w).mean()  # outer lip margins on the midline
+    beyond = np.abs(w - line_w) - lip_height
+    follow = 1.0 - _smoothstep(beyond / lip_height)
+    lips = np.zeros(len(u))
+    lips[list(UPPER_LIP)], lips[list(LOWER_LIP)] = 1.0, -1.0
+    side = np.where(lips != 0, lips, np.sign(w - line_w))  # which lip a vertex goes with
+    close = PUCKER_CLOSES * half_gap * np.where(lips != 0, 1.0, follow)
+    return -medial[:, None] * face.to_left - (side * close)[:, None] * face.up
+
+
+def talking_field(face: BaseFace) -> np.ndarray:
+    """Vertex displacements of the jaw at its widest opening in talking, photo px.
+
+    The lower lip and the chin come down by :data:`DISTRACTOR_MM` ``talking_gap`` with the jaw;
+    the upper lip stays. The lower lip opens as a lens (full at the centre, none at the
+    corners); below the lips the jaw carries the skin down across the chin, fading beyond the
+    mouth corners toward the jaw's angle, and nothing above the corners moves.
+    """
+    u, w = _local(face)
+    centre_u, _, half = _mouth_frame(face)
+    corners_w = w[[MOUTH_CORNER["left"], MOUTH_CORNER["right"]]].mean()
+    chin_top = w[17]  # outer lower lip on the midline: the jaw's skin moves fully below it
+    lateral = np.abs(u - centre_u) / half
+    jaw = (1.0 - _smoothstep((lateral - 1.0) / 1.5)) \
+        * _smoothstep((corners_w - w) / (corners_w - chin_top))
+    lower = np.zeros(len(u), dtype=bool)
+    lower[list(LOWER_LIP)] = True
+    lens = np.clip(1.0 - lateral ** 2, 0.0, 1.0)
+    weight = np.where(lower, np.maximum(lens, jaw), jaw)
+    weight[list(UPPER_LIP) + list(LIP_CORNERS)] = 0.0
+    drop = DISTRACTOR_MM["talking_gap"] / face.mm_per_px * weight
+    return -drop[:, None] * face.up
+
+
+def blink_field(face: BaseFace) -> np.ndarray:
+    """A blink at its deepest: both sides' full eye closure (rendered by occlusion, as an eye
+    closure is), photo px."""
+    return eye_closure_field(face, "left") + eye_closure_field(face, "right")
+
+
+def glance_field(face: BaseFace) -> np.ndarray:
+    """Both irises :data:`DISTRACTOR_MM` ``glance_iris`` toward the patient's left, photo px;
+    the lids and the rest of the face stay."""
+    out = np.zeros_like(face.points, dtype=float)
+    out[list(IRISES)] = DISTRACTOR_MM["glance_iris"] / face.mm_per_px * face.to_left
+    return out
+
+
+#: Each distractor's whole-face displacement at its peak (level 1), photo px.
+DISTRACTOR_FIELDS: dict[str, Callable[[BaseFace], np.ndarray]] = {
+    "lip_pucker": lip_pucker_field,
+    TALKING: talking_field,
+    BLINK: blink_field,
+    GLANCE: glance_field,
+}
+#: Distractors rendered by occlusion, as an eye closure.
+OCCLUDING = {BLINK}
+
+
+def distractor_fields(face: BaseFace, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """The fields of the distractors in ``names`` (each once), photo px."""
+    return {name: DISTRACTOR_FIELDS[name](face) for name in dict.fromkeys(names)}
+
+
 # --- truth ---------------------------------------------------------------------------------------
 
 def side_truth(face: BaseFace, movement: str, displacement: np.ndarray, side: str) -> dict:
@@ -401,20 +547,120 @@ class Performance:
 
     def envelope(self, t: float) -> float:
         """0 at rest, 1 at peak, raised-cosine ramps."""
+        return _ramps(t, self.start_s, self.peak_start_s, self.peak_end_s, self.end_s)
+
+
+def _ramps(t: float, start: float, peak_start: float, peak_end: float, end: float) -> float:
+    """0 outside (start, end), 1 from peak_start to peak_end, raised-cosine ramps between."""
+    if t <= start or t >= end:
+        return 0.0
+    if t < peak_start:
+        x = (t - start) / (peak_start - start)
+    elif t <= peak_end:
+        return 1.0
+    else:
+        x = (end - t) / (end - peak_end)
+    return 0.5 - 0.5 * np.cos(np.pi * x)
+
+
+@dataclass(frozen=True)
+class Distractor:
+    """One non-exam event of a phantom: when it happens and how far it has gone.
+
+    Attributes
+    ----------
+    name : str
+        One of :data:`facescore.protocol.DISTRACTORS`.
+    start_s, peak_start_s, peak_end_s, end_s : float
+        Phases, s; talking has no plateau (its peak times bound the openings).
+    """
+
+    name: str
+    start_s: float
+    peak_start_s: float
+    peak_end_s: float
+    end_s: float
+
+    @property
+    def movement(self) -> str:
+        """The name, as a :class:`Performance` has its movement (for messages)."""
+        return self.name
+
+    def envelope(self, t: float) -> float:
+        """Share (0-1) of the distractor's field at ``t`` s.
+
+        Talking opens and closes the jaw once per entry of :data:`TALKING_SYLLABLES`
+        (sin² bumps, lips back together between them); the others ramp up, hold and ramp
+        down as an exam movement does.
+        """
+        if self.name != TALKING:
+            return _ramps(t, self.start_s, self.peak_start_s, self.peak_end_s, self.end_s)
         if t <= self.start_s or t >= self.end_s:
             return 0.0
-        if t < self.peak_start_s:
-            x = (t - self.start_s) / (self.peak_start_s - self.start_s)
-        elif t <= self.peak_end_s:
-            return 1.0
-        else:
-            x = (self.end_s - t) / (self.end_s - self.peak_end_s)
-        return 0.5 - 0.5 * np.cos(np.pi * x)
+        n = len(TALKING_SYLLABLES)
+        x = (t - self.start_s) / (self.end_s - self.start_s) * n
+        k = min(int(x), n - 1)
+        return float(TALKING_SYLLABLES[k] * np.sin(np.pi * (x - k)) ** 2)
+
+
+def distractor_at(name: str, start: float, timing: Timing) -> Distractor:
+    """A distractor beginning at ``start`` s; pucker is paced as the exam's movements."""
+    if name == "lip_pucker":
+        ramp, hold = timing.ramp_s, timing.hold_s
+        return Distractor(name, start, start + ramp, start + ramp + hold,
+                          start + 2 * ramp + hold)
+    if name == BLINK:
+        closing, closed, opening = BLINK_PHASES_S
+        return Distractor(name, start, start + closing, start + closing + closed,
+                          start + closing + closed + opening)
+    if name == GLANCE:
+        turn, hold = GLANCE_PHASES_S
+        return Distractor(name, start, start + turn, start + turn + hold,
+                          start + 2 * turn + hold)
+    if name == TALKING:
+        return Distractor(name, start, start, start + TALKING_S, start + TALKING_S)
+    raise ValueError(f"unknown distractor {name!r}; choose from {', '.join(DISTRACTORS)}")
 
 
 def schedule(spec: PhantomSpec) -> tuple[list[Performance], float]:
-    """Performances in order, and the video's duration, s."""
-    return exam_schedule(spec.order, spec.repetitions, spec.timing)
+    """Performances in order, and the video's duration, s (distractors included)."""
+    performances, _, duration = full_schedule(spec)
+    return performances, duration
+
+
+def full_schedule(spec: PhantomSpec) -> tuple[list[Performance], list[Distractor], float]:
+    """Exam performances, the distractors in their rests, and the video's duration, s.
+
+    Without distractors this is :func:`exam_schedule`. With them, the k-th distractor is
+    performed ``timing.rest_s`` after the k-th performance ends and the next performance starts
+    ``timing.rest_s`` after the distractor ends (see :attr:`PhantomSpec.distractors`).
+    """
+    performances, duration = exam_schedule(spec.order, spec.repetitions, spec.timing)
+    if not spec.distractors:
+        return performances, [], duration
+    for name in spec.distractors:
+        if name not in DISTRACTOR_FIELDS:
+            raise ValueError(f"unknown distractor {name!r}; choose from "
+                             f"{', '.join(DISTRACTORS)}")
+    rest = spec.timing.rest_s
+    shifted: list[Performance] = []
+    distractors: list[Distractor] = []
+    delay = 0.0  # how much the distractors so far have pushed the exam back, s
+    queue = list(spec.distractors)
+    for p in performances:
+        p = replace(p, start_s=p.start_s + delay, peak_start_s=p.peak_start_s + delay,
+                    peak_end_s=p.peak_end_s + delay, end_s=p.end_s + delay)
+        shifted.append(p)
+        if queue:
+            d = distractor_at(queue.pop(0), p.end_s + rest, spec.timing)
+            distractors.append(d)
+            delay += d.end_s - d.start_s + rest
+    t = duration + delay
+    for name in queue:  # more distractors than rests: one after the other after the exam
+        d = distractor_at(name, t, spec.timing)
+        distractors.append(d)
+        t = d.end_s + rest
+    return shifted, distractors, t
 
 
 def exam_schedule(order: Sequence[str], repetitions: int,
@@ -526,7 +772,10 @@ def render_frame(face: BaseFace, displacement: np.ndarray, output: np.ndarray,
 
 
 def displacement_at(t: float, performances: Sequence[Performance], spec: PhantomSpec,
-                    fields: dict[str, dict[str, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+                    fields: dict[str, dict[str, np.ndarray]],
+                    distractors: Sequence[Distractor] = (),
+                    distractor_fields: dict[str, np.ndarray] | None = None,
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """Vertex displacement at time ``t``: every movement but eye closure, and eye closure.
 
     Parameters
@@ -535,11 +784,16 @@ def displacement_at(t: float, performances: Sequence[Performance], spec: Phantom
         Time, s.
     fields : dict of movement to {side: (478, 2) ndarray}
         Each side's field at gain 1.
+    distractors : sequence of Distractor
+        Non-exam events; their gains are always 1 (a distractor is the healthy face's own).
+    distractor_fields : dict of name to (478, 2) ndarray
+        Each distractor's field at its peak (:func:`distractor_fields`), same units.
 
     Returns
     -------
     others, closure : (478, 2) ndarray
-        In the fields' units. Eye closure is apart because it is rendered by occlusion.
+        In the fields' units. Eye closure (and a blink) is apart because it is rendered by
+        occlusion.
     """
     zeros = np.zeros_like(next(iter(fields.values()))["left"])
     moves = {"eye_closure": zeros.copy()}
@@ -549,6 +803,11 @@ def displacement_at(t: float, performances: Sequence[Performance], spec: Phantom
             step = level * sum(spec.gain(p.movement, side) * fields[p.movement][side]
                                for side in SIDES)
             moves[p.movement] = moves.get(p.movement, 0) + step
+    for d in distractors:
+        level = d.envelope(t)
+        if level:
+            key = "eye_closure" if d.name in OCCLUDING else d.name
+            moves[key] = moves.get(key, 0) + level * distractor_fields[d.name]
     closure = moves.pop("eye_closure")
     others = sum(moves.values(), zeros.copy())
     return others, closure
@@ -563,8 +822,47 @@ class Phantom:
     truth: dict
 
 
+def distractor_truth(face: BaseFace, d: Distractor, displacement: np.ndarray) -> dict:
+    """What a distractor did, from its field at its peak: when, and its size in mm.
+
+    Parameters
+    ----------
+    displacement : (478, 2) ndarray
+        The distractor's field at level 1, in the face's px.
+
+    Returns
+    -------
+    dict
+        ``name``, ``exam`` (False: never an exam movement), its phases (s) and its measures:
+        each mouth corner's travel toward the midline (pucker); each opening's lip gap added
+        on the midline (talking); each upper lid's drop (blink); the irises' travel toward the
+        patient's left (glance).
+    """
+    mm = displacement * face.mm_per_px
+    item: dict = {"name": d.name, "exam": False, "start_s": round(d.start_s, 4),
+                  "peak_start_s": round(d.peak_start_s, 4), "peak_end_s": round(d.peak_end_s, 4),
+                  "end_s": round(d.end_s, 4)}
+    if d.name == "lip_pucker":
+        for side in SIDES:
+            outward = (1.0 if side == "left" else -1.0) * face.to_left
+            item[side] = {"corner_medial_mm": float(-(mm[MOUTH_CORNER[side]] @ outward))}
+        item["lip_gap_closed_mm"] = float((mm[LIP_INNER[1]] - mm[LIP_INNER[0]]) @ face.up)
+    elif d.name == TALKING:
+        gap = float((mm[LIP_INNER[0]] - mm[LIP_INNER[1]]) @ face.up)
+        item["lip_gap_added_mm"] = [round(share * gap, 4) for share in TALKING_SYLLABLES]
+    elif d.name == BLINK:
+        for side in SIDES:
+            lid = mm[[p for p, _ in LID_CENTRE_PAIRS[side]]].mean(axis=0)
+            item[side] = {"lid_drop_mm": float(-(lid @ face.up))}
+    elif d.name == GLANCE:
+        item["iris_to_left_mm"] = float(mm[list(IRISES)].mean(axis=0) @ face.to_left)
+    return item
+
+
 def exam_truth(face: BaseFace, spec: PhantomSpec, performances: Sequence[Performance],
-               duration: float, fields: dict[str, dict[str, np.ndarray]]) -> dict:
+               duration: float, fields: dict[str, dict[str, np.ndarray]],
+               distractors: Sequence[Distractor] = (),
+               distractor_fields: dict[str, np.ndarray] | None = None) -> dict:
     """The truth document (schema ``facescore-phantom-truth/1``) of a performed exam.
 
     Parameters
@@ -576,6 +874,12 @@ def exam_truth(face: BaseFace, spec: PhantomSpec, performances: Sequence[Perform
         Video duration, s.
     fields : dict of movement to {side: (478, 2) ndarray}
         Each side's field at gain 1; ``spec``'s gains scale them.
+    distractors : sequence of Distractor
+        Non-exam events; listed under ``distractors`` (:func:`distractor_truth`), apart from
+        the exam's ``performances``. Without any, the document has neither that key nor the
+        spec's ``distractors`` (it is then what it was before distractors existed).
+    distractor_fields : dict of name to (478, 2) ndarray
+        Their fields at level 1.
     """
     items = []
     for p in performances:
@@ -596,7 +900,11 @@ def exam_truth(face: BaseFace, spec: PhantomSpec, performances: Sequence[Perform
         })
     spec_dict = asdict(spec)
     spec_dict["order"] = list(spec.order)
-    return {
+    if spec.distractors:
+        spec_dict["distractors"] = list(spec.distractors)
+    else:
+        del spec_dict["distractors"]
+    truth = {
         "schema": "facescore-phantom-truth/1",
         "base_face": face.name,
         "base_mm_per_px": face.mm_per_px,
@@ -608,6 +916,14 @@ def exam_truth(face: BaseFace, spec: PhantomSpec, performances: Sequence[Perform
         "note": "Sides are the patient's anatomical sides. excursion_mm is each movement's "
                 "primary measure: brow lift, upper-lid drop, mouth-corner excursion, brow descent.",
     }
+    if distractors:
+        truth["distractor_mm"] = DISTRACTOR_MM
+        truth["distractors"] = [distractor_truth(face, d, distractor_fields[d.name])
+                                for d in distractors]
+        truth["note"] += (" distractors are non-exam events (a pucker, talking, a blink, a "
+                          "glance) performed in the rests: none is an exam movement, and none "
+                          "should be measured as one.")
+    return truth
 
 
 def generate(path: str | Path, spec: PhantomSpec | None = None, photo: np.ndarray | None = None,
@@ -630,7 +946,8 @@ def generate(path: str | Path, spec: PhantomSpec | None = None, photo: np.ndarra
         photo, photo_name = astronaut()
     face = load_base_face(photo, photo_name or "user photo", model_path)
     fields = {m: {side: FIELDS[m](face, side) for side in SIDES} for m in MOVEMENTS}
-    performances, duration = schedule(spec)
+    performances, distractors, duration = full_schedule(spec)
+    extra = distractor_fields(face, spec.distractors)
     placement = _placement(face, spec)
     to_photo = geometry.invert_affine(placement)
     anchors = _anchors(face, spec, to_photo)
@@ -643,7 +960,7 @@ def generate(path: str | Path, spec: PhantomSpec | None = None, photo: np.ndarra
     truth_tmp = truth_path.with_name(truth_path.name + ".partial")
     try:
         truth = _write_phantom(partial, face, spec, performances, duration, fields, placement,
-                               anchors, face_centre_out, progress)
+                               anchors, face_centre_out, progress, distractors, extra)
         truth_tmp.write_text(json.dumps(truth, indent=2))
         partial.replace(path)
         truth_tmp.replace(truth_path)
@@ -658,8 +975,12 @@ def _write_phantom(partial: Path, face: BaseFace, spec: PhantomSpec,
                    performances: Sequence[Performance], duration: float,
                    fields: dict[str, dict[str, np.ndarray]], placement: np.ndarray,
                    anchors: np.ndarray, face_centre_out: np.ndarray,
-                   progress: Callable[[int, int], None] | None) -> dict:
-    """Render and encode the phantom's frames into ``partial``; returns its truth."""
+                   progress: Callable[[int, int], None] | None,
+                   distractors: Sequence[Distractor] = (),
+                   extra: dict[str, np.ndarray] | None = None) -> dict:
+    """Render and encode the phantom's frames into ``partial``; returns its truth.
+
+    ``distractors`` and ``extra`` (their fields) are as for :func:`displacement_at`."""
     import av
 
     rng = np.random.default_rng(spec.seed)
@@ -672,7 +993,7 @@ def _write_phantom(partial: Path, face: BaseFace, spec: PhantomSpec,
         stream.options = {"crf": "16", "preset": "veryfast"}
         for i in range(n_frames):
             t = i / spec.fps
-            others, closure = displacement_at(t, performances, spec, fields)
+            others, closure = displacement_at(t, performances, spec, fields, distractors, extra)
             sway = _sway(spec, t, face_centre_out)
             output = (np.vstack([sway, [0, 0, 1]]) @ np.vstack([placement, [0, 0, 1]]))[:2]
             rgb = render_frame(face, others + closure, output, spec, anchors)
@@ -692,6 +1013,6 @@ def _write_phantom(partial: Path, face: BaseFace, spec: PhantomSpec,
                 progress(i + 1, n_frames)
         for packet in stream.encode():
             container.mux(packet)
-    truth = exam_truth(face, spec, performances, duration, fields)
+    truth = exam_truth(face, spec, performances, duration, fields, distractors, extra)
     truth["video_sha256"] = hashlib.sha256(partial.read_bytes()).hexdigest()
     return truth

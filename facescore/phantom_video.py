@@ -36,16 +36,18 @@ from .phantom import (
     FIELDS,
     MOVEMENTS,
     BaseFace,
+    Distractor,
     Performance,
     Phantom,
     PhantomSpec,
     Sway,
     composite_eye,
     displacement_at,
+    distractor_fields,
     exam_truth,
     eye_mask,
     face_ring,
-    schedule,
+    full_schedule,
 )
 from .sources import Frame, open_source, pack_i420
 
@@ -112,8 +114,9 @@ class ClipMesh:
 
 # --- pass 1: the mesh of every frame -------------------------------------------------------------
 
-def performance_at(performances: Sequence[Performance], t: float) -> Performance | None:
-    """The performance under way at ``t`` s (its envelope above 0), or None."""
+def performance_at(performances: Sequence[Performance | Distractor], t: float
+                   ) -> Performance | Distractor | None:
+    """The performance (or distractor) under way at ``t`` s (its envelope above 0), or None."""
     return next((p for p in performances if p.start_s < t < p.end_s), None)
 
 
@@ -151,7 +154,8 @@ def smooth_centred(values: np.ndarray, valid: np.ndarray, window: int = SMOOTH_W
     return out
 
 
-def _no_face_error(path: Path, t: float, p: Performance, seen_any: bool) -> FaceError:
+def _no_face_error(path: Path, t: float, p: Performance | Distractor,
+                   seen_any: bool) -> FaceError:
     where = f"the {p.movement} performance ({p.start_s:.2f}–{p.end_s:.2f} s)"
     if not seen_any:
         return FaceError(f"no face found in base video {path} by {t:.2f} s, where {where} "
@@ -160,8 +164,8 @@ def _no_face_error(path: Path, t: float, p: Performance, seen_any: bool) -> Face
                      "performances (--lead-in, --order) or use another clip")
 
 
-def track_clip(path: str | Path, performances: Sequence[Performance] = (), model_path=None,
-               progress: ProgressFn | None = None) -> ClipMesh:
+def track_clip(path: str | Path, performances: Sequence[Performance | Distractor] = (),
+               model_path=None, progress: ProgressFn | None = None) -> ClipMesh:
     """Pass 1: landmarks and head rotation of every frame, smoothed over time.
 
     Only the landmarks are kept (~6 KB a frame), never the video.
@@ -170,10 +174,10 @@ def track_clip(path: str | Path, performances: Sequence[Performance] = (), model
     ----------
     path : str or Path
         The base recording.
-    performances : sequence of Performance
-        Where movements will be added: a frame inside one must have a face. Such a frame gets
-        a full search when the tracker has none (while it has no face the tracker searches only
-        every few frames), and the pass stops at the first that has none.
+    performances : sequence of Performance or Distractor
+        Where movements (or distractors) will be added: a frame inside one must have a face.
+        Such a frame gets a full search when the tracker has none (while it has no face the
+        tracker searches only every few frames), and the pass stops at the first that has none.
     progress : callable, optional
         ``progress(frames_done, frames_expected_or_None)``.
 
@@ -665,7 +669,7 @@ def video_truth(mesh: ClipMesh, spec: PhantomSpec, ref: BaseFace | None = None) 
     and are recorded as the clip's (face width and centre: medians over frames).
     """
     ref = ref or reference_face(mesh)
-    performances, needed = schedule(spec)
+    performances, distractors, needed = full_schedule(spec)
     width, height = mesh.size
     xy = mesh.points[mesh.found, :, :2]
     face_width = float(np.median(np.ptp(xy[..., 0], axis=1))) / width
@@ -673,7 +677,8 @@ def video_truth(mesh: ClipMesh, spec: PhantomSpec, ref: BaseFace | None = None) 
     effective = replace(spec, size=mesh.size, fps=mesh.fps, noise=0.0, sway=Sway(0.0, 0.0, 0.0),
                         face_width_frac=round(face_width, 4),
                         face_centre_frac=tuple(round(float(c), 4) for c in centre))
-    truth = exam_truth(ref, effective, performances, mesh.duration_s, movement_fields(ref))
+    truth = exam_truth(ref, effective, performances, mesh.duration_s, movement_fields(ref),
+                       distractors, distractor_fields(ref, spec.distractors))
     truth.update({
         "base_face": str(mesh.path),
         "base_mm_per_px": mesh.mm_per_px,
@@ -721,8 +726,8 @@ def generate_from_video(path: str | Path, base_video: str | Path,
 
     spec = spec or PhantomSpec()
     base_video, path = Path(base_video), Path(path)
-    performances, needed = schedule(spec)
-    if not performances:
+    performances, distractors, needed = full_schedule(spec)
+    if not performances and not distractors:
         raise FacescoreError("nothing to add: give at least one movement and repetition")
     with open_source(base_video, max_side=None) as probe:  # fails early on the cheap checks
         _check_duration(needed, probe.info.duration_s)
@@ -733,12 +738,13 @@ def generate_from_video(path: str | Path, base_video: str | Path,
             return None
         return lambda done, total: progress(offset + done, 2 * (total or expected or done))
 
-    mesh = track_clip(base_video, performances, model_path, pass_progress(0))
+    mesh = track_clip(base_video, [*performances, *distractors], model_path, pass_progress(0))
     _check_duration(needed, mesh.duration_s)
     n = len(mesh.t_s)
     expected = n
     ref = reference_face(mesh)
     fields = movement_fields(ref)
+    extra = distractor_fields(ref, spec.distractors)
     px_per_mm = 1.0 / mesh.mm_per_px
     width, height = (v // 2 * 2 for v in mesh.size)
     rate = Fraction(mesh.fps or 30.0).limit_denominator(1001)
@@ -768,7 +774,8 @@ def generate_from_video(path: str | Path, base_video: str | Path,
                 if i >= n or abs(frame.t_s - mesh.t_s[i]) > 1e-6:
                     raise SourceError(f"{base_video} decoded differently the second time")
                 planes, scales = _planes(frame, (width, height))
-                others, closure = displacement_at(frame.t_s, performances, spec, fields)
+                others, closure = displacement_at(frame.t_s, performances, spec, fields,
+                                                  distractors, extra)
                 if mesh.found[i] and (others.any() or closure.any()):
                     rotation = mesh.rotations[i]
                     warp = plan_warp(mesh.points[i, :, :2].astype(float),

@@ -35,6 +35,19 @@ OTHER = "other_expression"
 BLINK = "blink"
 #: Talking (never an exam movement).
 TALKING = "talking"
+#: A glance: the eyes turn aside and back (never an exam movement).
+GLANCE = "glance"
+
+#: What a phantom can perform between the exam's movements (``facescore phantom
+#: --distractors``): things a real recording holds that must never be scored as an exam
+#: movement, each with what it does.
+DISTRACTORS: dict[str, str] = {
+    "lip_pucker": "both mouth corners 4.5 mm toward the midline and the lips pursed, paced as "
+                  "an exam movement",
+    TALKING: "the jaw opens and closes 4 times in 2 s, lip gap 3-6 mm",
+    BLINK: "both upper lids down and back in 0.22 s",
+    GLANCE: "both eyes turn toward the patient's left, iris 2.5 mm, for 0.6 s and back",
+}
 
 
 @dataclass(frozen=True)
