@@ -660,17 +660,43 @@ def _interrupted_message(exc: KeyboardInterrupt) -> str:
     return "facescore: interrupted" + (f"; {detail}" if detail else "")
 
 
+#: The signal that stopped this run, once one has (see :func:`_on_signal`).
+_stopped_by: int | None = None
+
+
+def _on_signal(signum: int, _frame: object = None) -> None:
+    """Ctrl-C and SIGTERM in the command: stop the work with :class:`~.errors.Interrupted` (a
+    KeyboardInterrupt, so every clean-up runs) and remember the signal, since one that lands
+    while an extension module initialises comes out as that import's error instead (scipy:
+    "ImportError: initialization failed")."""
+    global _stopped_by
+    _stopped_by = signum
+    raise_interrupted(signum)
+
+
 def main(argv: list[str] | None = None) -> int:
-    # SIGTERM (a service manager, 'kill') stops the run as Ctrl-C does: cleanly, through the
-    # same clean-up. Only the main thread may set handlers (tests call main in threads too).
+    global _stopped_by
     import threading
 
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, raise_interrupted)
-    else:
-        previous = None
+    from . import _interrupted_while_starting
+
+    _stopped_by = None
+    previous: dict[int, object] = {}
     try:
-        args = build_parser().parse_args(argv)  # imports the movement names: may take a while
+        # Only the main thread may set handlers (tests call main in threads too). Until here
+        # (the imports) a signal simply ended the process (facescore/__init__.py); from here
+        # it raises, so that what the command starts is cleaned up. SIGTERM (a service
+        # manager, 'kill') stops the run as Ctrl-C does. An ignored SIGINT (a background job)
+        # stays ignored.
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                current = signal.getsignal(sig)
+                if current is not signal.SIG_IGN:
+                    previous[sig] = signal.signal(sig, _on_signal)
+                    if current is _interrupted_while_starting:
+                        previous[sig] = (signal.default_int_handler if sig == signal.SIGINT
+                                         else signal.SIG_DFL)
+        args = build_parser().parse_args(argv)
         if args.command == "serve":
             # The server is left alone: it opens the user's browser, which inherits the
             # environment (its analysis worker refuses the network itself).
@@ -681,15 +707,44 @@ def main(argv: list[str] | None = None) -> int:
         with network_refused():
             return args.run(args)
     except FacescoreError as exc:
+        if _stopped_by is not None:
+            return _interrupted(KeyboardInterrupt(), _stopped_by)
         print(f"facescore: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_INPUT
     except KeyboardInterrupt as exc:
-        print(_interrupted_message(exc), file=sys.stderr)
-        return EXIT_SIGNAL_BASE + getattr(exc, "signum", signal.SIGINT)
+        return _interrupted(exc, getattr(exc, "signum", _stopped_by or signal.SIGINT))
+    except Exception:
+        if _stopped_by is not None:  # the signal surfaced as another error (see _on_signal)
+            return _interrupted(KeyboardInterrupt(), _stopped_by)
+        raise
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _interrupted(exc: KeyboardInterrupt, signum: int) -> int:
+    print(_interrupted_message(exc), file=sys.stderr)
+    return EXIT_SIGNAL_BASE + int(signum)
+
+
+def run() -> None:
+    """The ``facescore`` command (its script and ``python -m facescore``): :func:`main`, and
+    exit with its status."""
+    status = main()
+    if status > EXIT_SIGNAL_BASE:
+        # CPython ends a process by killing itself with the signal, not with this status, once
+        # a Ctrl-C has passed through an eval() (namedtuple and dataclasses use one while
+        # modules import), even when it was caught. End the process here instead, after the
+        # exit handlers (multiprocessing's among them) that a normal exit runs.
+        import atexit
+        import os
+
+        atexit._run_exitfuncs()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
