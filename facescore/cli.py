@@ -42,6 +42,24 @@ SESSION_SCRIPT = ("3 s to settle, then each movement (brow raise, eye closure, s
                   "0.5 s to reach it, 2 s hold, 0.5 s release, 2.5 s rest")
 
 
+class _LinesFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions and epilogs keep their line breaks and indented lines (examples, CSV
+    samples), as RawDescriptionHelpFormatter does, but long lines are wrapped to the terminal
+    as argparse wraps the help of options."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        import textwrap
+
+        lines = []
+        for line in text.splitlines():
+            if line.startswith(" ") or len(line) <= width:
+                lines.append(indent + line)
+            else:
+                lines.extend(textwrap.wrap(line, width, initial_indent=indent,
+                                           subsequent_indent=indent))
+        return "\n".join(lines)
+
+
 @contextmanager
 def _progress(label: str, enabled: bool):
     """A tqdm bar on stderr (only on a terminal); yields a ``progress(done, total)`` callable."""
@@ -461,7 +479,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override one movement's gain (share of normal) on one side, e.g. "
                         "eye_closure:right:0.2; repeatable (default: none)")
     p.add_argument("--order", nargs="+", default=list(MOVEMENTS), choices=MOVEMENTS,
-                   help="movements in the order performed (default: %(default)s)")
+                   metavar="MOVEMENT",
+                   help=f"movements in the order performed, of {', '.join(MOVEMENTS)} "
+                        f"(default: all, in that order)")
     p.add_argument("--reps", type=int, default=1, metavar="N",
                    help="repetitions of the whole order, a count (default 1)")
     p.add_argument("--schedule", choices=SCHEDULES, default="exam",
@@ -492,7 +512,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     a = sub.add_parser(
         "analyze", help="a consult video (or a photo) in, a per-movement asymmetry report out",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_LinesFormatter,
         description="Find rest and every brow raise, eye closure, smile and frown in the "
                     "video (any order, any number of repetitions), measure each side's "
                     "movement in mm, and write OUTDIR/report.html (open it in any browser; "
@@ -520,12 +540,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser(
         "batch", help="analyse many recordings: parallel, resumable, one tidy table",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_LinesFormatter,
         description="Analyse every input video into OUTDIR/videos/<name>/ (the analyze "
                     "outputs) and write OUTDIR/table.parquet and table.csv (one row per video, "
-                    "movement, repetition, metric and side, with any manifest metadata), "
-                    "videos.parquet and videos.csv (one row per video: face-found and pose "
-                    "shares, warnings, rest measures, overall symmetry, facescore version, "
+                    "movement, repetition, metric and side, with its sides, scored and flags "
+                    "as in report.json and any manifest metadata), videos.parquet and "
+                    "videos.csv (one row per video: face_found_fraction, pose_ok_fraction, "
+                    "warnings, rest measures, overall symmetry, facescore version, "
                     "model sha256, options), failures.csv and run.json. A rerun skips videos "
                     "already done with the same content and settings, so a batch stopped by "
                     "Ctrl-C (or killed) is finished by running the same command again.",
@@ -579,7 +600,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(run=cmd_session)
 
     h = sub.add_parser("history", help="progress across sessions: table and trend plot",
-                       description="Print symmetry (%%) and each side's excursion (mm) per "
+                       description="Print symmetry (%) and each side's excursion (mm) per "
                                    "movement for every recorded session ('—' where not "
                                    "measured), and write a trend plot (PNG) and a page "
                                    "(HTML).")
@@ -616,7 +637,7 @@ def build_parser() -> argparse.ArgumentParser:
     c2 = sub.add_parser("compare", help="change per movement between two reports",
                         description="Compare two reports (report.json or their folders), e.g. "
                                     "before and after treatment: per movement, each side's "
-                                    "excursion (mm) and the symmetry (%%), and their change "
+                                    "excursion (mm) and the symmetry (%), and their change "
                                     "(after − before; '—' where a report lacks the value). "
                                     "Prints the table and writes OUTDIR/compare.html and "
                                     "compare.json.")

@@ -98,3 +98,27 @@ def test_ctrl_c_stops_cleanly_with_its_landmark_worker(phantom_video, tmp_path):
     time.sleep(0.2)
     assert not any(os.path.exists(f"/proc/{pid}") for pid in workers)
     assert not out.exists()
+
+
+def test_help_and_parser_load_no_numerical_library():
+    """--help (and so Ctrl-C while the command starts) must not wait for numpy, scipy, OpenCV
+    or pandas: measured in a fresh interpreter, as the command starts."""
+    code = ("import sys; import facescore.cli as c; c.build_parser(); "
+            "print(','.join(m for m in ('numpy', 'scipy', 'cv2', 'pandas', 'mediapipe') "
+            "if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    assert loaded == "", f"the parser imported {loaded}"
+
+
+@pytest.mark.parametrize("command", ["analyze", "batch", "history", "compare", "phantom",
+                                     "session", "serve", "measure", "check"])
+def test_help_reads_cleanly_in_80_columns(command):
+    """No literal '%%' (argparse formats only option help, not descriptions) and no line wider
+    than the terminal."""
+    result = subprocess.run([sys.executable, "-m", "facescore", command, "--help"],
+                            capture_output=True, text=True, check=True,
+                            env={**os.environ, "COLUMNS": "80"})
+    assert "%%" not in result.stdout
+    long = [line for line in result.stdout.splitlines() if len(line) > 80]
+    assert not long, long
