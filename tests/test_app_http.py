@@ -3,6 +3,7 @@ keeps answering while it analyses, survives a restart with work queued and stops
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import time
@@ -346,3 +347,37 @@ def test_a_crashed_worker_fails_its_visit_and_is_replaced(tmp_path, app_exams): 
         assert states[0]["status"] == "failed", states
         assert "stopped unexpectedly" in states[0]["error"]
         assert states[1]["status"] == "done", states  # a new worker took the queue on
+
+
+def test_compare_draws_a_dash_not_a_zero_bar_for_a_movement_not_performed(tmp_path):
+    """A frown done only in the second visit: the first visit's bars for it say "—" (as the
+    CLI's compare prints), not "0.0 mm", which would read as a frown that did not move."""
+    data = tmp_path / "data"
+    client = _client(data)
+    patient = _patient(client)
+    store = Store(data)
+    brow = {"left": 8.0, "right": 6.0, "symmetry_pct": 75.0, "weaker_side": "right"}
+    frown = {"left": 3.5, "right": 3.0, "symmetry_pct": 86.0, "weaker_side": "neither"}
+    visits = []
+    for i, per_movement in enumerate(({"brow_raise": brow},
+                                      {"brow_raise": brow, "frown": frown})):
+        folder, _ = store.new_visit_folder()
+        visit_id = store.create_visit(patient, folder, "exam.mp4", f"exam{i}.mp4", 1, "video",
+                                      10, f"2024-0{i + 1}-01T10:00:00", "edited", False, None)
+        report = store.report_dir(store.get_visit(visit_id))
+        report.mkdir(parents=True)
+        (report / "report.json").write_text(json.dumps(
+            {"summary": {"per_movement": per_movement}, "movements": []}))
+        with sqlite3.connect(data / "history.sqlite") as c:
+            c.execute("UPDATE visits SET status = 'done' WHERE id = ?", (visit_id,))
+        visits.append(visit_id)
+    page = client.get(f"/patients/{patient}/compare",
+                      params={"a": visits[0], "b": visits[1]}).text
+    rows = dict(re.findall(r'<tr class="compare-row" data-movement="(\w+)">(.*?)</tr>', page,
+                           re.S))
+    assert set(rows) == {"brow_raise", "frown"}
+    # The frown: no bar and a dash for each side of visit A, bars with values for visit B.
+    assert rows["frown"].count('class="tick not-measured"') == 2
+    assert rows["frown"].count("<rect") == 2 and "0.0<" not in rows["frown"]
+    assert ">3.5<" in rows["frown"] and ">3.0<" in rows["frown"]
+    assert "not-measured" not in rows["brow_raise"]
