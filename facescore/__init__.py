@@ -17,7 +17,38 @@ child process so that it never waits for the measuring)
 A measurement aid, not a diagnostic device: scores are not validated against clinical grading.
 """
 
+# _signal: the interpreter's own C module, already loaded ('signal' would first build its
+# enums, which takes a while on a busy machine, unprotected).
+import _signal
 import os as _os
+import sys as _sys
+
+
+def _started_as_command() -> bool:
+    """Whether this import is the ``facescore`` command starting (its script or ``python -m
+    facescore``), not a program or notebook importing the library."""
+    argv = getattr(_sys, "orig_argv", [])
+    script = _os.path.basename(_sys.argv[0]) if _sys.argv else ""
+    return script == "facescore" or any(argv[i:i + 2] == ["-m", "facescore"]
+                                        for i in range(len(argv) - 1))
+
+
+def _interrupted_while_starting(signum: int, _frame: object = None) -> None:
+    """Ctrl-C or SIGTERM before the command's own handling is in place (``cli.main``): nothing
+    has been started or written yet, so end at once with the command's one line and status,
+    not with a traceback from whichever import the signal happened to land in."""
+    _os.write(2, b"facescore: interrupted\n")
+    _os._exit(128 + signum)
+
+
+#: Installed first thing, so that the command's start (its imports take a while on a busy
+#: machine) is covered; cli.main replaces them. Left alone when the signal is ignored (a
+#: background job) or when the library is imported by other code.
+if _started_as_command():
+    for _sig, _default in ((_signal.SIGINT, _signal.default_int_handler),
+                           (_signal.SIGTERM, _signal.SIG_DFL)):
+        if _signal.getsignal(_sig) is _default:
+            _signal.signal(_sig, _interrupted_while_starting)
 
 # facescore's linear algebra is on small matrices, where a threaded BLAS gains nothing and,
 # on a busy machine, loses a great deal (scipy's Delaunay took 1.3 s instead of 1 ms with

@@ -43,8 +43,8 @@ VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpe
                   ".3gp", ".ts", ".mts", ".m2ts", ".gif"}
 RESULT_FILE = "result.json"
 #: Columns of the tidy table; a manifest's metadata columns may not reuse these names.
-TABLE_COLUMNS = ("video", "path", "movement", "rep", "start_s", "end_s", "weaker_side", "metric",
-                 "side", "value", "status", "reason")
+TABLE_COLUMNS = ("video", "path", "movement", "rep", "start_s", "end_s", "weaker_side", "sides",
+                 "scored", "flags", "metric", "side", "value", "status", "reason")
 #: Seconds a stopped local worker gets to clean up and exit before it is killed.
 STOP_GRACE_S = 1.0
 #: Seconds to wait for a Dask scheduler to answer.
@@ -243,8 +243,9 @@ def video_summary(report: dict) -> dict:
     row = {
         "kind": source.get("kind", "video"), "duration_s": source["duration_s"],
         "n_frames": source["n_frames"], "damaged": source.get("damage") is not None,
-        "face_found_share": quality["face_found_fraction"],
-        "pose_ok_share": quality.get("pose_ok_fraction"),
+        # report.json's names (quality.*), so that a column means the same everywhere
+        "face_found_fraction": quality["face_found_fraction"],
+        "pose_ok_fraction": quality.get("pose_ok_fraction"),
         "max_faces_seen": quality.get("max_faces_seen"),
         "n_warnings": len(warnings), "warnings": "; ".join(warnings),
         "n_movements": len(report["movements"]),
@@ -477,8 +478,10 @@ def assemble(out_dir: str | Path, inputs: pd.DataFrame) -> tuple[pd.DataFrame, p
         else:
             failures.append({**video, "reason": result["reason"]})
             videos.append({**video, "status": "failed", "reason": result["reason"]})
-    columns = ["video", "path", *metadata.columns, "movement", "rep", "start_s", "end_s",
-               "weaker_side", "metric", "side", "value"]
+    # Every column tidy_rows gives (sides, scored and flags let a study leave out one-sided,
+    # unscored or flagged repetitions), in TABLE_COLUMNS' order.
+    columns = ["video", "path", *metadata.columns,
+               *(c for c in TABLE_COLUMNS if c not in ("video", "path", "status", "reason"))]
     table = pd.DataFrame(rows, columns=columns)
     failures_table = pd.DataFrame(failures, columns=["video", "path", *metadata.columns,
                                                      "reason"])

@@ -42,6 +42,24 @@ SESSION_SCRIPT = ("3 s to settle, then each movement (brow raise, eye closure, s
                   "0.5 s to reach it, 2 s hold, 0.5 s release, 2.5 s rest")
 
 
+class _LinesFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions and epilogs keep their line breaks and indented lines (examples, CSV
+    samples), as RawDescriptionHelpFormatter does, but long lines are wrapped to the terminal
+    as argparse wraps the help of options."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        import textwrap
+
+        lines = []
+        for line in text.splitlines():
+            if line.startswith(" ") or len(line) <= width:
+                lines.append(indent + line)
+            else:
+                lines.extend(textwrap.wrap(line, width, initial_indent=indent,
+                                           subsequent_indent=indent))
+        return "\n".join(lines)
+
+
 @contextmanager
 def _progress(label: str, enabled: bool):
     """A tqdm bar on stderr (only on a terminal); yields a ``progress(done, total)`` callable."""
@@ -483,7 +501,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override one movement's gain (share of normal) on one side, e.g. "
                         "eye_closure:right:0.2; repeatable (default: none)")
     p.add_argument("--order", nargs="+", default=list(MOVEMENTS), choices=MOVEMENTS,
-                   help="movements in the order performed (default: %(default)s)")
+                   metavar="MOVEMENT",
+                   help=f"movements in the order performed, of {', '.join(MOVEMENTS)} "
+                        f"(default: all, in that order)")
     p.add_argument("--reps", type=int, default=1, metavar="N",
                    help="repetitions of the whole order, a count (default 1)")
     p.add_argument("--distractors", nargs="+", choices=DISTRACTORS, metavar="NAME",
@@ -523,7 +543,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     a = sub.add_parser(
         "analyze", help="a consult video (or a photo) in, a per-movement asymmetry report out",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_LinesFormatter,
         description="Find rest and every brow raise, eye closure, smile and frown in the "
                     "video (any order, any number of repetitions), measure each side's "
                     "movement in mm, and write OUTDIR/report.html (open it in any browser; "
@@ -551,12 +571,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser(
         "batch", help="analyse many recordings: parallel, resumable, one tidy table",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_LinesFormatter,
         description="Analyse every input video into OUTDIR/videos/<name>/ (the analyze "
                     "outputs) and write OUTDIR/table.parquet and table.csv (one row per video, "
-                    "movement, repetition, metric and side, with any manifest metadata), "
-                    "videos.parquet and videos.csv (one row per video: face-found and pose "
-                    "shares, warnings, rest measures, overall symmetry, facescore version, "
+                    "movement, repetition, metric and side, with its sides, scored and flags "
+                    "as in report.json and any manifest metadata), videos.parquet and "
+                    "videos.csv (one row per video: face_found_fraction, pose_ok_fraction, "
+                    "warnings, rest measures, overall symmetry, facescore version, "
                     "model sha256, options), failures.csv and run.json. A rerun skips videos "
                     "already done with the same content and settings, so a batch stopped by "
                     "Ctrl-C (or killed) is finished by running the same command again.",
@@ -610,7 +631,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(run=cmd_session)
 
     h = sub.add_parser("history", help="progress across sessions: table and trend plot",
-                       description="Print symmetry (%%) and each side's excursion (mm) per "
+                       description="Print symmetry (%) and each side's excursion (mm) per "
                                    "movement for every recorded session ('—' where not "
                                    "measured), and write a trend plot (PNG) and a page "
                                    "(HTML).")
@@ -647,7 +668,7 @@ def build_parser() -> argparse.ArgumentParser:
     c2 = sub.add_parser("compare", help="change per movement between two reports",
                         description="Compare two reports (report.json or their folders), e.g. "
                                     "before and after treatment: per movement, each side's "
-                                    "excursion (mm) and the symmetry (%%), and their change "
+                                    "excursion (mm) and the symmetry (%), and their change "
                                     "(after − before; '—' where a report lacks the value). "
                                     "Prints the table and writes OUTDIR/compare.html and "
                                     "compare.json.")
@@ -691,17 +712,43 @@ def _interrupted_message(exc: KeyboardInterrupt) -> str:
     return "facescore: interrupted" + (f"; {detail}" if detail else "")
 
 
+#: The signal that stopped this run, once one has (see :func:`_on_signal`).
+_stopped_by: int | None = None
+
+
+def _on_signal(signum: int, _frame: object = None) -> None:
+    """Ctrl-C and SIGTERM in the command: stop the work with :class:`~.errors.Interrupted` (a
+    KeyboardInterrupt, so every clean-up runs) and remember the signal, since one that lands
+    while an extension module initialises comes out as that import's error instead (scipy:
+    "ImportError: initialization failed")."""
+    global _stopped_by
+    _stopped_by = signum
+    raise_interrupted(signum)
+
+
 def main(argv: list[str] | None = None) -> int:
-    # SIGTERM (a service manager, 'kill') stops the run as Ctrl-C does: cleanly, through the
-    # same clean-up. Only the main thread may set handlers (tests call main in threads too).
+    global _stopped_by
     import threading
 
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, raise_interrupted)
-    else:
-        previous = None
+    from . import _interrupted_while_starting
+
+    _stopped_by = None
+    previous: dict[int, object] = {}
     try:
-        args = build_parser().parse_args(argv)  # imports the movement names: may take a while
+        # Only the main thread may set handlers (tests call main in threads too). Until here
+        # (the imports) a signal simply ended the process (facescore/__init__.py); from here
+        # it raises, so that what the command starts is cleaned up. SIGTERM (a service
+        # manager, 'kill') stops the run as Ctrl-C does. An ignored SIGINT (a background job)
+        # stays ignored.
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                current = signal.getsignal(sig)
+                if current is not signal.SIG_IGN:
+                    previous[sig] = signal.signal(sig, _on_signal)
+                    if current is _interrupted_while_starting:
+                        previous[sig] = (signal.default_int_handler if sig == signal.SIGINT
+                                         else signal.SIG_DFL)
+        args = build_parser().parse_args(argv)
         if args.command == "serve":
             # The server is left alone: it opens the user's browser, which inherits the
             # environment (its analysis worker refuses the network itself).
@@ -712,15 +759,44 @@ def main(argv: list[str] | None = None) -> int:
         with network_refused():
             return args.run(args)
     except FacescoreError as exc:
+        if _stopped_by is not None:
+            return _interrupted(KeyboardInterrupt(), _stopped_by)
         print(f"facescore: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_INPUT
     except KeyboardInterrupt as exc:
-        print(_interrupted_message(exc), file=sys.stderr)
-        return EXIT_SIGNAL_BASE + getattr(exc, "signum", signal.SIGINT)
+        return _interrupted(exc, getattr(exc, "signum", _stopped_by or signal.SIGINT))
+    except Exception:
+        if _stopped_by is not None:  # the signal surfaced as another error (see _on_signal)
+            return _interrupted(KeyboardInterrupt(), _stopped_by)
+        raise
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _interrupted(exc: KeyboardInterrupt, signum: int) -> int:
+    print(_interrupted_message(exc), file=sys.stderr)
+    return EXIT_SIGNAL_BASE + int(signum)
+
+
+def run() -> None:
+    """The ``facescore`` command (its script and ``python -m facescore``): :func:`main`, and
+    exit with its status."""
+    status = main()
+    if status > EXIT_SIGNAL_BASE:
+        # CPython ends a process by killing itself with the signal, not with this status, once
+        # a Ctrl-C has passed through an eval() (namedtuple and dataclasses use one while
+        # modules import), even when it was caught. End the process here instead, after the
+        # exit handlers (multiprocessing's among them) that a normal exit runs.
+        import atexit
+        import os
+
+        atexit._run_exitfuncs()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

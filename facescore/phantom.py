@@ -51,6 +51,13 @@ AMPLITUDE_MM = {
 #: Share of the resting aperture the upper lid travels in a full (gain 1) closure. Below 1 so
 #: that the warp never folds the lid over itself.
 CLOSURE_FRACTION = 0.92
+#: H.264 settings of every phantom: near-transparent quality, and settings that make the same
+#: frames give the same bytes on any machine, so that a phantom's measurement (and the tests'
+#: tolerances drawn from it) is reproducible. By default x264 runs one thread per core, and its
+#: output depends on their number; with one thread its lookahead still ran beside the encoder,
+#: and the macroblock tree's rate control then varied with how fast the frames came (the same
+#: frames gave 5 different files in 5 runs here); without the macroblock tree it gave 1.
+X264_OPTIONS = {"crf": "16", "preset": "veryfast", "threads": "1", "x264-params": "mbtree=0"}
 
 #: Sizes of the distractors (:data:`facescore.protocol.DISTRACTORS`), mm. Kept apart from
 #: :data:`AMPLITUDE_MM`, which every truth document records: a phantom without distractors
@@ -990,7 +997,8 @@ def _write_phantom(partial: Path, face: BaseFace, spec: PhantomSpec,
         stream = container.add_stream("libx264", rate=rate)
         stream.width, stream.height = spec.size
         stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": "16", "preset": "veryfast"}
+        stream.options = dict(X264_OPTIONS)
+        stream.codec_context.thread_count = 1  # libavcodec's count, passed on to x264
         for i in range(n_frames):
             t = i / spec.fps
             others, closure = displacement_at(t, performances, spec, fields, distractors, extra)

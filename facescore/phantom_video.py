@@ -35,6 +35,7 @@ from .errors import FaceError, FacescoreError, SourceError
 from .phantom import (
     FIELDS,
     MOVEMENTS,
+    X264_OPTIONS,
     BaseFace,
     Distractor,
     Performance,
@@ -760,7 +761,9 @@ def generate_from_video(path: str | Path, base_video: str | Path,
             stream = container.add_stream("libx264", rate=rate)
             stream.width, stream.height = width, height
             stream.pix_fmt = "yuv420p"
-            stream.options = {"crf": CRF, "preset": "veryfast"}
+            # The photo phantom's reproducible settings (see phantom.X264_OPTIONS), at CRF.
+            stream.options = {**X264_OPTIONS, "crf": CRF}
+            stream.codec_context.thread_count = 1
             stream.codec_context.time_base = time_base
             # Planes pass through untouched only when both sides are even (else the frames come
             # as RGB, converted on the way in and out with FFmpeg's defaults).

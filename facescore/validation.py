@@ -12,9 +12,10 @@ from .scores import excursions, right_left_ratio
 
 #: What a side that never moves reads as its excursion, mm: on the photo phantoms the 99th
 #: percentile over 1 s windows, over three encodes of one phantom, is 0.39 mm (median 0.12,
-#: max 0.45). The encoder's output differs from run to run here even for identical frames, so
-#: this noise is in every measurement; for a small movement (the ~3.5 mm frown) it is a large
-#: share of the right/left ratio.
+#: max 0.45). Those encodes differed from run to run for identical frames (x264's threads and
+#: macroblock tree); phantoms are now encoded reproducibly (phantom.X264_OPTIONS), but a
+#: recording's own codec adds this kind of noise, and for a small movement (the ~3.5 mm frown)
+#: it is a large share of the right/left ratio, so the floor stays.
 NOISE_FLOOR_MM = 0.4
 
 

@@ -38,6 +38,11 @@ def write_video(path: Path, frames: list[np.ndarray], codec: str = "libx264",
         sound = container.add_stream("aac", rate=48000) if audio else None
         stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
         stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        if codec == "libx264":
+            # The phantoms' reproducible settings (one thread, no macroblock tree: see
+            # facescore.phantom.X264_OPTIONS), so that a test's clip is the same file anywhere.
+            options = {"threads": "1", "x264-params": "mbtree=0", **(options or {})}
+            stream.codec_context.thread_count = 1
         if options:
             stream.options = options
         if rotation is not None:

@@ -20,8 +20,10 @@ from test_app_support import (
     Server,
     app_exams,  # noqa: F401 (a fixture)
     headless_chromium,
+    short_exam,
 )
 
+from facescore.protocol import MOVEMENTS
 from facescore.session import run_session
 
 playwright = pytest.importorskip("playwright.sync_api")
@@ -35,17 +37,41 @@ def browser():
     yield from headless_chromium()
 
 
-def _drop(page, path) -> None:
-    """Drop a file on the drop zone, as dragging it from the desktop does."""
+def _drop(page, *paths) -> None:
+    """Drop files on the drop zone together, as dragging them from the desktop does."""
     page.evaluate(
-        """([name, data]) => {
-            const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));
+        """(files) => {
             const transfer = new DataTransfer();
-            transfer.items.add(new File([bytes], name, {type: "video/mp4"}));
+            for (const [name, data] of files) {
+                const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));
+                transfer.items.add(new File([bytes], name, {type: "video/mp4"}));
+            }
             const zone = document.getElementById("dropzone");
             zone.dispatchEvent(new DragEvent("dragover", {dataTransfer: transfer, bubbles: true}));
             zone.dispatchEvent(new DragEvent("drop", {dataTransfer: transfer, bubbles: true}));
-        }""", [path.name, base64.b64encode(path.read_bytes()).decode()])
+        }""", [[p.name, base64.b64encode(p.read_bytes()).decode()] for p in paths])
+
+
+#: A phone's screen width, CSS px: no page may be wider (no sideways scrolling).
+PHONE_PX = 420
+
+
+def _too_wide(page) -> str | None:
+    """None when the page fits the viewport's width, else its width and the elements that
+    reach beyond it (for the failure message)."""
+    return page.evaluate(
+        """(limit) => {
+            const width = document.scrollingElement.scrollWidth;
+            if (width <= limit) return null;
+            const beyond = e => e.getBoundingClientRect().right > limit + 0.5;
+            const name = e => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "")
+                + (typeof e.className === "string" && e.className
+                   ? "." + e.className.split(" ").join(".") : "");
+            const culprits = [...document.querySelectorAll("body *")].filter(beyond)
+                .filter(e => ![...e.children].some(beyond)).slice(0, 8)
+                .map(e => name(e) + " " + Math.round(e.getBoundingClientRect().right));
+            return width + " px: " + culprits.join(", ");
+        }""", PHONE_PX)
 
 
 def test_clinic_workflow_in_a_real_browser(browser, app_exams, tmp_path):  # noqa: F811
@@ -81,8 +107,14 @@ def test_clinic_workflow_in_a_real_browser(browser, app_exams, tmp_path):  # noq
         # Visit 1 through the file picker, visit 2 dropped on the page.
         page.set_input_files("#file-input", str(app_exams["weak"]))
         expect(page.locator("tr.visit-row")).to_have_count(1, timeout=WAIT_MS)
-        _drop(page, app_exams["better"])
+        # Visit 2 dropped on the page together with a file the server refuses: the accepted
+        # visit appears with its progress, and the refusal stays readable beside it.
+        refused = tmp_path / "notes.mp4"
+        refused.write_text("not a video")
+        _drop(page, app_exams["better"], refused)
         expect(page.locator("tr.visit-row")).to_have_count(2, timeout=WAIT_MS)
+        expect(page.locator("#uploads .error")).to_have_count(1)
+        expect(page.locator("#uploads .error")).to_contain_text("Refused")
         page.screenshot(path=str(shots / "patient-analysing.png"))
         expect(page.locator('tr.visit-row[data-status="done"]')).to_have_count(2,
                                                                               timeout=WAIT_MS)
@@ -175,9 +207,45 @@ def test_clinic_workflow_in_a_real_browser(browser, app_exams, tmp_path):  # noq
         expect(page.locator("#patients a.patient-link")).to_have_text(["Patient 017"])
         page.goto(server.url + "/")
         page.screenshot(path=str(shots / "patients.png"), full_page=True)
+
+        # On a phone: every page fits the screen's width.
+        compare_url = f"{patient_url}/compare"
+        page.set_viewport_size({"width": PHONE_PX, "height": 900})
+        too_wide = {}
+        for url in (server.url + "/", patient_url, *visit_urls, compare_url):
+            page.goto(url)
+            if (reason := _too_wide(page)) is not None:
+                too_wide[url.removeprefix(server.url)] = reason
+                page.screenshot(path=str(shots / f"phone-{len(too_wide)}.png"), full_page=True)
+        assert not too_wide, too_wide
         code, printed = server.stop()
     assert code == 0, printed
     assert not dialogs, dialogs
     assert not [m for m in console if "Content Security Policy" in m], console
     # Everything the pages load comes from the app itself: no CDN, no network.
     assert [u for u in requested if not u.startswith((server.url, "data:"))] == []
+
+
+def test_a_full_exams_visit_prints_on_one_page(browser, tmp_path):
+    """All four movements (their table, eight key frames, the chart) on one A4 or Letter page:
+    printed one below the other, the chart went alone to a second page, the first half
+    empty."""
+    from pypdf import PdfReader
+
+    exam = short_exam(tmp_path / "full.mp4", 0.5, seed=3, order=MOVEMENTS)
+    with Server(tmp_path / "data") as server:
+        patient = server.create_patient("Patient 020", affected_side="right",
+                                        diagnosis="Bell's palsy, right")
+        visit = server.upload(patient, exam).json()["visit"]
+        assert server.wait_done([visit], timeout=WAIT_MS / 1000)[0]["status"] == "done"
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.goto(f"{server.url}/visits/{visit}")
+        assert page.locator("#movement-table tr.movement").count() == len(MOVEMENTS)
+        for paper in ("A4", "Letter"):
+            reader = PdfReader(io.BytesIO(page.pdf(format=paper, print_background=True)))
+            assert len(reader.pages) == 1, (paper, len(reader.pages))
+            text = reader.pages[0].extract_text()
+            assert "frown" in text and "Not a diagnostic device" in text, paper
+            assert reader.pages[0].images, "the chart and key frames are on the page"
+        code, printed = server.stop()
+    assert code == 0, printed

@@ -3,6 +3,7 @@ keeps answering while it analyses, survives a restart with work queued and stops
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import time
@@ -346,3 +347,63 @@ def test_a_crashed_worker_fails_its_visit_and_is_replaced(tmp_path, app_exams): 
         assert states[0]["status"] == "failed", states
         assert "stopped unexpectedly" in states[0]["error"]
         assert states[1]["status"] == "done", states  # a new worker took the queue on
+
+
+def _analysed_visit(data: Path, patient: int, report: dict, day: int = 1) -> int:
+    """A visit marked analysed, with ``report`` as its report.json (no analysis run)."""
+    store = Store(data)
+    folder, _ = store.new_visit_folder()
+    visit = store.create_visit(patient, folder, "exam.mp4", f"exam{day}.mp4", 1, "video", 10,
+                               f"2024-01-{day:02d}T10:00:00", "edited", False, None)
+    path = store.report_dir(store.get_visit(visit))
+    path.mkdir(parents=True)
+    (path / "report.json").write_text(json.dumps(report))
+    with sqlite3.connect(data / "history.sqlite") as c:
+        c.execute("UPDATE visits SET status = 'done' WHERE id = ?", (visit,))
+    return visit
+
+
+def test_compare_draws_a_dash_not_a_zero_bar_for_a_movement_not_performed(tmp_path):
+    """A frown done only in the second visit: the first visit's bars for it say "—" (as the
+    CLI's compare prints), not "0.0 mm", which would read as a frown that did not move."""
+    data = tmp_path / "data"
+    client = _client(data)
+    patient = _patient(client)
+    brow = {"left": 8.0, "right": 6.0, "symmetry_pct": 75.0, "weaker_side": "right"}
+    frown = {"left": 3.5, "right": 3.0, "symmetry_pct": 86.0, "weaker_side": "neither"}
+    visits = [_analysed_visit(data, patient, {"summary": {"per_movement": per_movement},
+                                              "movements": []}, day=i + 1)
+              for i, per_movement in enumerate(({"brow_raise": brow},
+                                                {"brow_raise": brow, "frown": frown}))]
+    page = client.get(f"/patients/{patient}/compare",
+                      params={"a": visits[0], "b": visits[1]}).text
+    rows = dict(re.findall(r'<tr class="compare-row" data-movement="(\w+)">(.*?)</tr>', page,
+                           re.S))
+    assert set(rows) == {"brow_raise", "frown"}
+    # The frown: no bar and a dash for each side of visit A, bars with values for visit B.
+    assert rows["frown"].count('class="tick not-measured"') == 2
+    assert rows["frown"].count("<rect") == 2 and "0.0<" not in rows["frown"]
+    assert ">3.5<" in rows["frown"] and ">3.0<" in rows["frown"]
+    assert "not-measured" not in rows["brow_raise"]
+
+
+def test_a_damaged_recordings_warning_is_at_the_top_of_the_visit_page(tmp_path):
+    """As the README says of the report: before the numbers it qualifies."""
+    data = tmp_path / "data"
+    client = _client(data)
+    patient = _patient(client)
+    damage = {"description": "video damaged: the file ends mid-frame", "readable_frames": 90,
+              "readable_s": 3.0}
+    warning = f"{damage['description']}; only the readable 90 frames were analysed"
+    report = {"input": {"damage": damage}, "quality": {"warnings": [warning]},
+              "summary": {"overall_symmetry": 80.0, "affected_side": None,
+                          "per_movement": {"smile": {"left": 9.0, "right": 8.0,
+                                                     "symmetry_pct": 89.0, "repetitions": 1,
+                                                     "weaker_side": "neither"}}},
+              "movements": [], "not_performed": [], "deadband": "normal variation"}
+    visit = _analysed_visit(data, patient, report)
+    page = client.get(f"/visits/{visit}").text
+    assert page.count("the file ends mid-frame") == 1
+    top = page.index("the file ends mid-frame")
+    assert top < page.index('id="movement-table"') and top < page.index('id="results"')
+    assert 'class="warn damage"' in page

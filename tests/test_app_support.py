@@ -41,10 +41,12 @@ def headless_chromium():
             launched.close()
 
 
-def short_exam(path: Path, right_gain: float, seed: int = 0) -> Path:
-    """A 4 s phantom exam (brow raise, smile) with the patient's right side at ``right_gain``."""
+def short_exam(path: Path, right_gain: float, seed: int = 0,
+               order: tuple[str, ...] = SHORT) -> Path:
+    """A 4 s phantom exam (brow raise, smile; or ``order``) with the patient's right side at
+    ``right_gain``."""
     spec = PhantomSpec(gains={m: {"left": 1.0, "right": right_gain} for m in MOVEMENTS},
-                       size=(320, 320), timing=FAST_TIMING, order=SHORT, seed=seed)
+                       size=(320, 320), timing=FAST_TIMING, order=order, seed=seed)
     return generate(path, spec).video
 
 

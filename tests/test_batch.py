@@ -1,5 +1,6 @@
 """Batch: many videos, failures reported, resumable after kill -9, same tables on Dask."""
 
+import json
 import os
 import shutil
 import signal
@@ -79,14 +80,36 @@ def test_batch_reports_failures_and_a_tidy_table(local_run):
     assert result.run["model_sha256"] and result.run["n_videos"] == 12
 
 
+def test_tidy_table_says_which_repetitions_are_scored_flagged_and_one_sided(local_run):
+    """A study leaves out talking, unscored or one-sided repetitions by these columns: each
+    row carries its report's values for them, in both the parquet and the CSV table."""
+    out, _ = local_run
+    table = load_results(out).table
+    assert {"sides", "scored", "flags"} <= set(table)
+    assert set(pd.read_parquet(out / "table.parquet")) == set(table)
+    assert {"sides", "scored", "flags"} <= set(pd.read_csv(out / "table.csv"))
+    assert table["sides"].isin(["both", "left", "right"]).all()
+    assert table["scored"].isin([True, False]).all()
+    first = table.iloc[0]
+    report = json.loads((out / "videos" / first["video"] / "report.json").read_text())
+    movement = next(m for m in report["movements"]
+                    if m["movement"] == first["movement"] and m["rep"] == first["rep"])
+    assert first["scored"] == movement["scored"] and first["sides"] == movement["sides"]
+    assert (first["flags"] or "") == "; ".join(movement["flags"])
+
+
 def test_per_video_table_gives_quality_rest_symmetry_blinks_and_provenance(local_run):
     out, _ = local_run
     everything = load_results(out).videos
     assert len(everything) == 12 and everything["video"].is_unique
-    videos = everything[everything["face_found_share"].notna()]
+    videos = everything[everything["face_found_fraction"].notna()]
     assert len(videos) == 10  # the two broken files: listed, with nothing measured
-    assert videos["face_found_share"].between(0, 1).all()
-    assert videos["pose_ok_share"].between(0, 1).all()
+    assert videos["face_found_fraction"].between(0, 1).all()
+    assert videos["pose_ok_fraction"].between(0, 1).all()
+    # Named as in report.json, and the same value.
+    first = videos.iloc[0]
+    report = json.loads((out / "videos" / first["video"] / "report.json").read_text())
+    assert first["face_found_fraction"] == report["quality"]["face_found_fraction"]
     assert (videos["n_warnings"] >= 0).all()
     # The weaker the right side was made, the lower the overall symmetry.
     by_gain = videos.groupby("gain")["overall_symmetry_pct"].median().sort_index()

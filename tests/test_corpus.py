@@ -67,8 +67,15 @@ def _cut(source: Path, target: Path, share: float) -> Path:
 
 
 def _damage_middle(source: Path, target: Path) -> Path:
+    """``source`` with 2000 random bytes from the start of its middle packet (its NAL length
+    field and slice header on). Random bytes at a fixed offset landed, depending on the encode,
+    where the decoder conceals them without an error; a packet's start it cannot."""
+    import av
+
+    with av.open(str(source)) as container:
+        starts = [p.pos for p in container.demux(video=0) if p.size and p.pos is not None]
+    middle = starts[len(starts) // 2]
     data = bytearray(source.read_bytes())
-    middle = len(data) // 2
     data[middle:middle + 2000] = np.random.default_rng(1).integers(0, 255, 2000,
                                                                    np.uint8).tobytes()
     target.write_bytes(bytes(data))

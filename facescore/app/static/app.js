@@ -18,7 +18,10 @@
       if (busy) return;
       var item = queue.shift();
       if (!item) {
-        if (created && !failed) window.location.reload();
+        // Show the new visits and their progress. After a refusal, in place, so that the
+        // refusal stays readable beside them; else the page is simply reloaded.
+        if (created && failed) refreshVisits();
+        else if (created) window.location.reload();
         return;
       }
       busy = true;
@@ -86,9 +89,26 @@
     zone.addEventListener("drop", function (e) { if (e.dataTransfer && e.dataTransfer.files.length) add(e.dataTransfer.files); });
   }
 
+  // ---- the patient page's visit list, fetched again and swapped in (uploads stay as they are)
+  function refreshVisits() {
+    fetch(window.location.href, { credentials: "same-origin" })
+      .then(function (r) { return r.text(); })
+      .then(function (html) {
+        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("visits");
+        var current = document.getElementById("visits");
+        if (!fresh || !current) { window.location.reload(); return; }
+        current.replaceWith(document.importNode(fresh, true));
+        watchAnalyses();
+      })
+      .catch(function () { window.location.reload(); });
+  }
+
   // ---- live status of queued and running analyses
-  var watched = document.querySelectorAll("[data-poll-visit]");
-  if (watched.length) {
+  var polling = false;
+  function watchAnalyses() {
+    var watched = document.querySelectorAll("[data-poll-visit]");
+    if (!watched.length || polling) return;
+    polling = true;
     var poll = function () {
       var pending = Array.prototype.map.call(watched, function (bar) {
         return fetch("/visits/" + bar.dataset.pollVisit + "/status", { credentials: "same-origin" })
@@ -104,12 +124,16 @@
           }).catch(function () { return false; });
       });
       Promise.all(pending).then(function (finished) {
-        if (finished.some(Boolean)) window.location.reload();
-        else window.setTimeout(poll, 1000);
+        if (!finished.some(Boolean)) { window.setTimeout(poll, 1000); return; }
+        polling = false;
+        // An upload's refusal note stays on the page; without one, a reload is simplest.
+        if (document.querySelector("#uploads .error")) refreshVisits();
+        else window.location.reload();
       });
     };
     window.setTimeout(poll, 1000);
   }
+  watchAnalyses();
 
   var printButton = document.getElementById("print-button");
   if (printButton) printButton.addEventListener("click", function () { window.print(); });
