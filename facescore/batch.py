@@ -227,7 +227,8 @@ def tidy_rows(report: dict) -> list[dict]:
         for side in ("left", "right"):
             for metric, value in m[side].items():
                 rows.append({**base, "metric": metric, "side": side, "value": value})
-        for metric in ("symmetry_pct", "onset_lag_s"):
+        # symmetry with its 95 % interval (each side's excursion_mm has low_mm / high_mm)
+        for metric in ("symmetry_pct", "symmetry_low_pct", "symmetry_high_pct", "onset_lag_s"):
             rows.append({**base, "metric": metric, "side": None, "value": m.get(metric)})
     return rows
 
@@ -252,6 +253,9 @@ def video_summary(report: dict) -> dict:
         "not_performed": ", ".join(report["not_performed"]),
         "overall_symmetry_pct": summary.get("overall_symmetry"),
         "affected_side": summary.get("affected_side"),
+        # why no affected side or grade (e.g. "no consistent weaker side: ...")
+        "summary_note": summary.get("note"),
+        "other_expressions": "; ".join(o["label"] for o in report.get("other_expressions", [])),
         "rest_n_frames": rest.get("n_frames"),
     }
     blinks = report.get("blinks", {}).get("summary", {})
