@@ -152,7 +152,10 @@ def test_clinic_workflow_in_a_real_browser(browser, app_exams, tmp_path):  # noq
             expect(rows).to_have_count(len(SHORT))
             for movement in SHORT:
                 row = page.locator(f'#movement-table tr[data-movement="{movement}"]')
-                assert re.fullmatch(r"\d+ %", row.locator("td.symmetry").inner_text())
+                # symmetry and its 95 % interval, e.g. "51 % (42–60)"
+                match = re.fullmatch(r"(\d+) % \((\d+)–(\d+)\)",
+                                     row.locator("td.symmetry").inner_text())
+                assert match and int(match[2]) <= int(match[1]) <= int(match[3]) <= 100
                 weaker = row.locator("td.weaker-side").inner_text()
                 assert weaker in ("left", "right", "neither")
                 if weak_right:

@@ -30,10 +30,20 @@ def label(movement: str) -> str:
 def per_movement(report: dict) -> dict[str, dict]:
     """Per movement: median left/right mm, symmetry and weaker side (the report's summary;
     from the repetitions when a report has no summary per movement)."""
+    import statistics
+
     summary = (report.get("summary") or {}).get("per_movement")
     if summary:
-        return {m: summary[m] for m in MOVEMENT_ORDER if m in summary}
-    import statistics
+        out = {m: dict(summary[m]) for m in MOVEMENT_ORDER if m in summary}
+        if "eye_closure" in out:
+            # Lagophthalmos: the narrowest opening left in the eye closures, per side, mm.
+            for side in ("left", "right"):
+                gaps = [r[side].get("residual_gap_mm") for r in report.get("movements", [])
+                        if r["movement"] == "eye_closure"]
+                gaps = [g for g in gaps if g is not None]
+                out["eye_closure"][f"lagophthalmos_{side}"] = (statistics.median(gaps)
+                                                               if gaps else None)
+        return out
 
     out: dict[str, dict] = {}
     for movement in MOVEMENT_ORDER:
