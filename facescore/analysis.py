@@ -23,9 +23,11 @@ from .rest import rest_measures
 from .scales import summary_estimates
 from .scores import DEADBAND_TEXT, NOISE_ASSUMED_FLAG, PerformanceScore, score_performance
 from .segments import (
+    TALKING_FLAG,
     Blink,
     Detector,
     Segment,
+    activity,
     blink_summary,
     detect_blinks,
     detect_events,
@@ -186,10 +188,18 @@ def analyze_measurement(measurement: Measurement, segments: list[Segment] | None
         blinks = detect_blinks(frames, fissure, detector)
     busy = [(s.onset, s.end) for s in (*found, *others)]
     busy += [(b.onset_s, b.onset_s + b.duration_s) for b in blinks]
-    noise = uncertainty.noise_table(frames, uncertainty.quiet_frames(frames, busy), MOVEMENTS)
+    quiet = uncertainty.quiet_frames(frames, busy + activity(frames, detector))
+    if quiet.sum() < MIN_QUIET_SHARE * frames["face_found"].sum():
+        # A recording busy throughout (acted emotions, talking): its movement *is* its noise.
+        quiet = uncertainty.quiet_frames(frames, busy)
+    noise = uncertainty.noise_table(frames, quiet, MOVEMENTS)
     blink_times = tuple((b.onset_s, b.onset_s + b.duration_s) for b in blinks)
     performances = [score_performance(frames, s.label, s.rep, s.onset, s.end, s.sides, s.flags,
                                       s.scored, noise[s.label], blink_times) for s in found]
+    # A movement made while talking is listed with its excursions, but speech moves the lips,
+    # cheeks and brows beyond the resting noise the intervals know of: no side is named.
+    performances = [replace(p, weaker_side=None) if TALKING_FLAG in p.flags else p
+                    for p in performances]
     if segments is None:  # movements given by hand are scored whatever their size
         found, performances, faint = _standing_out(found, performances)
         others = sorted([*others, *faint], key=lambda s: s.onset)
@@ -224,6 +234,10 @@ def analyze_measurement(measurement: Measurement, segments: list[Segment] | None
     )
 
 
+#: Noise is measured away from every stretch where any signal left rest (a movement detection
+#: missed is still movement) when that leaves at least this share of the frames with a face;
+#: else away from the reported events only.
+MIN_QUIET_SHARE = 0.25
 #: A detected movement must move its stronger side this many times that side's resting-travel
 #: SD (:mod:`facescore.uncertainty`): a smaller one cannot be told from the recording's noise.
 STAND_OUT_SD = 4.0

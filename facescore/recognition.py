@@ -47,6 +47,11 @@ NON_EXAM: dict[str, tuple[str, ...]] = {
 #: (expression, movement) pairs that go together: an open smile lowers the lower lip, so a
 #: lower-lip depression never renames a smile.
 COMPATIBLE = {("lower_lip_depression", "smile")}
+#: Movements of one signal in opposite directions: a dip of the brows that the recogniser reads
+#: as a brow raise (own rise below :data:`PRECURSOR_MAX_RISE`, the other's at least
+#: :data:`OTHER_MIN_RISE`) is the raise's preparation or a head nod, not a frown.
+OPPOSITE = {"frown": "brow_raise", "brow_raise": "frown"}
+PRECURSOR_MAX_RISE = 0.05
 #: Classes read as the largest of their recogniser scores rather than the mean.
 READ_AS_LARGEST = {"glance"}
 #: A smile with the jaw dropped this far (rise of ``jawOpen``) is a laugh or a wide-open mouth,
@@ -98,13 +103,18 @@ def evidence(frames: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, index=frames.index)
 
 
-def peak_evidence(rises: pd.DataFrame, start: int, stop: int) -> dict[str, float]:
-    """Each class's rise during frames [start, stop): its 90th percentile (a held level, not
-    one frame's glitch); NaN where the scores are missing."""
+def peak_evidence(rises: pd.DataFrame, start: int, stop: int, hold_frames: int = 1
+                  ) -> dict[str, float]:
+    """Each class's rise during frames [start, stop), held: the level it reached in at least
+    ``hold_frames`` frames (a blink's four frames of ``eyeLookDown`` must not outrank a brow
+    raise held for a second); NaN where the scores are missing."""
     part = rises.iloc[start:stop]
-    return {name: float(np.nanpercentile(values.to_numpy(), 90))
-            if np.isfinite(values.to_numpy()).any() else float("nan")
-            for name, values in part.items()}
+    out = {}
+    for name, values in part.items():
+        finite = np.sort(values.to_numpy()[np.isfinite(values.to_numpy())])[::-1]
+        out[name] = (float(finite[min(hold_frames, len(finite)) - 1]) if len(finite)
+                     else float("nan"))
+    return out
 
 
 def recognise(movement: str, peaks: dict[str, float]) -> str | None:
@@ -131,6 +141,9 @@ def recognise(movement: str, peaks: dict[str, float]) -> str | None:
         return OTHER
     if movement == "eye_closure" and own < EYE_CLOSURE_MIN_RISE:
         return None
+    opposite = OPPOSITE.get(movement)
+    if opposite and own < PRECURSOR_MAX_RISE and peaks.get(opposite, 0.0) >= OTHER_MIN_RISE:
+        return None  # the brows dipping before a raise (or rising before a frown)
     return movement
 
 

@@ -372,6 +372,18 @@ def talking_mask(frames: pd.DataFrame, window_s: float = 1.5, min_turns: int = 4
     return counts >= min_turns
 
 
+def activity(frames: pd.DataFrame, detector: Detector = Detector()) -> list[tuple[float, float]]:
+    """Every stretch, s, where any side's signal of any movement left its rest — kept as a
+    performance or not. Noise is measured away from all of them: a movement that detection
+    missed is still movement, not noise."""
+    t = frames["t_s"].to_numpy(dtype=float)
+    if len(t) < 2:
+        return []
+    talking = talking_mask(frames)
+    return [(float(t[e.start]), float(t[min(e.stop, len(t) - 1)]))
+            for movement in MOVEMENTS for e in _side_events(frames, movement, detector, talking)]
+
+
 def detect_movements(frames: pd.DataFrame, detector: Detector = Detector()) -> list[Segment]:
     """Every performance of every exam movement, labelled and numbered by repetition (the
     first half of :func:`detect_events`)."""
@@ -404,6 +416,8 @@ def detect_events(frames: pd.DataFrame, detector: Detector = Detector()
     if len(t) < 2:
         return [], []
     rises = recognition.evidence(frames)
+    step = float(np.median(np.diff(t)))
+    hold_frames = max(1, int(round(detector.min_hold_s / max(step, 1e-3))))
     typical = dict(detector.typical_mm)
     talking = talking_mask(frames)
     candidates: list[_Event] = []
@@ -446,8 +460,8 @@ def detect_events(frames: pd.DataFrame, detector: Detector = Detector()
     segments, others, reps = [], [], dict.fromkeys(MOVEMENTS, 0)
     for event in sorted(kept, key=lambda e: e.start):
         onset, end = t[event.start], t[min(event.stop, len(t) - 1)]
-        name = recognition.recognise(event.movement,
-                                     recognition.peak_evidence(rises, event.start, event.stop))
+        name = recognition.recognise(event.movement, recognition.peak_evidence(
+            rises, event.start, event.stop, hold_frames))
         if name is None:
             continue
         closing = rises["eye_closure"].to_numpy()
