@@ -1,26 +1,34 @@
 """How facescore's measures hold on real recordings (../shared/data), in one run.
 
-Part 1 — real clips with no exam movement (talking, neutral, expressive): per clip, the drift of
-every movement signal away from blinks (95th percentile of |signal|, mm, prior-free measure and
-landmarks), impossible values, masked frames, the performances reported (there should be none
-on the talking and neutral clips) and the blinks found.
+Part 1 — real clips of healthy people with no exam movement (sitting and blinking behind
+glasses at 7-17 fps, talking, neutral, expressive): per clip, whether the report reads healthy
+(the affected side named in the summary, performances with a weaker side, the performances and
+other expressions listed, a scale grade), the blinks found and, on the webcam clips, their F1
+against the frame labels; then the drift of every movement signal away from blinks (95th
+percentile of |signal|, mm, prior-free measure and landmarks), impossible values and masked
+frames.
 
 Part 2 — added movements: exam movements with known per-side gains added onto real clips
 (``facescore phantom --base-video``; cached in benchmarks/.cache/real/), analysed as a user
 would, and compared with their truth: was every performance found with the right label,
-symmetry error, weaker side, the frozen side's reading.
+symmetry error, weaker side, the frozen side's reading, and whether each side's 95 % interval
+(and the symmetry's) covers the true value.
 
     python benchmarks/real_recordings.py [--data ../shared/data] [--part 1|2|both]
                                          [--markdown docs/real_recordings_table.md]
+                                         [--cases NAME ...] [--diagnose]
 
-Prints tables; with --markdown also writes them there.
+Prints tables; with --markdown also writes them there; --diagnose prints the per-frame signals
+and expression evidence around every true performance not found with its label.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -30,16 +38,24 @@ ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(__file__).resolve().parent / ".cache" / "real"
 SIGNALS = ("brow_lift", "lid_drop", "mouth_up", "mouth_out", "lower_lid_rise", "brow_medial")
 
-#: Part 1: (clip, what it is). The first three hold no exam movement at all.
+#: Part 1: (clip, what it is), paths within the data folder. All are of healthy people.
 CLIPS = [
+    ("webcam/mahie_test_6_low_fps.avi", "glasses, 17 fps webcam, sits and blinks"),
+    ("webcam/soniya_test_6_low_fps.avi", "glasses, 7.7 fps webcam, sits and blinks"),
     ("not_expressive.mp4", "talking, neutral"),
     ("baseline.mp4", "neutral"),
     ("obama_address.mp4", "talking, gestures, head motion"),
     ("single_face.mp4", "one broad smile"),
     ("WolfgangLanger_Pexels.mp4", "acted emotions, hand over face"),
     ("smile_lowres.gif", "smile, small face"),
+    ("expressions/d5.mp4", "pucker, O mouth, talking, open smile"),
+    ("expressions/d10.mp4", "surprise, eye closure, talking, glances"),
+    ("expressions/d14.mp4", "beauty filter, glances, eye closure, pout"),
+    ("expressions/d18.mp4", "jaw drop, open mouth, pucker, frown"),
 ]
-NO_EXAM = {"not_expressive.mp4", "baseline.mp4", "obama_address.mp4"}
+#: Clips in which the person makes no exam movement at all: no performance should be reported.
+NO_EXAM = {"webcam/mahie_test_6_low_fps.avi", "webcam/soniya_test_6_low_fps.avi",
+           "not_expressive.mp4", "baseline.mp4"}
 
 #: Spontaneous blinks counted by eye, frame by frame, in crops of the eyes (frame indices of
 #: the closing), for the clips where that was done.
@@ -49,34 +65,53 @@ BLINKS_BY_EYE = {
     "not_expressive.mp4": [],
     "baseline.mp4": [],
 }
+#: Webcam clips with per-frame blink labels (``<clip>_ideal.csv``), and how many frames the
+#: labels lead the video by (row i marks decoded frame i + lead; data/README.md).
+BLINK_LABELS = {"webcam/mahie_test_6_low_fps.avi": 1, "webcam/soniya_test_6_low_fps.avi": 2}
 
 #: Part 2: (name, base clip, order, repetitions, lead-in s, gains {movement: {side: g}}[,
-#: timing]).
+#: timing]). The name's first word groups the summary by base clip.
 ALL = ("brow_raise", "eye_closure", "smile", "frown")
 #: single_face.mp4 is 2.4 s long: one shorter performance fits.
 SHORT = {"lead_in_s": 0.6, "ramp_s": 0.3, "hold_s": 0.5, "rest_s": 0.3}
+#: The one-minute webcam clips: 3 s of rest to start, movements held 1 s (8 frames at 7.7 fps),
+#: 2 s of rest between them (blinks happen there, as in a real exam); 2 × 4 movements fill
+#: 35 s, so the base is cut to its first 36 s (:func:`_cut`).
+WEBCAM = {"lead_in_s": 3.0, "ramp_s": 0.5, "hold_s": 1.0, "rest_s": 2.0}
+WEBCAM_CUT_S = 36.0
+#: not_expressive.mp4 is 8.3 s: the four movements fit with brisk timing (7.8 s).
+BRISK = {"lead_in_s": 1.0, "ramp_s": 0.3, "hold_s": 0.6, "rest_s": 0.5}
+#: Clips cut to their first seconds before movements are added (generation is slow on 60 s).
+CUTS = {"webcam/mahie_test_6_low_fps.avi": WEBCAM_CUT_S,
+        "webcam/soniya_test_6_low_fps.avi": WEBCAM_CUT_S}
 
 
 def _gains(right: float, left: float = 1.0, movements=ALL) -> dict:
     return {m: {"left": left, "right": right} for m in movements}
 
 
+MIXED = {"brow_raise": {"left": 1, "right": 0.3}, "eye_closure": {"left": 1, "right": 0.7},
+         "smile": {"left": 0, "right": 1}, "frown": {"left": 0.5, "right": 1}}
+
+
+def _four(prefix: str, clip: str, reps: int, lead_in: float, timing: dict | None = None
+          ) -> list[tuple]:
+    """The issue's four cases on one clip: full protocol, right gain 1, 0.5, 0, and mixed."""
+    extra = (timing,) if timing else ()
+    return [(f"{prefix}_r{g:g}", clip, ALL, reps, lead_in, _gains(g), *extra)
+            for g in (1.0, 0.5, 0.0)] + [(f"{prefix}_mixed", clip, ALL, reps, lead_in, MIXED,
+                                          *extra)]
+
+
+#: The cases issue 15 asks for: the two webcam clips and two other shared clips.
+ISSUE = [  # quickest first
+    *_four("soniya", "webcam/soniya_test_6_low_fps.avi", 2, 3.0, WEBCAM),
+    *_four("notexp", "not_expressive.mp4", 1, 1.0, BRISK),
+    *_four("mahie", "webcam/mahie_test_6_low_fps.avi", 2, 3.0, WEBCAM),
+    *_four("obama", "obama_address.mp4", 3, 1.2),
+]
 ADDED = [
-    ("obama_r1", "obama_address.mp4", ALL, 3, 1.2, _gains(1.0)),
-    ("obama_r0.5", "obama_address.mp4", ALL, 3, 1.2, _gains(0.5)),
-    ("obama_r0", "obama_address.mp4", ALL, 3, 1.2, _gains(0.0)),
-    ("obama_mixed", "obama_address.mp4", ALL, 3, 1.2,
-     {"brow_raise": {"left": 1, "right": 0.3}, "eye_closure": {"left": 1, "right": 0.7},
-      "smile": {"left": 0, "right": 1}, "frown": {"left": 0.5, "right": 1}}),
-    ("notexp_r1", "not_expressive.mp4", ("brow_raise", "eye_closure", "smile"), 1, 1.0,
-     _gains(1.0)),
-    ("notexp_r0.5", "not_expressive.mp4", ("brow_raise", "eye_closure", "smile"), 1, 1.0,
-     _gains(0.5)),
-    ("notexp_r0", "not_expressive.mp4", ("brow_raise", "eye_closure", "smile"), 1, 1.0,
-     _gains(0.0)),
-    ("notexp_mixed", "not_expressive.mp4", ("frown", "smile", "eye_closure"), 1, 1.0,
-     {"frown": {"left": 1, "right": 0.2}, "smile": {"left": 0.6, "right": 1},
-      "eye_closure": {"left": 0, "right": 1}}),
+    *ISSUE,
     ("baseline_smile_r0.5", "baseline.mp4", ("smile",), 1, 0.8, _gains(0.5)),
     ("baseline_brow_l0", "baseline.mp4", ("brow_raise",), 1, 0.8, _gains(1.0, left=0.0)),
     ("baseline_eye_r0", "baseline.mp4", ("eye_closure",), 1, 0.8, _gains(0.0)),
@@ -89,10 +124,44 @@ ADDED = [
 ]
 
 
-def drift_table(data: Path) -> pd.DataFrame:
+def blink_f1(analysis, labels: np.ndarray, lead: int) -> dict:
+    """Precision, recall and F1 of the report's blink events against per-frame labels (events
+    meet labelled runs of closed frames; two events on one labelled blink count once)."""
+    t = analysis.frames["t_s"].to_numpy()
+    closed = np.zeros(len(t), dtype=bool)
+    rows = np.arange(len(labels)) + lead
+    keep = rows < len(t)
+    closed[rows[keep]] = labels[keep] > 0
+    edges = np.diff(np.concatenate([[0], closed.astype(int), [0]]))
+    true = list(zip(np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0], strict=True))
+    found = [(int(np.searchsorted(t, b.onset_s)),
+              int(np.searchsorted(t, b.onset_s + b.duration_s)) + 1) for b in analysis.blinks]
+
+    def meets(a, b):
+        return a[0] <= b[1] and b[0] <= a[1]
+
+    recall = float(np.mean([any(meets(x, y) for y in found) for x in true])) if true else 1.0
+    precision = (float(np.mean([any(meets(y, x) for x in true) for y in found]))
+                 if found else 0.0)
+    matched = {i for i, x in enumerate(true) for y in found if meets(x, y)}
+    precision = min(precision, len(matched) / max(len(found), 1))
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"labelled": len(true), "precision": precision, "recall": recall, "f1": f1}
+
+
+def _performances_text(performances) -> str:
+    return "; ".join(f"{p.movement} {p.start_s:.1f}-{p.end_s:.1f}"
+                     + (f" {p.symmetry_pct:.0f}%" if p.symmetry_pct is not None else "")
+                     for p in performances) or "none"
+
+
+def healthy_tables(data: Path, analyses: dict | None = None
+                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Part 1: does each healthy clip read healthy (verdict table), and how much do its signals
+    drift away from blinks (drift table). ``analyses`` collects each clip's analysis."""
     from facescore.analysis import analyze
 
-    rows = []
+    verdicts, drifts = [], []
     for clip, what in CLIPS:
         path = data / clip
         if not path.exists():
@@ -100,15 +169,55 @@ def drift_table(data: Path) -> pd.DataFrame:
         start = time.perf_counter()
         analysis = analyze(path)
         seconds = time.perf_counter() - start
+        if analyses is not None:
+            analyses[clip] = analysis
         frames = analysis.frames
         t = frames["t_s"].to_numpy()
+        perfs = analysis.performances
+        scored = [p for p in perfs if p.symmetry_pct is not None]
+        weaker = [p for p in perfs if p.weaker_side is not None]
+        hb = analysis.summary.get("estimates", {}).get("house_brackmann", {})
+        others = Counter(s.label for s in analysis.others)
+        verdict = {
+            "clip": clip, "what": what, "frames": len(frames),
+            "fps": round(len(frames) / seconds, 1),
+            "affected_side": analysis.summary["affected_side"] or "none",
+            "weaker_side_on": (f"{len(weaker)} / {len(scored)}: " + "; ".join(
+                f"{p.movement} {p.start_s:.1f} s {p.weaker_side}" for p in weaker)
+                if weaker else f"0 / {len(scored)}"),
+            "grade": hb.get("grade", "none"),
+            "performances": _performances_text(perfs),
+            "expected": "none" if clip in NO_EXAM else "no exam movement scored weaker",
+            "other_expressions": ", ".join(f"{k} ×{n}" if n > 1 else k
+                                           for k, n in others.items()) or "none",
+            "blinks": analysis.blink_summary.get("count", 0),
+        }
+        if clip in BLINK_LABELS:
+            labels = pd.read_csv(path.with_name(path.stem + "_ideal.csv"), header=None,
+                                 encoding="utf-8-sig").iloc[:, 0].to_numpy(dtype=int)
+            score = blink_f1(analysis, labels, BLINK_LABELS[clip])
+            verdict["blinks_labelled"] = score["labelled"]
+            verdict["blink_P/R/F1"] = (f"{score['precision']:.2f} / {score['recall']:.2f} / "
+                                       f"{score['f1']:.2f}")
+            # How much the F1 depends on the labels' lead (one frame less, one more).
+            verdict["blink_F1_lead-1/+1"] = " / ".join(
+                f"{blink_f1(analysis, labels, BLINK_LABELS[clip] + d)['f1']:.2f}"
+                for d in (-1, 1))
+        if clip in BLINKS_BY_EYE:
+            truth = np.array(BLINKS_BY_EYE[clip]) / (len(frames) / max(t[-1] - t[0], 1e-6))
+            onsets = np.array([b.onset_s for b in analysis.blinks])
+            found = sum(bool(np.any(np.abs(onsets - x) < 0.3)) for x in truth)
+            invented = sum(not np.any(np.abs(truth - o) < 0.3) for o in onsets)
+            verdict["blinks_labelled"] = len(truth)
+            verdict["blinks_by_eye_found/invented"] = f"{found} / {invented}"
+        verdicts.append(verdict)
+
         near_blink = np.zeros(len(t), dtype=bool)
         for blink in analysis.blinks:
             near_blink |= (t >= blink.onset_s - 0.3) & (t <= blink.onset_s + blink.duration_s
                                                          + 0.3)
         away = ~near_blink & frames["face_found"].to_numpy(dtype=bool)
-        row = {"clip": clip, "what": what, "frames": len(frames),
-               "fps": round(len(frames) / seconds, 1)}
+        row = {"clip": clip}
         worst, worst_lm = 0.0, 0.0
         for name in SIGNALS:
             for side in ("left", "right"):
@@ -126,19 +235,37 @@ def drift_table(data: Path) -> pd.DataFrame:
         row["masked_pct"] = round(100 * float(np.mean([
             1 - frames[f"valid_{r}_{s}"][frames["face_found"].astype(bool)].mean()
             for r in ("brow", "eye", "mouth") for s in ("left", "right")])), 1)
-        row["performances"] = "; ".join(
-            f"{p.movement} {p.start_s:.1f}-{p.end_s:.1f}" for p in analysis.performances) or "none"
-        row["blinks"] = analysis.blink_summary.get("count", 0)
-        if clip in BLINKS_BY_EYE:
-            truth = np.array(BLINKS_BY_EYE[clip]) / (len(frames) / max(t[-1] - t[0], 1e-6))
-            onsets = np.array([b.onset_s for b in analysis.blinks])
-            found = sum(bool(np.any(np.abs(onsets - x) < 0.3)) for x in truth)
-            invented = sum(not np.any(np.abs(truth - o) < 0.3) for o in onsets)
-            row["blinks_by_eye"] = len(truth)
-            row["blinks_found"] = found
-            row["blinks_invented"] = invented
-        rows.append(row)
-    return pd.DataFrame(rows)
+        drifts.append(row)
+    return pd.DataFrame(verdicts), pd.DataFrame(drifts)
+
+
+def _cut(src: Path, seconds: float) -> Path:
+    """The first ``seconds`` of a clip, its packets copied as they are (no re-encoding: the
+    frames decode as in the original, with the same timestamps), cached."""
+    import av
+
+    out = CACHE / f"{src.stem}_first{seconds:g}s{src.suffix}"
+    if out.exists():
+        return out
+    CACHE.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial")
+    with av.open(str(src)) as source:
+        stream = source.streams.video[0]
+        with av.open(str(partial), mode="w", format=source.format.name.split(",")[0]) as sink:
+            copy = sink.add_stream_from_template(stream)
+            for packet in source.demux(stream):
+                if packet.dts is None:
+                    continue
+                if packet.dts * packet.time_base >= seconds:
+                    break
+                packet.stream = copy
+                sink.mux(packet)
+    partial.replace(out)
+    return out
+
+
+def _base_path(clip: str, data: Path) -> Path:
+    return _cut(data / clip, CUTS[clip]) if clip in CUTS else data / clip
 
 
 def _make_added(name, clip, order, reps, lead_in, gains, data: Path,
@@ -146,13 +273,21 @@ def _make_added(name, clip, order, reps, lead_in, gains, data: Path,
     from facescore.phantom import PhantomSpec, Timing
     from facescore.phantom_video import generate_from_video
 
-    out = CACHE / f"{name}.mp4"
+    timing = timing or {"lead_in_s": lead_in}
+    # The spec in the file name: a changed case never reads an old cached video.
+    key = hashlib.sha1(repr((clip, tuple(order), reps, sorted(timing.items()),
+                             sorted((m, sorted(g.items())) for m, g in gains.items())))
+                       .encode()).hexdigest()[:8]
+    out = CACHE / f"{name}-{key}.mp4"
     if not (out.exists() and Path(f"{out}.truth.json").exists()):
         CACHE.mkdir(parents=True, exist_ok=True)
-        spec = PhantomSpec(gains=gains, order=order, repetitions=reps,
-                           timing=Timing(**(timing or {"lead_in_s": lead_in})))
-        generate_from_video(out, data / clip, spec)
+        spec = PhantomSpec(gains=gains, order=order, repetitions=reps, timing=Timing(**timing))
+        generate_from_video(out, _base_path(clip, data), spec)
     return out
+
+
+def _overlap(a_start, a_end, b_start, b_end) -> float:
+    return min(a_end, b_end) - max(a_start, b_start)
 
 
 def _match(truth_p: dict, performances) -> object | None:
@@ -162,7 +297,7 @@ def _match(truth_p: dict, performances) -> object | None:
         for p in performances:
             if same_label and p.movement != truth_p["movement"]:
                 continue
-            o = min(p.end_s, truth_p["end_s"]) - max(p.start_s, truth_p["start_s"])
+            o = _overlap(p.start_s, p.end_s, truth_p["start_s"], truth_p["end_s"])
             if o > overlap:
                 best, overlap = p, o
         if best is not None:
@@ -174,25 +309,69 @@ def _own(performance, base) -> bool:
     """Whether a detected performance is the base recording's own movement (the same movement
     found at the same time in the base clip itself)."""
     return any(p.movement == performance.movement
-               and min(p.end_s, performance.end_s) - max(p.start_s, performance.start_s) > 0
+               and _overlap(p.start_s, p.end_s, performance.start_s, performance.end_s) > 0
                for p in base.performances)
 
 
-def accuracy_table(data: Path, cases: list[str] | None = None) -> pd.DataFrame:
+def _inside(value: float, low, high) -> bool | None:
+    if low is None or high is None or not (np.isfinite(low) and np.isfinite(high)):
+        return None
+    return bool(low - 1e-9 <= value <= high + 1e-9)
+
+
+def diagnose(analysis, tp: dict, margin_s: float = 0.6) -> str:
+    """Per frame around a true performance: both sides' activation (prior-free and landmarks),
+    the expression evidence, what the report listed there."""
+    from facescore.recognition import evidence
+    from facescore.segments import activation
+
+    frames = analysis.frames
+    t = frames["t_s"].to_numpy()
+    near = (t >= tp["start_s"] - margin_s) & (t <= tp["end_s"] + margin_s)
+    movement = tp["movement"]
+    table = pd.DataFrame({"t": t})
+    for side in ("left", "right"):
+        table[f"{side[0]}_act"] = activation(frames, movement, side)
+        table[f"{side[0]}_lm"] = activation(frames, movement, side, "landmarks")
+    rises = evidence(frames)
+    for column in rises:
+        table[f"ev_{column}"[:14]] = rises[column].to_numpy()
+    for column in ("valid_eye_left", "valid_eye_right", "yaw_deg"):
+        if column in frames:
+            table[column.replace("valid_", "v_")] = frames[column].to_numpy()
+    listed = [f"{s.label} {s.onset:.2f}-{s.end:.2f}" for s in analysis.others
+              if _overlap(s.onset, s.end, tp["start_s"] - margin_s, tp["end_s"] + margin_s) > 0]
+    listed += [f"blink {b.onset_s:.2f}+{b.duration_s:.2f}" for b in analysis.blinks
+               if _overlap(b.onset_s, b.onset_s + b.duration_s, tp["start_s"] - margin_s,
+                           tp["end_s"] + margin_s) > 0]
+    head = (f"{movement} rep {tp['rep']} true {tp['start_s']:.2f}-{tp['end_s']:.2f} s, "
+            f"true L {tp['left']['excursion_mm']:.2f} R {tp['right']['excursion_mm']:.2f} mm; "
+            f"noise SD {analysis.noise.get(movement)}; listed nearby: {listed or 'nothing'}")
+    return head + "\n" + table[near].round(2).to_string(index=False)
+
+
+def accuracy_table(data: Path, cases: list[str] | None = None, diagnose_misses: bool = False,
+                   bases: dict | None = None) -> pd.DataFrame:
     from facescore.analysis import analyze
     from facescore.validation import load_truth
 
     rows = []
-    bases: dict[str, object] = {}
+    bases = {} if bases is None else bases
     for name, clip, order, reps, lead_in, gains, *timing in ADDED:
         if not (data / clip).exists() or (cases and name not in cases):
             continue
+        if rows:  # each case as it is done: a long run shows its results as it goes
+            done = pd.DataFrame(rows)
+            print(done[done["case"] == done["case"].iloc[-1]].to_string(index=False),
+                  flush=True)
+        start = time.perf_counter()
         video = _make_added(name, clip, order, reps, lead_in, gains, data,
                             timing[0] if timing else None)
         truth = load_truth(video)
         analysis = analyze(video)
         if clip not in bases:
-            bases[clip] = analyze(data / clip)
+            bases[clip] = analyze(data / clip)  # the whole clip: a cut keeps its timestamps
+        print(f"  {name}: {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
         used = set()
         for tp in truth["performances"]:
             match = _match(tp, [p for p in analysis.performances if id(p) not in used])
@@ -200,19 +379,34 @@ def accuracy_table(data: Path, cases: list[str] | None = None) -> pd.DataFrame:
             row = {"case": name, "movement": tp["movement"], "rep": tp["rep"],
                    "true_sym": round(tp["symmetry_pct"], 1), "true_weaker": tp["weaker_side"]}
             if match is None:
-                row.update(found="missed")
+                listed = [s.label for s in analysis.others
+                          if _overlap(s.onset, s.end, tp["start_s"], tp["end_s"]) > 0]
+                row.update(found=f"listed as {', '.join(listed)}" if listed else "missed")
                 rows.append(row)
+                if diagnose_misses:
+                    print(f"\n[{name}] {row['found']}: " + diagnose(analysis, tp))
                 continue
             used.add(id(match))
             row["found"] = match.movement if match.movement != tp["movement"] else "ok"
+            if diagnose_misses and row["found"] != "ok":
+                print(f"\n[{name}] found as {match.movement}: " + diagnose(analysis, tp))
             row["scored"] = match.scored
             row["flags"] = "; ".join(match.flags)
             row["left_mm"], row["right_mm"] = (round(match.left.excursion_mm, 2),
                                                round(match.right.excursion_mm, 2))
             row["true_left_mm"], row["true_right_mm"] = round(left_true, 2), round(right_true, 2)
+            row["left_ci"] = f"{match.left.low_mm:.1f}-{match.left.high_mm:.1f}"
+            row["right_ci"] = f"{match.right.low_mm:.1f}-{match.right.high_mm:.1f}"
             row["sym"] = None if match.symmetry_pct is None else round(match.symmetry_pct, 1)
+            row["sym_ci"] = (None if match.symmetry_low_pct is None else
+                             f"{match.symmetry_low_pct:.0f}-{match.symmetry_high_pct:.0f}")
             row["sym_err"] = (None if match.symmetry_pct is None
                               else round(match.symmetry_pct - tp["symmetry_pct"], 1))
+            if match.movement == tp["movement"]:
+                row["left_in_ci"] = _inside(left_true, match.left.low_mm, match.left.high_mm)
+                row["right_in_ci"] = _inside(right_true, match.right.low_mm, match.right.high_mm)
+                row["sym_in_ci"] = _inside(tp["symmetry_pct"], match.symmetry_low_pct,
+                                           match.symmetry_high_pct)
             true_weaker = tp["weaker_side"] if tp["symmetry_pct"] < 88 else None
             row["weaker"] = match.weaker_side
             row["weaker_ok"] = match.weaker_side == true_weaker
@@ -228,31 +422,49 @@ def accuracy_table(data: Path, cases: list[str] | None = None) -> pd.DataFrame:
         for p in extra:
             what = "the base's own" if _own(p, bases[clip]) else "invented"
             rows.append({"case": name, "movement": p.movement, "rep": p.rep,
-                         "found": f"{what} ({p.start_s:.1f}-{p.end_s:.1f} s)"})
+                         "found": f"{what} ({p.start_s:.1f}-{p.end_s:.1f} s)",
+                         "left_mm": round(p.left.excursion_mm, 2),
+                         "right_mm": round(p.right.excursion_mm, 2)})
     return pd.DataFrame(rows)
 
 
+def _share(values: pd.Series) -> str:
+    values = values.dropna().astype(bool)
+    return f"{int(values.sum())} / {len(values)}"
+
+
 def summarise(acc: pd.DataFrame) -> dict:
-    """Totals over the true performances; symmetry and sides over those facescore scored (the
-    rest it flagged as not measurable, e.g. a head turning during the movement)."""
+    """Totals over the true performances; symmetry, sides and intervals over those found with
+    their own label and scored (the rest flagged as not measurable, e.g. a head turning during
+    the movement); excursion intervals: both sides of each."""
     found = acc["found"].astype(str)
     true_rows = acc[~found.str.startswith("invented") & ~found.str.startswith("the base")]
-    scored = true_rows[true_rows.get("scored", pd.Series(True, index=true_rows.index))
-                       .fillna(False).astype(bool)]
+    matched = true_rows[true_rows["found"] == "ok"]  # found with the right label
+    scored = matched[matched.get("scored", pd.Series(True, index=matched.index))
+                     .fillna(False).astype(bool)]
     errors = scored["sym_err"].dropna().abs()
     frozen = scored.get("frozen_share", pd.Series(dtype=float)).dropna()
+    empty = pd.Series(dtype=object)
+    sides_in = pd.concat([scored.get("left_in_ci", empty), scored.get("right_in_ci", empty)])
     return {
         "performances": len(true_rows),
-        "found_with_right_label": int((true_rows["found"] == "ok").sum()),
-        "not_scored_flagged": int(len(true_rows) - len(scored)
-                                  - int((true_rows["found"] == "missed").sum())),
+        "found_with_right_label": len(matched),
+        "found_as_another_movement": int((~true_rows["found"].astype(str).str.startswith(
+            ("ok", "missed", "listed"))).sum()),
+        "listed_as_other_or_faint": int(true_rows["found"].astype(str).str.startswith(
+            "listed").sum()),
+        "missed": int((true_rows["found"] == "missed").sum()),
+        "not_scored_flagged": int(len(matched) - len(scored)),
         "invented": int(found.str.startswith("invented").sum()),
+        "base_own": int(found.str.startswith("the base").sum()),
         "symmetry_within_10": f"{int((errors <= 10).sum())} / {len(errors)}",
         "symmetry_within_5": f"{int((errors <= 5).sum())} / {len(errors)}",
         "worst_symmetry_error": float(errors.max()) if len(errors) else None,
-        "weaker_side_right": f"{int(scored['weaker_ok'].fillna(False).sum())} / "
-                             f"{int(scored['weaker_ok'].notna().sum())}",
+        "weaker_side_right": _share(scored["weaker_ok"]) if "weaker_ok" in scored else "0 / 0",
         "frozen_side_worst_share": float(frozen.max()) if len(frozen) else None,
+        "frozen_le_0.1": f"{int((frozen <= 0.1).sum())} / {len(frozen)}",
+        "excursion_in_interval": _share(sides_in),
+        "symmetry_in_interval": _share(scored.get("sym_in_ci", empty)),
     }
 
 
@@ -262,30 +474,44 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--part", choices=("1", "2", "both"), default="both")
     parser.add_argument("--markdown", type=Path)
     parser.add_argument("--cases", nargs="*", help="only these added-movement cases")
+    parser.add_argument("--issue", action="store_true",
+                        help="only the added-movement cases issue 15 asks for")
+    parser.add_argument("--diagnose", action="store_true",
+                        help="print per-frame signals around every performance not found with "
+                             "its label")
     args = parser.parse_args(argv)
     if not args.data.exists():
         print(f"no real clips at {args.data}", file=sys.stderr)
         return 2
     pd.set_option("display.width", 250)
     pd.set_option("display.max_columns", 40)
+    pd.set_option("display.max_colwidth", 80)
     parts = []
+    analyses: dict = {}
     if args.part in ("1", "both"):
-        drift = drift_table(args.data)
-        print("Part 1 - real clips: 95th percentile of |signal| away from blinks (mm)")
+        verdict, drift = healthy_tables(args.data, analyses)
+        print("Part 1 - healthy real clips: does the report read healthy")
+        print(verdict.to_string(index=False))
+        print("\nPart 1 - 95th percentile of |signal| away from blinks (mm)")
         print(drift.to_string(index=False))
-        parts.append(("Real clips: drift away from blinks, impossible values, performances",
-                      drift))
+        parts.append(("Healthy real clips: affected side, weaker sides, performances, other "
+                      "expressions, blinks", verdict))
+        parts.append(("Healthy real clips: drift away from blinks (p95 of |signal|, mm), "
+                      "impossible values, masked frames", drift))
     if args.part in ("2", "both"):
-        acc = accuracy_table(args.data, args.cases)
+        cases = args.cases or ([c[0] for c in ISSUE] if args.issue else None)
+        acc = accuracy_table(args.data, cases, args.diagnose, analyses)
         base = acc["case"].str.split("_").str[0]
         summary = pd.DataFrame([{"bases": "all", **summarise(acc)}]
                                + [{"bases": b, **summarise(acc[base == b])}
-                                  for b in dict.fromkeys(base)])
+                                  for b in dict.fromkeys(base)]
+                               + [{"bases": c, **summarise(acc[acc["case"] == c])}
+                                  for c in dict.fromkeys(acc["case"])])
         print("\nPart 2 - movements added onto real clips")
         print(acc.to_string(index=False))
         print(summary.to_string(index=False))
-        parts.append(("Added movements on real clips", acc))
-        parts.append(("Added movements: summary per base clip", summary))
+        parts.append(("Added movements: summary (all, per base clip, per case)", summary))
+        parts.append(("Added movements on real clips, per performance", acc))
     if args.markdown:
         text = "\n\n".join(f"### {title}\n\n{table.to_markdown(index=False)}"
                            for title, table in parts)
