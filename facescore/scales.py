@@ -104,8 +104,12 @@ def summary_estimates(performances: list[PerformanceScore], rest: dict) -> dict:
                 "note": "no exam movement was performed: no symmetry and no grade"}
     compared = {k: m for k, m in by_movement.items() if m["symmetry_pct"] is not None}
     if not compared:
+        scored = any(m["scored_repetitions"] for m in by_movement.values())
         return {"overall_symmetry": None, "affected_side": None, "per_movement": by_movement,
-                "estimates": {}, "note": "no movement was large enough to compare the sides"}
+                "estimates": {},
+                "note": "no movement was large enough to compare the sides" if scored else
+                        "no movement could be scored (made while talking, or the measure "
+                        "failed or was too noisy: see each movement's notes)"}
     affected = affected_side(compared)
     calls = {m["weaker_side"] for m in compared.values() if m["weaker_side"]}
     note = None
