@@ -283,7 +283,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         print(f"{other.label.replace('_', ' ')} at {other.onset:.1f}-{other.end:.1f} s: "
               "not an exam movement, not scored")
     summary = analysis.summary
-    if summary.get("affected_side"):
+    if analysis.measurement.info.kind == "image":
+        pass  # a photo has no movement to summarise
+    elif summary.get("affected_side"):
         print(f"summary: the {summary['affected_side']} side moved less (the movements agree)")
     elif summary.get("note"):
         print(f"summary: {summary['note']}")
