@@ -80,7 +80,8 @@ def test_blinks_behind_glasses_at_low_frame_rates(name, healthy_analyses):
         pytest.skip(f"{name} is not in ../shared/data")
     analysis = healthy_analyses[name]
     t = analysis.frames["t_s"].to_numpy()
-    labels = pd.read_csv(SHARED_DATA / name.replace(".avi", "_ideal.csv")).iloc[:, 0].to_numpy()
+    labels = pd.read_csv(SHARED_DATA / name.replace(".avi", "_ideal.csv"),
+                         header=None).iloc[:, 0].to_numpy()  # no header row: frame 0 first
     lead = BLINK_LABELS[name]
     closed = np.zeros(len(t), dtype=bool)
     rows = np.arange(len(labels)) + lead
