@@ -193,6 +193,7 @@ def analyze_measurement(measurement: Measurement, segments: list[Segment] | None
         # A recording busy throughout (acted emotions, talking): its movement *is* its noise.
         quiet = uncertainty.quiet_frames(frames, busy)
     noise = uncertainty.noise_table(frames, quiet, MOVEMENTS)
+    blinks = _trusted_completeness(blinks, frames, noise, warnings)
     blink_times = tuple((b.onset_s, b.onset_s + b.duration_s) for b in blinks)
     performances = [score_performance(frames, s.label, s.rep, s.onset, s.end, s.sides, s.flags,
                                       s.scored, noise[s.label], blink_times) for s in found]
@@ -232,6 +233,41 @@ def analyze_measurement(measurement: Measurement, segments: list[Segment] | None
         others=others,
         noise=noise,
     )
+
+
+#: Below this frame rate a blink's closed moment falls between frames: completeness is not read.
+MIN_BLINK_COMPLETENESS_FPS = 12.0
+
+
+def _trusted_completeness(blinks: list[Blink], frames: pd.DataFrame, noise: dict,
+                          warnings: list[str]) -> list[Blink]:
+    """Blinks with each eye's completeness kept only where it can be read: at a frame rate
+    that catches the closed moment, and on an eye whose lid measure is not too noisy (a
+    healthy person behind glasses at 7.7 fps read 60 % left and 30 % right)."""
+    if not blinks:
+        return blinks
+    from .scores import NOISY_SHARE, TYPICAL_MM
+
+    step = float(np.median(np.diff(frames["t_s"]))) if len(frames) > 1 else 0.0
+    fps = 1.0 / step if step > 0 else 0.0
+    unread = set()
+    if fps < MIN_BLINK_COMPLETENESS_FPS:
+        unread = set(SIDES)
+        warnings.append(f"at {fps:.0f} fps a blink's closed moment falls between frames: blink "
+                        "completeness is not measured (blinks are counted)")
+    else:
+        limit = NOISY_SHARE * TYPICAL_MM["eye_closure"]
+        for side in SIDES:
+            sd = noise.get("eye_closure", {}).get(side, float("nan"))
+            if np.isfinite(sd) and sd > limit:
+                unread.add(side)
+                warnings.append(f"{side} eye: blink completeness not measured (the lid "
+                                f"measure's resting noise, {sd:.1f} mm, is too large)")
+    if not unread:
+        return blinks
+    return [replace(b, completeness={k: None if k in unread else v
+                                     for k, v in b.completeness.items()})
+            for b in blinks]
 
 
 #: Noise is measured away from every stretch where any signal left rest (a movement detection

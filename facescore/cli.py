@@ -291,12 +291,12 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         print(f"summary: {summary['note']}")
     blinks = analysis.blink_summary
     if blinks.get("count"):
+        completeness = ", ".join(f"{side} {100 * blinks[f'completeness_{side}']:.0f} %"
+                                 for side in ("left", "right")
+                                 if blinks.get(f"completeness_{side}") is not None)
         print(f"blinks: {blinks['count']}"
               + (f" ({blinks['rate_per_min']:.0f}/min)" if blinks.get("rate_per_min") else "")
-              + "; median completeness "
-              + ", ".join(f"{side} {100 * blinks[f'completeness_{side}']:.0f} %"
-                          for side in ("left", "right")
-                          if blinks.get(f"completeness_{side}") is not None))
+              + (f"; median completeness {completeness}" if completeness else ""))
     if analysis.measurement.info.kind == "image":
         shown = analysis.rest.get("expression")
         print("a photo: " + (f"the face shows {', '.join(shown).replace('_', ' ')}, not rest: "
