@@ -125,28 +125,10 @@ ADDED = [
 
 
 def blink_f1(analysis, labels: np.ndarray, lead: int) -> dict:
-    """Precision, recall and F1 of the report's blink events against per-frame labels (events
-    meet labelled runs of closed frames; two events on one labelled blink count once)."""
-    t = analysis.frames["t_s"].to_numpy()
-    closed = np.zeros(len(t), dtype=bool)
-    rows = np.arange(len(labels)) + lead
-    keep = rows < len(t)
-    closed[rows[keep]] = labels[keep] > 0
-    edges = np.diff(np.concatenate([[0], closed.astype(int), [0]]))
-    true = list(zip(np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0], strict=True))
-    found = [(int(np.searchsorted(t, b.onset_s)),
-              int(np.searchsorted(t, b.onset_s + b.duration_s)) + 1) for b in analysis.blinks]
+    """:func:`facescore.validation.blink_agreement` of an analysis's blink events."""
+    from facescore.validation import blink_agreement
 
-    def meets(a, b):
-        return a[0] <= b[1] and b[0] <= a[1]
-
-    recall = float(np.mean([any(meets(x, y) for y in found) for x in true])) if true else 1.0
-    precision = (float(np.mean([any(meets(y, x) for x in true) for y in found]))
-                 if found else 0.0)
-    matched = {i for i, x in enumerate(true) for y in found if meets(x, y)}
-    precision = min(precision, len(matched) / max(len(found), 1))
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"labelled": len(true), "precision": precision, "recall": recall, "f1": f1}
+    return blink_agreement(analysis.frames["t_s"].to_numpy(), analysis.blinks, labels, lead)
 
 
 def _performances_text(performances) -> str:
@@ -242,24 +224,14 @@ def healthy_tables(data: Path, analyses: dict | None = None
 def _cut(src: Path, seconds: float) -> Path:
     """The first ``seconds`` of a clip, its packets copied as they are (no re-encoding: the
     frames decode as in the original, with the same timestamps), cached."""
-    import av
+    from facescore.sources import copy_first_seconds
 
     out = CACHE / f"{src.stem}_first{seconds:g}s{src.suffix}"
     if out.exists():
         return out
     CACHE.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
-    with av.open(str(src)) as source:
-        stream = source.streams.video[0]
-        with av.open(str(partial), mode="w", format=source.format.name.split(",")[0]) as sink:
-            copy = sink.add_stream_from_template(stream)
-            for packet in source.demux(stream):
-                if packet.dts is None:
-                    continue
-                if packet.dts * packet.time_base >= seconds:
-                    break
-                packet.stream = copy
-                sink.mux(packet)
+    copy_first_seconds(src, partial, seconds)
     partial.replace(out)
     return out
 

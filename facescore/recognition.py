@@ -17,9 +17,9 @@ The rules (:func:`recognise`), in words:
   scored).
 - A smile with the jaw dropped (:data:`SMILE_MAX_JAW_RISE`) is a laugh or an open mouth.
 - An eye closure must be seen closing by the recogniser (``eyeBlink`` rises by at least
-  :data:`EYE_CLOSURE_MIN_RISE`), and held closed longer than a blink (:func:`held_s`; at
-  7-17 fps the lid patches may lag a blink by a few frames, the recogniser does not): behind
-  glasses, glare and frames move the lid patches
+  :data:`EYE_CLOSURE_MIN_RISE`) and held closed longer than a blink
+  (:func:`facescore.segments.held_s`; at 7-17 fps the lid patches may lag a blink by a few
+  frames, the recogniser does not): behind glasses, glare and frames move the lid patches
   without the eye closing.
 
 Rules and thresholds were chosen on the shared real clips and the phantoms; the comparison is in
@@ -146,16 +146,6 @@ def recognise(movement: str, peaks: dict[str, float]) -> str | None:
         return None  # the brows dipping before a raise (or rising before a frown)
     return movement
 
-
-def held_s(rise: np.ndarray, t: np.ndarray, start: int, stop: int, level: float) -> float:
-    """How long, s, a class's rise stayed at or above ``level`` within frames [start, stop):
-    the span from the first to the last such frame, plus one frame."""
-    part = np.nan_to_num(np.asarray(rise[start:stop], dtype=float), nan=-np.inf)
-    above = np.nonzero(part >= level)[0]
-    if not len(above):
-        return 0.0
-    step = float(np.median(np.diff(t))) if len(t) > 1 else 0.0
-    return float(t[start + above[-1]] - t[start + above[0]]) + step
 
 
 #: A photo has no rest of its own to compare with: an expression is read from the scores'

@@ -243,19 +243,17 @@ def _side_score(frames: pd.DataFrame, movement: str, side: str, times: np.ndarra
 MAX_CLOSURE_SHARE = 1.3
 
 
-def _within_the_eye(frames: pd.DataFrame, movement: str, start_s: float, end_s: float,
+def _within_the_eye(frames: pd.DataFrame, excursion: dict[str, float],
                     flags: tuple[str, ...], scored: bool) -> tuple[tuple[str, ...], bool]:
-    """Flag, and do not score, an eye closure read beyond :data:`MAX_CLOSURE_SHARE` of the
-    resting aperture on either side."""
-    for side in SIDES:
+    """Flag, and do not score, an eye closure whose excursion (per side, mm) reads beyond
+    :data:`MAX_CLOSURE_SHARE` of that side's resting aperture."""
+    for side, value in excursion.items():
         column = f"eye_aperture_lm_mm_{side}"
-        if column not in frames:
+        if column not in frames or not frames[column].notna().any():
             continue
-        aperture = float(np.nanmedian(frames[column])) if frames[column].notna().any() else 0
-        _, moved, _ = travel_during(frames, movement, side, start_s, end_s)
-        if aperture > 0 and np.isfinite(moved).any() and \
-                np.nanmax(moved) > MAX_CLOSURE_SHARE * aperture:
-            flags = (*flags, f"{side} eye read closing {np.nanmax(moved):.1f} mm, beyond its "
+        aperture = float(np.nanmedian(frames[column]))
+        if aperture > 0 and np.isfinite(value) and value > MAX_CLOSURE_SHARE * aperture:
+            flags = (*flags, f"{side} eye read closing {value:.1f} mm, beyond its "
                              f"{aperture:.1f} mm opening: measure failed")
             scored = False
     return flags, scored
@@ -289,8 +287,6 @@ def score_performance(frames: pd.DataFrame, movement: str, rep: int, start_s: fl
     the intervals clear normal variation (:data:`DEADBAND_TEXT`).
     """
     noise = noise or {}
-    if movement == "eye_closure":
-        flags, scored = _within_the_eye(frames, movement, start_s, end_s, flags, scored)
     sd = {side: float(noise.get(side, float("nan"))) for side in ("left", "right")}
     if not all(np.isfinite(v) for v in sd.values()):
         sd = {side: v if np.isfinite(v) else DEFAULT_NOISE_MM for side, v in sd.items()}
@@ -304,6 +300,8 @@ def score_performance(frames: pd.DataFrame, movement: str, rep: int, start_s: fl
             scored = False
     travels = _travels(frames, movement, start_s, end_s, blinks)
     values = largest_excursions({side: moved for side, (_, moved, _) in travels.items()})
+    if movement == "eye_closure":
+        flags, scored = _within_the_eye(frames, values, flags, scored)
     left, right = (_side_score(frames, movement, side, *travels[side], values[side], sd[side])
                    for side in SIDES)
     symmetry = symmetry_pct(left.excursion_mm, right.excursion_mm) if scored else None

@@ -318,15 +318,19 @@ def _pair_sides(events: list[_Event]) -> list[_Event]:
     return joined
 
 
-def _above_half_peak_s(signal: np.ndarray, t: np.ndarray, start: int, stop: int) -> float:
-    part = signal[start:stop]
-    peak = np.nanmax(part)
-    above = np.nonzero(np.nan_to_num(part, nan=-np.inf) >= 0.5 * peak)[0]
+def held_s(signal: np.ndarray, t: np.ndarray, start: int, stop: int, level: float) -> float:
+    """How long, s, a signal stayed at or above ``level`` within frames [start, stop): the span
+    from the first to the last such frame, plus one frame (0 when it never did)."""
+    part = np.nan_to_num(np.asarray(signal[start:stop], dtype=float), nan=-np.inf)
+    above = np.nonzero(part >= level)[0]
     if not len(above):
         return 0.0
-    first, last = start + above[0], start + above[-1]
     step = float(np.median(np.diff(t))) if len(t) > 1 else 0.0
-    return float(t[last] - t[first]) + step
+    return float(t[start + above[-1]] - t[start + above[0]]) + step
+
+
+def _above_half_peak_s(signal: np.ndarray, t: np.ndarray, start: int, stop: int) -> float:
+    return held_s(signal, t, start, stop, 0.5 * np.nanmax(signal[start:stop]))
 
 
 def turning_points(values: np.ndarray, hysteresis_mm: float) -> list[int]:
@@ -466,8 +470,8 @@ def detect_events(frames: pd.DataFrame, detector: Detector = Detector()
             continue
         closing = rises["eye_closure"].to_numpy()
         if name == "eye_closure" and np.isfinite(closing[event.start:event.stop]).any() \
-                and recognition.held_s(closing, t, event.start, event.stop,
-                                       recognition.EYE_CLOSURE_MIN_RISE) < detector.blink_max_s:
+                and held_s(closing, t, event.start, event.stop,
+                           recognition.EYE_CLOSURE_MIN_RISE) < detector.blink_max_s:
             continue  # a blink (:func:`detect_blinks` counts it)
         if name != event.movement:
             others.append(Segment(float(onset), float(end - onset), name, source="recognised",

@@ -555,3 +555,26 @@ def open_source(spec: str | Path | int, mirrored: bool = False,
 def _reason(exc: BaseException) -> str:
     text = getattr(exc, "strerror", None) or str(exc)
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def copy_first_seconds(source: str | Path, target: str | Path, seconds: float) -> Path:
+    """Write the first ``seconds`` of a video to ``target``, its packets copied as they are.
+
+    No re-encoding: the frames decode as in the original, with the same timestamps (a real
+    recording cut short for a test or a benchmark). The container is the source's.
+    """
+    import av
+
+    target = Path(target)
+    with av.open(str(source)) as src:
+        stream = src.streams.video[0]
+        with av.open(str(target), mode="w", format=src.format.name.split(",")[0]) as sink:
+            copy = sink.add_stream_from_template(stream)
+            for packet in src.demux(stream):
+                if packet.dts is None:
+                    continue
+                if packet.dts * packet.time_base >= seconds:
+                    break
+                packet.stream = copy
+                sink.mux(packet)
+    return target

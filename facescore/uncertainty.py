@@ -86,15 +86,13 @@ def resting_travel_sd(signal: np.ndarray, t: np.ndarray, quiet: np.ndarray,
 
 
 def quiet_frames(frames: pd.DataFrame, busy: list[tuple[float, float]],
-                 margin_s: float = 0.1, talking: np.ndarray | None = None) -> np.ndarray:
+                 margin_s: float = 0.1) -> np.ndarray:
     """Frames with a face, away (by ``margin_s``) from every busy interval (movements, blinks,
-    expressions) and, when given, from talking."""
+    expressions)."""
     t = frames["t_s"].to_numpy(dtype=float)
     quiet = frames["face_found"].to_numpy(dtype=bool).copy()
     for start, end in busy:
         quiet &= ~((t >= start - margin_s) & (t <= end + margin_s))
-    if talking is not None:
-        quiet &= ~talking
     return quiet
 
 

@@ -63,3 +63,42 @@ def compare_with_truth(frames: pd.DataFrame, truth: dict,
                 "ratio_error": ratio - p["right_left_ratio"],
             })
     return pd.DataFrame(rows)
+
+
+def blink_agreement(t: np.ndarray, blinks, labels: np.ndarray, lead: int = 0) -> dict:
+    """Precision, recall and F1 of blink events against per-frame labels.
+
+    Parameters
+    ----------
+    t : (N,) ndarray
+        Frame times of the analysed recording, s.
+    blinks : sequence of Blink
+        The report's blink events (:func:`facescore.segments.detect_blinks`).
+    labels : (M,) ndarray
+        Per-frame labels, > 0 where the eyes are closing or closed.
+    lead : int
+        Frames the labels lead the video by: label row i marks decoded frame i + lead.
+
+    An event and a labelled run of closed frames agree when they meet; two events on one
+    labelled blink count once.
+    """
+    closed = np.zeros(len(t), dtype=bool)
+    rows = np.arange(len(labels)) + lead
+    keep = rows < len(t)
+    closed[rows[keep]] = labels[keep] > 0
+    edges = np.diff(np.concatenate([[0], closed.astype(int), [0]]))
+    true = list(zip(np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0], strict=True))
+    found = [(int(np.searchsorted(t, b.onset_s)),
+              int(np.searchsorted(t, b.onset_s + b.duration_s)) + 1) for b in blinks]
+
+    def meets(a, b):
+        return a[0] <= b[1] and b[0] <= a[1]
+
+    recall = float(np.mean([any(meets(x, y) for y in found) for x in true])) if true else 1.0
+    precision = (float(np.mean([any(meets(y, x) for x in true) for y in found]))
+                 if found else 0.0)
+    matched = {i for i, x in enumerate(true) for y in found if meets(x, y)}
+    precision = min(precision, len(matched) / max(len(found), 1))
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"labelled": len(true), "found": len(found), "precision": precision,
+            "recall": recall, "f1": f1}

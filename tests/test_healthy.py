@@ -15,7 +15,9 @@ import pytest
 from conftest import SHARED_DATA
 
 from facescore.analysis import analyze
+from facescore.sources import copy_first_seconds
 from facescore.uncertainty import Interval, combine_repetitions, symmetry_interval, weaker_side
+from facescore.validation import blink_agreement
 
 #: Every shared clip with a face worth analysing (all of healthy people).
 CLIPS = ["webcam/mahie_test_6_low_fps.avi", "webcam/soniya_test_6_low_fps.avi",
@@ -82,25 +84,8 @@ def test_blinks_behind_glasses_at_low_frame_rates(name, healthy_analyses):
     t = analysis.frames["t_s"].to_numpy()
     labels = pd.read_csv(SHARED_DATA / name.replace(".avi", "_ideal.csv"),
                          header=None).iloc[:, 0].to_numpy()  # no header row: frame 0 first
-    lead = BLINK_LABELS[name]
-    closed = np.zeros(len(t), dtype=bool)
-    rows = np.arange(len(labels)) + lead
-    keep = rows < len(t)
-    closed[rows[keep]] = labels[keep] > 0
-    edges = np.diff(np.concatenate([[0], closed.astype(int), [0]]))
-    true = list(zip(np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0], strict=True))
-    found = [(int(np.searchsorted(t, b.onset_s)),
-              int(np.searchsorted(t, b.onset_s + b.duration_s)) + 1) for b in analysis.blinks]
-
-    def meets(a, b):
-        return a[0] <= b[1] and b[0] <= a[1]
-
-    recall = np.mean([any(meets(x, y) for y in found) for x in true])
-    precision = np.mean([any(meets(y, x) for x in true) for y in found]) if found else 0.0
-    # Two events on one labelled blink: the second is not a blink of its own.
-    matched = {i for i, x in enumerate(true) for y in found if meets(x, y)}
-    precision = min(precision, len(matched) / max(len(found), 1))
-    f1 = 2 * precision * recall / (precision + recall)
+    agreement = blink_agreement(t, analysis.blinks, labels, BLINK_LABELS[name])
+    f1, recall, precision = agreement["f1"], agreement["recall"], agreement["precision"]
     assert f1 >= 0.95, (recall, precision)
     # Below 12 fps the closed moment falls between frames: no completeness is claimed, and no
     # eye reads as blinking less completely than the other.
@@ -135,24 +120,6 @@ def test_weaker_side_only_beyond_normal_variation():
     assert band.low < 50 < band.high and band.high < 88
 
 
-def _first_seconds(source, target, seconds: float):
-    """The first ``seconds`` of a clip, its packets copied (same frames, same timestamps)."""
-    import av
-
-    with av.open(str(source)) as src:
-        stream = src.streams.video[0]
-        with av.open(str(target), mode="w", format=src.format.name.split(",")[0]) as sink:
-            copy = sink.add_stream_from_template(stream)
-            for packet in src.demux(stream):
-                if packet.dts is None:
-                    continue
-                if packet.dts * packet.time_base >= seconds:
-                    break
-                packet.stream = copy
-                sink.mux(packet)
-    return target
-
-
 @pytest.fixture(scope="session")
 def glasses_added(tmp_path_factory):
     """Eye closure and brow raise added onto a webcam clip behind glasses (17 fps), with the
@@ -165,7 +132,7 @@ def glasses_added(tmp_path_factory):
     if not base.exists():
         pytest.skip("../shared/data/webcam is not present")
     root = tmp_path_factory.mktemp("glasses")
-    cut = _first_seconds(base, root / "mahie_10s.avi", 10.0)
+    cut = copy_first_seconds(base, root / "mahie_10s.avi", 10.0)
     order = ("eye_closure", "brow_raise")
     out = {}
     for gain in (0.0, 0.5):
