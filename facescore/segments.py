@@ -613,7 +613,7 @@ def detect_blinks(frames: pd.DataFrame, rest_aperture_mm: dict[str, float],
     closing = np.where(seen > 0, np.nansum(stacked, axis=0) / np.maximum(seen, 1), np.nan)
     narrowing = {side: activation(frames, "eye_closure", side) for side in SIDES}
     blinks = []
-    for start, stop in hysteresis(closing, min_share, 0.5 * min_share):
+    for start, stop in _join_reopenings(hysteresis(closing, min_share, 0.5 * min_share)):
         if _above_half_peak_s(closing, t, start, stop) >= detector.blink_max_s:
             continue  # a held closure, not a blink
         # The pixel measure may peak a frame either side of the landmarks' estimate.
@@ -631,6 +631,18 @@ def detect_blinks(frames: pd.DataFrame, rest_aperture_mm: dict[str, float],
         end = t[min(stop, len(t) - 1)]
         blinks.append(Blink(float(t[start]), float(end - t[start]), completeness, peak))
     return blinks
+
+
+def _join_reopenings(runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Join closings separated by a single open frame: the lids did not open between them, the
+    frame caught them mid-way (at 7.7 fps one blink read as two, 0.26 s apart)."""
+    joined: list[tuple[int, int]] = []
+    for start, stop in runs:
+        if joined and start - joined[-1][1] <= 1:
+            joined[-1] = (joined[-1][0], stop)
+        else:
+            joined.append((start, stop))
+    return joined
 
 
 def blink_min_share(frame_step_s: float) -> float:

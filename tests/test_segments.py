@@ -184,3 +184,19 @@ def test_talking_is_flagged():
     found = detect_movements(frames)
     assert [s.label for s in found] == ["brow_raise"]
     assert "performed while talking" in found[0].flags
+
+
+def test_a_blink_caught_mid_way_by_one_frame_counts_once():
+    """One open-looking frame inside a blink (the frame caught the lids on their way) does not
+    split it; two blinks with the eyes open between them stay two."""
+    frames = table(4.0)
+    one = [5.0, 8.0, 2.0, 6.0]  # closing, half-open frame, closed, opening
+    two = [3.0, 9.0, 9.0, 9.0, 9.0, 9.0, 3.0]  # a double blink, open for 5 frames between
+    for side in ("left", "right"):
+        aperture = frames[f"eye_aperture_lm_mm_{side}"].to_numpy().copy()
+        aperture[30:30 + len(one)] = one
+        aperture[80:80 + len(two)] = two
+        frames[f"eye_aperture_lm_mm_{side}"] = aperture
+    onsets = [b.onset_s for b in detect_blinks(frames, {"left": 9.0, "right": 9.0})]
+    assert len(onsets) == 3
+    assert abs(onsets[0] - 1.0) < 0.05
