@@ -325,6 +325,7 @@ def diagnose(analysis, tp: dict, margin_s: float = 0.6) -> str:
 def accuracy_table(data: Path, cases: list[str] | None = None, diagnose_misses: bool = False,
                    bases: dict | None = None) -> pd.DataFrame:
     from facescore.analysis import analyze
+    from facescore.scores import excursions
     from facescore.validation import load_truth
 
     rows = []
@@ -389,6 +390,14 @@ def accuracy_table(data: Path, cases: list[str] | None = None, diagnose_misses: 
                 f = getattr(match, frozen).excursion_mm
                 m = getattr(match, moving).excursion_mm
                 row["frozen_share"] = round(max(f, 0) / m, 3) if m > 0 else None
+                # The real face under the phantom moves too (talking, a blink dragging the
+                # brow, webcam noise): what the same measure reads on the base clip itself, in
+                # the same window, is not the phantom's — the truth there is not quite zero.
+                own = excursions(bases[clip].frames, tp["movement"], tp["start_s"],
+                                 tp["end_s"])[frozen].excursion_mm
+                row["frozen_base_own_mm"] = round(own, 2)
+                row["frozen_share_beyond_base"] = (round(max(f - max(own, 0), 0) / m, 3)
+                                                   if m > 0 else None)
             rows.append(row)
         extra = [p for p in analysis.performances if id(p) not in used]
         for p in extra:
@@ -416,6 +425,7 @@ def summarise(acc: pd.DataFrame) -> dict:
                      .fillna(False).astype(bool)]
     errors = scored["sym_err"].dropna().abs()
     frozen = scored.get("frozen_share", pd.Series(dtype=float)).dropna()
+    beyond = scored.get("frozen_share_beyond_base", pd.Series(dtype=float)).dropna()
     empty = pd.Series(dtype=object)
     sides_in = pd.concat([scored.get("left_in_ci", empty), scored.get("right_in_ci", empty)])
     return {
@@ -435,6 +445,7 @@ def summarise(acc: pd.DataFrame) -> dict:
         "weaker_side_right": _share(scored["weaker_ok"]) if "weaker_ok" in scored else "0 / 0",
         "frozen_side_worst_share": float(frozen.max()) if len(frozen) else None,
         "frozen_le_0.1": f"{int((frozen <= 0.1).sum())} / {len(frozen)}",
+        "frozen_le_0.1_beyond_base_own": f"{int((beyond <= 0.1).sum())} / {len(beyond)}",
         "excursion_in_interval": _share(sides_in),
         "symmetry_in_interval": _share(scored.get("sym_in_ci", empty)),
     }

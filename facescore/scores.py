@@ -61,20 +61,44 @@ def travel_during(frames: pd.DataFrame, movement: str, side: str, start_s: float
     return t[during], signal[during] - baseline, during
 
 
-def largest_excursions(moved: dict[str, np.ndarray]) -> dict[str, float]:
-    """Each side's excursion: the largest sample of its own travel, mm (NaN when never
-    measured).
+#: A side's excursion is the level it holds for this long at least, s: shorter spikes (a blink
+#: dragging the brow, a jolt of the head, one frame of a tracking slip) are not the movement.
+HELD_S = 0.25
 
-    A side that did not move reads about +2 SD of its noise (its interval says so). Reading
-    both sides over the stronger side's plateau instead (the median of each side's travel where
-    the stronger holds 80 % of its peak) reads a frozen side at zero on phantoms (symmetry
-    within 10 points for 37 of 52 movements added onto real clips, against 28), but on real
-    faces, whose sides do not peak together, it read the later side low and named weaker sides
-    on healthy clips (smile_lowres's smile 91 % → 5 %, WolfgangLanger's smiles and frowns at
-    0 %): the largest sample is kept.
+
+def held_travel(times: np.ndarray, moved: np.ndarray, held_s: float = HELD_S) -> np.ndarray:
+    """A side's travel as the running median over ``held_s`` (at least 3 frames), mm.
+
+    Each time's value is one the side held around it: a spike shorter than half the window
+    vanishes, a held movement keeps its level. NaN where no frame of the window was measured.
+
+    Parameters
+    ----------
+    times : (T,) ndarray
+        Frame times, s.
+    moved : (T,) ndarray
+        Travel, mm (NaN where not measured).
+    """
+    if len(moved) < 3:
+        return moved.astype(float)
+    step = float(np.median(np.diff(times))) if len(times) > 1 else 1.0
+    frames = max(3, int(round(held_s / max(step, 1e-6))) | 1)  # odd: centred
+    return (pd.Series(moved, dtype=float)
+            .rolling(frames, center=True, min_periods=frames // 2 + 1).median().to_numpy())
+
+
+def largest_excursions(held: dict[str, np.ndarray]) -> dict[str, float]:
+    """Each side's excursion: the largest level of its own held travel (:func:`held_travel`),
+    mm (NaN when never measured).
+
+    Each side is read at its own peak, since real faces' sides do not peak together: reading
+    both sides over the stronger side's plateau (the median of each side's travel where the
+    stronger holds 80 % of its peak) read the later side low and named weaker sides on healthy
+    clips (smile_lowres's smile 91 % → 5 %, WolfgangLanger's smiles and frowns at 0 %). A side
+    that did not move reads about +1-2 SD of its held noise (its interval says so).
     """
     return {side: float(np.nanmax(v)) if np.isfinite(v).any() else float("nan")
-            for side, v in moved.items()}
+            for side, v in held.items()}
 
 
 def excursions(frames: pd.DataFrame, movement: str, start_s: float, end_s: float,
@@ -95,10 +119,11 @@ def excursions(frames: pd.DataFrame, movement: str, start_s: float, end_s: float
     """
     travels = {side: travel_during(frames, movement, side, start_s, end_s, method)
                for side in SIDES}
-    values = largest_excursions({side: moved for side, (_, moved, _) in travels.items()})
+    held = {side: held_travel(times, moved) for side, (times, moved, _) in travels.items()}
+    values = largest_excursions(held)
     out = {}
-    for side, (times, moved, _) in travels.items():
-        peak_s = (float(times[int(np.nanargmax(moved))]) if np.isfinite(moved).any()
+    for side, (times, _, _) in travels.items():
+        peak_s = (float(times[int(np.nanargmax(held[side]))]) if np.isfinite(held[side]).any()
                   else float("nan"))
         out[side] = SideExcursion(values[side], peak_s)
     return out
@@ -215,13 +240,13 @@ def _travels(frames: pd.DataFrame, movement: str, start_s: float, end_s: float,
 
 
 def _side_score(frames: pd.DataFrame, movement: str, side: str, times: np.ndarray,
-                moved: np.ndarray, during: np.ndarray, excursion: float,
+                moved: np.ndarray, during: np.ndarray, held: np.ndarray, excursion: float,
                 noise_mm: float) -> SideScore:
     nan = float("nan")
     if np.isfinite(moved).sum() < 2 or not np.isfinite(excursion):
         return SideScore(nan, nan, nan, nan)
-    peak = int(np.nanargmax(moved))
-    filled = np.nan_to_num(moved, nan=-np.inf)
+    peak = int(np.nanargmax(held))
+    filled = np.nan_to_num(held, nan=-np.inf)
     reached = np.nonzero(filled >= 0.2 * excursion)[0] if excursion > 0 else np.array([peak])
     if not len(reached):
         reached = np.array([peak])
@@ -299,11 +324,12 @@ def score_performance(frames: pd.DataFrame, movement: str, rep: int, start_s: fl
                              f"limit {limit:.1f})")
             scored = False
     travels = _travels(frames, movement, start_s, end_s, blinks)
-    values = largest_excursions({side: moved for side, (_, moved, _) in travels.items()})
+    held = {side: held_travel(times, moved) for side, (times, moved, _) in travels.items()}
+    values = largest_excursions(held)
     if movement == "eye_closure":
         flags, scored = _within_the_eye(frames, values, flags, scored)
-    left, right = (_side_score(frames, movement, side, *travels[side], values[side], sd[side])
-                   for side in SIDES)
+    left, right = (_side_score(frames, movement, side, *travels[side], held[side],
+                               values[side], sd[side]) for side in SIDES)
     symmetry = symmetry_pct(left.excursion_mm, right.excursion_mm) if scored else None
     band = (uncertainty.symmetry_interval(left.interval, right.interval)
             if symmetry is not None else None)

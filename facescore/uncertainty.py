@@ -183,15 +183,20 @@ def _t95(dof: int) -> float:
 
 def noise_table(frames: pd.DataFrame, quiet: np.ndarray, movements: tuple[str, ...]
                 ) -> dict[str, dict[str, float]]:
-    """Resting-travel SD per movement signal and side, mm: ``{movement: {side: sd}}``."""
-    from .segments import activation  # segments builds on this module
+    """Resting-travel SD per movement signal and side, mm: ``{movement: {side: sd}}``.
+
+    The travel is that of the held level (:func:`facescore.scores.held_travel`), the very
+    signal an excursion is read from.
+    """
+    from .scores import held_travel  # both build on this module
+    from .segments import activation
 
     t = frames["t_s"].to_numpy(dtype=float)
     out: dict[str, dict[str, float]] = {}
     for movement in movements:
         out[movement] = {}
         for side in SIDES:
-            signal = activation(frames, movement, side)
+            signal = held_travel(t, activation(frames, movement, side))
             sd = float("nan")
             # A clip busy with movements may hold no second-long quiet stretch: shorter spans
             # then, which can only read less noise than a second would (a floor, said so in
