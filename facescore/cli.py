@@ -273,7 +273,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                            progress=progress)
         paths = write_outputs(analysis, args.video, args.output)
     for p in analysis.performances:
-        weaker = p.weaker_side or "neither (within normal variation)"
+        weaker = p.side_call
         print(f"{p.movement:<12} rep {p.rep}  left {number(p.left.excursion_mm):>5} mm  "
               f"right {number(p.right.excursion_mm):>5} mm  symmetry {_symmetry(p)}  "
               f"weaker: {weaker}" + (f"  ({p.sides} side led)" if p.sides != "both" else ""))

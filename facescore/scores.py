@@ -16,7 +16,7 @@ import pandas as pd
 
 from . import uncertainty
 from .anatomy import SIDES
-from .segments import Detector, activation
+from .segments import TALKING_FLAG, Detector, activation
 
 METHODS = ("flow", "landmarks")
 
@@ -198,6 +198,21 @@ class PerformanceScore:
         if not np.isfinite(right) or (np.isfinite(left) and left >= right):
             return self.left.peak_s
         return self.right.peak_s
+
+    @property
+    def side_call(self) -> str:
+        """The weaker side, or in words why none is named: the sides are within normal
+        variation, the measure cannot tell them apart here, the movement was made while
+        talking, or the sides were not compared."""
+        if self.weaker_side:
+            return self.weaker_side
+        if self.symmetry_pct is None:
+            return "not compared"
+        if TALKING_FLAG in self.flags:
+            return "not named (made while talking)"
+        if self.symmetry_pct >= DEADBAND_SYMMETRY_PCT:
+            return "neither (within normal variation)"
+        return "undecided (the difference is within this recording's noise)"
 
     @property
     def comparable(self) -> bool:

@@ -60,3 +60,4 @@ def test_mirrored_sides_read_the_same():
     a = largest_excursions({"left": held_travel(t, noisy), "right": held_travel(t, moved)})
     b = largest_excursions({"left": held_travel(t, moved), "right": held_travel(t, noisy)})
     assert a["left"] == b["right"] and a["right"] == b["left"]
+

@@ -200,3 +200,34 @@ def test_a_blink_caught_mid_way_by_one_frame_counts_once():
     onsets = [b.onset_s for b in detect_blinks(frames, {"left": 9.0, "right": 9.0})]
     assert len(onsets) == 3
     assert abs(onsets[0] - 1.0) < 0.05
+
+
+@pytest.mark.parametrize("left, right, noise_mm, call", [
+    (5.0, 2.0, 0.1, "right"),
+    (5.0, 4.8, 0.1, "neither (within normal variation)"),
+    (5.0, 3.0, 1.5, "undecided"),
+    (0.4, 0.3, 0.1, "not compared"),
+])
+def test_a_performance_names_its_weaker_side_or_says_why_not(left, right, noise_mm, call):
+    frames = table(4.0)
+    t = frames["t_s"].to_numpy()
+    add(frames, "brow_lift", "left", bump(t, 1.0, 0.4, 0.8, left))
+    add(frames, "brow_lift", "right", bump(t, 1.0, 0.4, 0.8, right))
+    score = _score_performance(frames, "brow_raise", 1, 0.9, 2.8,
+                               noise={"left": noise_mm, "right": noise_mm})
+    assert score.side_call.startswith(call)
+    assert (score.weaker_side is not None) == (call in ("left", "right"))
+
+
+def test_a_movement_made_while_talking_says_so_instead_of_a_side():
+    from dataclasses import replace
+
+    from facescore.segments import TALKING_FLAG
+
+    frames = table(4.0)
+    t = frames["t_s"].to_numpy()
+    add(frames, "brow_lift", "left", bump(t, 1.0, 0.4, 0.8, 5.0))
+    add(frames, "brow_lift", "right", bump(t, 1.0, 0.4, 0.8, 2.0))
+    score = _score_performance(frames, "brow_raise", 1, 0.9, 2.8,
+                               noise={"left": 0.1, "right": 0.1}, flags=(TALKING_FLAG,))
+    assert "talking" in replace(score, weaker_side=None).side_call

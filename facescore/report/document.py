@@ -12,7 +12,7 @@ from ..display import path_text
 from ..features import POSITION_COLUMNS
 from ..scores import DEADBAND_TEXT
 
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
 
 
@@ -78,6 +78,7 @@ def report_dict(analysis: Analysis, input_path: str | Path) -> dict:
             "start_s": p.start_s, "peak_s": p.peak_s, "end_s": p.end_s,
             "left": asdict(p.left), "right": asdict(p.right),
             "symmetry_pct": p.symmetry_pct, "weaker_side": p.weaker_side,
+            "side_call": p.side_call,
             "symmetry_low_pct": p.symmetry_low_pct, "symmetry_high_pct": p.symmetry_high_pct,
             "onset_lag_s": p.onset_lag_s, "sides": p.sides, "flags": list(p.flags),
             "scored": p.scored,
