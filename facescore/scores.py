@@ -64,6 +64,17 @@ def travel_during(frames: pd.DataFrame, movement: str, side: str, start_s: float
 #: A side's excursion is the level it holds for this long at least, s: shorter spikes (a blink
 #: dragging the brow, a jolt of the head, one frame of a tracking slip) are not the movement.
 HELD_S = 0.25
+#: Movements read at their largest sample instead. Near full closure the lid search can flip
+#: between the lid margin and a fold above it (a phantom eye closed to 0.8 mm read 6.2 mm of
+#: travel in 3 frames of 4 and the true 8.5 mm in the fourth): the held level kept the wrong
+#: mode (right/left ratio 0.71 for a true 0.97). A closure's spikes are blinks, masked out
+#: separately, and a frozen eye read the same either way on the real clips (within 0.1 mm).
+HELD_S_BY_MOVEMENT = {"eye_closure": 0.0}
+
+
+def held_seconds(movement: str) -> float:
+    """How long a level must be held to count as the movement's, s (0: any one sample)."""
+    return HELD_S_BY_MOVEMENT.get(movement, HELD_S)
 
 
 def held_travel(times: np.ndarray, moved: np.ndarray, held_s: float = HELD_S) -> np.ndarray:
@@ -71,6 +82,7 @@ def held_travel(times: np.ndarray, moved: np.ndarray, held_s: float = HELD_S) ->
 
     Each time's value is one the side held around it: a spike shorter than half the window
     vanishes, a held movement keeps its level. NaN where no frame of the window was measured.
+    ``held_s`` 0 returns the travel as it is.
 
     Parameters
     ----------
@@ -79,7 +91,7 @@ def held_travel(times: np.ndarray, moved: np.ndarray, held_s: float = HELD_S) ->
     moved : (T,) ndarray
         Travel, mm (NaN where not measured).
     """
-    if len(moved) < 3:
+    if len(moved) < 3 or held_s <= 0:
         return moved.astype(float)
     step = float(np.median(np.diff(times))) if len(times) > 1 else 1.0
     frames = max(3, int(round(held_s / max(step, 1e-6))) | 1)  # odd: centred
@@ -119,7 +131,8 @@ def excursions(frames: pd.DataFrame, movement: str, start_s: float, end_s: float
     """
     travels = {side: travel_during(frames, movement, side, start_s, end_s, method)
                for side in SIDES}
-    held = {side: held_travel(times, moved) for side, (times, moved, _) in travels.items()}
+    held = {side: held_travel(times, moved, held_seconds(movement))
+            for side, (times, moved, _) in travels.items()}
     values = largest_excursions(held)
     out = {}
     for side, (times, _, _) in travels.items():
@@ -339,7 +352,8 @@ def score_performance(frames: pd.DataFrame, movement: str, rep: int, start_s: fl
                              f"limit {limit:.1f})")
             scored = False
     travels = _travels(frames, movement, start_s, end_s, blinks)
-    held = {side: held_travel(times, moved) for side, (times, moved, _) in travels.items()}
+    held = {side: held_travel(times, moved, held_seconds(movement))
+            for side, (times, moved, _) in travels.items()}
     values = largest_excursions(held)
     if movement == "eye_closure":
         flags, scored = _within_the_eye(frames, values, flags, scored)

@@ -188,7 +188,7 @@ def noise_table(frames: pd.DataFrame, quiet: np.ndarray, movements: tuple[str, .
     The travel is that of the held level (:func:`facescore.scores.held_travel`), the very
     signal an excursion is read from.
     """
-    from .scores import held_travel  # both build on this module
+    from .scores import held_seconds, held_travel  # both build on this module
     from .segments import activation
 
     t = frames["t_s"].to_numpy(dtype=float)
@@ -196,7 +196,7 @@ def noise_table(frames: pd.DataFrame, quiet: np.ndarray, movements: tuple[str, .
     for movement in movements:
         out[movement] = {}
         for side in SIDES:
-            signal = held_travel(t, activation(frames, movement, side))
+            signal = held_travel(t, activation(frames, movement, side), held_seconds(movement))
             sd = float("nan")
             # A clip busy with movements may hold no second-long quiet stretch: shorter spans
             # then, which can only read less noise than a second would (a floor, said so in

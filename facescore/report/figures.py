@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..protocol import MOVEMENTS
-from ..scores import PerformanceScore, held_travel, travel_during
+from ..scores import PerformanceScore, held_seconds, held_travel, travel_during
 from ..segments import Segment, activation, resting_level
 
 SIDE_COLOURS = {"left": "#1f77b4", "right": "#d62728"}
@@ -41,8 +41,8 @@ def time_series(frames: pd.DataFrame, segments: list[Segment],
     The thin line is each side's activation from its resting level (its half-minute running
     median, the reference movement detection uses); within each performance the thick line is
     the travel the table scores (from the rest just before it, the level held over
-    :data:`~facescore.scores.HELD_S`) and the bar at its peak is the excursion's 95 % interval.
-    Other expressions are shaded grey.
+    :func:`~facescore.scores.held_seconds`) and the bar at its peak is the excursion's 95 %
+    interval. Other expressions are shaded grey.
 
     Parameters
     ----------
@@ -73,7 +73,8 @@ def time_series(frames: pd.DataFrame, segments: list[Segment],
                 if p.movement != movement:
                     continue
                 times, moved, _ = travel_during(frames, movement, side, p.start_s, p.end_s)
-                ax.plot(times, held_travel(times, moved), color=SIDE_COLOURS[side], lw=2.0)
+                held = held_travel(times, moved, held_seconds(movement))
+                ax.plot(times, held, color=SIDE_COLOURS[side], lw=2.0)
                 score = getattr(p, side)
                 if np.isfinite(score.excursion_mm) and np.isfinite(score.low_mm):
                     ax.errorbar([score.peak_s], [score.excursion_mm],
