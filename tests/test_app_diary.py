@@ -40,7 +40,11 @@ def _send(client, patient: int, photos, rest: str = "", csrf: str | None = None)
 def test_an_upload_becomes_a_series_on_the_patient_page(tmp_path, photos):
     client = _client(tmp_path)
     anna = _patient(client, "anna")
-    assert "No photo series yet" in client.get(f"/patients/{anna}").text
+    empty = client.get(f"/patients/{anna}").text
+    assert "No photo series yet" in empty
+    # The plain form carries this run's token (a browser sends it; nothing else can).
+    form = re.search(r'<form[^>]*id="diary-form".*?</form>', empty, re.S).group(0)
+    assert f'name="csrf" value="{_csrf(client)}"' in form
     response = _send(client, anna, photos, rest="2026-03-01_rest.jpg")
     assert response.status_code == 303, response.text
     page_url = response.headers["location"]

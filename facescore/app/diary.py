@@ -33,7 +33,7 @@ from ..sources import IMAGE_SUFFIXES
 MAX_PHOTOS = 60
 MAX_UPLOAD_BYTES = 1 << 30
 _SERIES = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
-_MOVEMENT = re.compile(r"^[a-z_]{3,20}$")
+_MOVEMENT = re.compile(r"^[a-z_]{3,30}$")
 
 
 def diary_root(data_dir: Path, patient_id: int) -> Path:
@@ -96,7 +96,7 @@ def add_series(data_dir: Path, patient_id: int, photos: Sequence[tuple[str, byte
         if missing:
             raise SourceError(f"rest photo {sorted(missing)[0]} is not among the photos sent")
         diary = analyze_photos([folder / "photos"], mirrored=mirrored, rest=rest_stored)
-        write_diary(diary, folder / "out")
+        write_diary(diary, folder / "out", narrow=True)
         summary = {
             "created": datetime.now().isoformat(timespec="seconds"),
             "n_photos": len(diary.photos), "mirrored": mirrored,
@@ -227,6 +227,7 @@ def install(app: FastAPI, data_dir: Path, render: Callable, csrf_ok: Callable[[R
 
     @app.get("/patients/{patient_id}/diary/{series}/trend_{movement}.png")
     async def trend_image(patient_id: int, series: str, movement: str):
+        """A trend plot; ``trend_<movement>_narrow.png`` its phone layout."""
         patient_or_404(patient_id)
         folder = _series_folder(data_dir, patient_id, series)
         path = folder / "out" / f"trend_{movement}.png"

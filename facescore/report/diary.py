@@ -84,6 +84,8 @@ def trend_figure(diary: Diary, movement: str, width_in: float = 7.5,
     bottom.text(1.0, 1.02, "weaker side: R / L, – none named", transform=bottom.transAxes,
                 ha="right", fontsize=fontsize - 2, color="#555")
     if dated:
+        if len(x) <= 12:  # a tick at each photo's date
+            bottom.set_xticks(x)
         bottom.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
         figure.autofmt_xdate(rotation=30)
     else:
@@ -117,9 +119,11 @@ def render_html(diary: Diary, images: dict[str, tuple[bytes, bytes]]) -> str:
         disclaimer=DISCLAIMER, columns=TABLE_COLUMNS)
 
 
-def write_diary(diary: Diary, out_dir: str | Path) -> dict[str, Path]:
+def write_diary(diary: Diary, out_dir: str | Path, narrow: bool = False) -> dict[str, Path]:
     """Write ``diary.html``, ``diary.csv`` and one ``trend_<expression>.png`` per measured
     expression into ``out_dir``, all or none (:func:`facescore.outputs.atomic_directory`).
+
+    ``narrow``: also each plot laid out for a phone, ``trend_<expression>_narrow.png``.
 
     Returns
     -------
@@ -133,6 +137,8 @@ def write_diary(diary: Diary, out_dir: str | Path) -> dict[str, Path]:
     with atomic_directory(out_dir) as staging:
         diary.table().to_csv(staging / CSV, index=False, float_format="%.3f")
         (staging / HTML).write_text(html, encoding="utf-8")
-        for movement, (wide, _) in images.items():
+        for movement, (wide, small) in images.items():
             (staging / trend_file(movement)).write_bytes(wide)
+            if narrow:
+                (staging / trend_file(movement).replace(".png", "_narrow.png")).write_bytes(small)
     return {key: out_dir / name for key, name in names.items()}
