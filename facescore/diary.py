@@ -21,8 +21,8 @@ morning) builds a record of recovery. :func:`analyze_photos` turns such photos i
    prior-free measure as a video (:mod:`facescore.motion`: landmark-seeded patches of the rest
    photo found again in the photo by optical flow, the head's own motion taken out on the
    nasal ridge), in mm from the rest photo's iris (11.7 mm). Landmark positions alone were
-   measured on phantom photos and pulled toward symmetry (a frozen smile side read 1.4-1.6 mm
-   of the other's 8, against 0.0-0.1 mm by the flow; docs/measurement.md). Each excursion has a
+   measured on phantom photos and pulled toward symmetry (a frozen smile side read 1.5-1.6 mm
+   of the other's 8, against -0.1-0.0 mm by the flow; docs/measurement.md). Each excursion has a
    95 % interval from the measure's noise (rest photos compared with each other: the series'
    own when it has two or more, never below what the phantoms measured) and a relative term;
    a side is named weaker only as for a video (:func:`facescore.uncertainty.weaker_side`).
@@ -54,10 +54,10 @@ from .sources import IMAGE_SUFFIXES
 
 REST = "rest"
 #: Phantom-measured noise of one side's excursion between two photos of a face at rest, mm
-#: (robust SD of rest-against-rest photos placed differently, astronaut and neutral.jpeg:
-#: 0.05-0.15 mm; ``python benchmarks/photo_diary.py``), rounded up. A floor: a series with two
-#: or more rest photos measures its own.
-PHOTO_NOISE_MM = {"brow_raise": 0.2, "eye_closure": 0.2, "smile": 0.2, "frown": 0.2}
+#: (robust SD of six rest photos framed differently against a seventh; astronaut / neutral.jpeg:
+#: brow 0.14 / 0.26, eye 0.05 / 0.04, smile 0.11 / 0.10; ``python benchmarks/photo_diary.py``),
+#: rounded up. A floor: a series with two or more rest photos measures its own.
+PHOTO_NOISE_MM = {"brow_raise": 0.3, "eye_closure": 0.2, "smile": 0.2, "frown": 0.3}
 #: Error proportional to the excursion: on phantom photos the moving side read 5-12 % short
 #: (the patches deform in one step), and the iris scale is 11.7 ± 0.5 mm between people.
 PHOTO_RELATIVE_ERROR = 0.1
