@@ -27,6 +27,7 @@ are not validated against clinical grading.
 Typical use:
   facescore analyze consult.mp4 -o report/      # report.html + report.json + per-frame table
   facescore analyze photo.jpg -o rest/          # a photo: resting symmetry only
+  facescore photos diary/ -o diary_report/      # dated photos: each side, trend per expression
   facescore analyze webcam.mp4 --mirrored       # a mirror-image (webcam preview) recording
   facescore phantom exam.mp4 --right-gain 0.5   # a test video with a known weak right side
   facescore check exam.mp4                       # compare a phantom's measurement with its truth
@@ -61,14 +62,14 @@ class _LinesFormatter(argparse.RawDescriptionHelpFormatter):
 
 
 @contextmanager
-def _progress(label: str, enabled: bool):
+def _progress(label: str, enabled: bool, unit: str = "frame"):
     """A tqdm bar on stderr (only on a terminal); yields a ``progress(done, total)`` callable."""
     if not enabled or not sys.stderr.isatty():
         yield None
         return
     from tqdm import tqdm
 
-    bar = tqdm(desc=label, unit="frame", file=sys.stderr, leave=False)
+    bar = tqdm(desc=label, unit=unit, file=sys.stderr, leave=False)
 
     def update(done: int, total: int | None) -> None:
         if total and bar.total != total:
@@ -312,6 +313,40 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     for warning in analysis.measurement.quality.get("warnings", []):
         print(f"warning: {warning}")
     print(f"report: {paths[1]}  (data: {paths[0]}, per-frame table: {paths[2]})")
+    print("facescore is a measurement aid, not a diagnostic device; its scores are not "
+          "validated against clinical grading.")
+    return 0
+
+
+def cmd_photos(args: argparse.Namespace) -> int:
+    from .diary import analyze_photos, list_photos
+    from .display import number
+    from .outputs import check_output_folder
+    from .report.diary import write_diary
+
+    check_output_folder(args.output)
+    list_photos(args.photos)  # no photos, a non-photo in a folder: refused before any work
+    with _progress("photos", not args.quiet, unit="photo") as progress:
+        diary = analyze_photos(args.photos, mirrored=args.mirrored, rest=args.rest or (),
+                               progress=progress)
+        paths = write_diary(diary, args.output)
+    for note in diary.notes:
+        print(f"note: {note}")
+    for p in diary.photos:
+        line = f"{p.label:<16} {p.expression.replace('_', ' '):<12}"
+        if p.excursion:
+            left, right = p.excursion.get("left"), p.excursion.get("right")
+            line += (f" left {number(left.value if left else None):>5} mm"
+                     f"  right {number(right.value if right else None):>5} mm")
+            if p.symmetry is not None:
+                line += f"  symmetry {number(p.symmetry.value, 0):>3} %"
+            line += f"  weaker: {p.weaker_side or 'neither (within normal variation)'}"
+        print(f"{line}  (date: {p.date.source})")
+    for movement, sides in diary.trends.items():
+        print(f"trend, {movement.replace('_', ' ')}: " + "; ".join(
+            f"{side} {t.direction} ({t.slope_mm:+.2f} mm per {t.per})"
+            for side, t in sides.items()))
+    print(f"diary: {paths['html']}  (table: {paths['csv']})")
     print("facescore is a measurement aid, not a diagnostic device; its scores are not "
           "validated against clinical grading.")
     return 0
@@ -570,6 +605,32 @@ def build_parser() -> argparse.ArgumentParser:
                         "detection (default: detect the movements)")
     _mirrored_and_quiet(a)
     a.set_defaults(run=cmd_analyze)
+
+    ph = sub.add_parser(
+        "photos", help="a photo diary: dated photos of one face, each side measured, a trend "
+                       "per expression", formatter_class=_LinesFormatter,
+        description="Measure a series of photos of one face (a folder, or files) into "
+                    "OUTDIR/diary.html, diary.csv (one row per photo and side) and "
+                    "trend_<expression>.png. Each photo's date comes from its EXIF, else from "
+                    "its file name (2026-03-14, 20260314, IMG_20260314_101530), else the "
+                    "order given; each photo's expression is recognised (rest, smile, brow "
+                    "raise, eye closure, frown, or another), and each side's movement is "
+                    "measured against the rest photo nearest in time. Without a rest photo "
+                    "only per-side positions are given.",
+        epilog="Sides are the patient's anatomical sides. A side is called weaker only "
+               "outside normal variation (symmetry below 88 % and at least 1 mm difference).\n"
+               "Example:\n  facescore photos diary/ -o diary_report/\n"
+               "  facescore photos diary/ -o out/ --rest 2026-03-01.jpg --mirrored")
+    ph.add_argument("photos", nargs="+", type=Path, metavar="FOLDER",
+                    help="a folder of photos (every file in it must be a photo), or photos")
+    ph.add_argument("-o", "--output", type=Path, default=Path("facescore_diary"),
+                    metavar="OUTDIR", help="output folder (default ./facescore_diary)")
+    ph.add_argument("--rest", nargs="+", metavar="PHOTO",
+                    help="photos of the face at rest, whatever their expression scores say "
+                         "(for a face that reads as smiling at rest); default: recognised")
+    _mirrored_and_quiet(ph, "the photos are mirror images (a selfie camera that saves its "
+                            "preview); sides are corrected (default: off)")
+    ph.set_defaults(run=cmd_photos)
 
     b = sub.add_parser(
         "batch", help="analyse many recordings: parallel, resumable, one tidy table",

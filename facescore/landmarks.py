@@ -236,6 +236,11 @@ class FaceTracker:
         return faces
 
     # --- tracking -------------------------------------------------------------------------
+    def follow(self, face: FaceObservation) -> None:
+        """Track ``face`` from now on (one found by :meth:`search`, or in another picture):
+        the next :meth:`track` looks around it first."""
+        self._set_roi(face)
+
     def _set_roi(self, face: FaceObservation) -> None:
         xy = face.points[:, :2]
         (xmin, ymin), (xmax, ymax) = xy.min(axis=0), xy.max(axis=0)

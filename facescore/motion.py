@@ -101,6 +101,11 @@ CHAIN_LEVELS = 2
 _LK_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)
 #: A track is kept when tracking it back lands within this many working px of its start.
 FORWARD_BACKWARD_PX = 1.0
+#: The same for a photo measured against a reference photo (:meth:`AnchoredTracker.update`'s
+#: ``independent``): with no frames between them, a smiling mouth corner's patch deforms in
+#: one step, and at 1 px the corner was lost in 8 of 32 phantom smile photos (every one a full,
+#: 8 mm smile); at 2 px in none, the plausibility band still bounding gross failures.
+PHOTO_FORWARD_BACKWARD_PX = 2.0
 #: Chained and anchored results closer than this (working px) agree.
 AGREE_PX = 1.0
 #: A region is at rest when its landmarks moved less than this from the anchor, mm.
@@ -210,7 +215,8 @@ def _eyes_open(points: np.ndarray) -> bool:
 
 def track(previous: np.ndarray, current: np.ndarray, start: np.ndarray,
           guess: np.ndarray | None, window: tuple[int, int],
-          levels: int = LK_LEVELS) -> tuple[np.ndarray, np.ndarray]:
+          levels: int = LK_LEVELS, fb_px: float = FORWARD_BACKWARD_PX
+          ) -> tuple[np.ndarray, np.ndarray]:
     """Pyramidal Lucas-Kanade with a forward-backward check.
 
     Parameters
@@ -220,6 +226,8 @@ def track(previous: np.ndarray, current: np.ndarray, start: np.ndarray,
         Patch centres in ``previous``.
     guess : (N, 2) ndarray or None
         Where to start looking in ``current``.
+    fb_px : float
+        Largest forward-backward error of a kept track, px.
 
     Returns
     -------
@@ -237,7 +245,7 @@ def track(previous: np.ndarray, current: np.ndarray, start: np.ndarray,
     backward, ok_b, _ = cv2.calcOpticalFlowPyrLK(current, previous, forward, p0.copy(),
                                                  flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **params)
     error = np.linalg.norm((backward - p0).reshape(-1, 2), axis=1)
-    good = (ok_f.ravel() == 1) & (ok_b.ravel() == 1) & (error < FORWARD_BACKWARD_PX)
+    good = (ok_f.ravel() == 1) & (ok_b.ravel() == 1) & (error < fb_px)
     return forward.reshape(-1, 2), good
 
 
@@ -422,7 +430,7 @@ class AnchoredTracker:
     # --- frames -------------------------------------------------------------------------------
     def update(self, picture: np.ndarray, points: np.ndarray, matrix: np.ndarray,
                frame: int, expression: float = float("nan"),
-               head: np.ndarray | None = None) -> FlowReading:
+               head: np.ndarray | None = None, independent: bool = False) -> FlowReading:
         """Measure one frame.
 
         Parameters
@@ -441,6 +449,11 @@ class AnchoredTracker:
         head : (478, 3) ndarray, optional
             The landmarks in the head-fixed frame (:func:`facescore.geometry.head_fixed`),
             when the caller has them already; computed here otherwise.
+        independent : bool
+            Measure this frame on its own against the first anchor: no new anchor and no
+            chain from the previous frame, the search starting from the landmarks' estimate
+            (photos, each compared with one reference photo whatever the pose, which the caller
+            then judges). False: a video's frames, chained and re-anchored as the head turns.
         """
         if head is None:
             head = head_fixed(points, matrix)
@@ -449,6 +462,10 @@ class AnchoredTracker:
         if np.isfinite(expression):
             self._expressions.append(expression)
         anchor, distance = self._nearest(pose.yaw, pose.pitch)
+        if independent and anchor is not None:
+            anchor, self._previous = self.anchors[self._epoch_start], None
+            return self._measure(gray, points, head, anchor, distance,
+                                 PHOTO_FORWARD_BACKWARD_PX)
         if anchor is None or (distance > REANCHOR_DEG and self._previous_valid_share > 0.8
                               and len(self.anchors) - self._epoch_start < MAX_ANCHORS
                               and _eyes_open(points) and self._neutral_enough(expression)):
@@ -463,7 +480,8 @@ class AnchoredTracker:
         return self._measure(gray, points, head, anchor, distance)
 
     def _measure(self, gray: np.ndarray, points: np.ndarray, head: np.ndarray,
-                 anchor: Anchor, distance: float) -> FlowReading:
+                 anchor: Anchor, distance: float,
+                 fb_px: float = FORWARD_BACKWARD_PX) -> FlowReading:
         xy = points[:, :2]
         # The picture is brought to the anchor's scale by the span of the eye corners (the
         # ridge's landmarks are too close together to tell scale well: a 5 % error misplaced
@@ -487,7 +505,7 @@ class AnchoredTracker:
         anchored_ok = np.zeros(n, dtype=bool)
         for rows, window in _WINDOWS:
             anchored[rows], anchored_ok[rows] = track(anchor.picture, working, anchor.seeds[rows],
-                                                      start[rows], window)
+                                                      start[rows], window, fb_px=fb_px)
         # The chain only where it can matter: a region that is moving (it may have deformed
         # away from the anchor's picture) or a patch the anchor lost.
         chained = np.full((n, 2), np.nan)

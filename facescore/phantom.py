@@ -778,6 +778,39 @@ def render_frame(face: BaseFace, displacement: np.ndarray, output: np.ndarray,
                      borderMode=cv2.BORDER_REFLECT101)
 
 
+def compose_frame(face: BaseFace, others: np.ndarray, closure: np.ndarray, output: np.ndarray,
+                  spec: PhantomSpec, anchors: np.ndarray,
+                  rng: np.random.Generator) -> np.ndarray:
+    """One finished picture: the face moved by ``others`` and its lids by ``closure`` (rendered
+    by occlusion, :func:`uncovered_eye_mask`), the spec's pixel noise and mirroring applied.
+
+    Parameters
+    ----------
+    others, closure : (478, 2) ndarray
+        Vertex displacements, photo px (:func:`displacement_at`).
+    output : (2, 3) ndarray
+        Photo px → output px (placement and sway).
+    rng : numpy.random.Generator
+        Source of the pixel noise.
+
+    Returns
+    -------
+    (H, W, 3) uint8 ndarray
+    """
+    rgb = render_frame(face, others + closure, output, spec, anchors)
+    if np.abs(closure).max() > 0:
+        eye = render_frame(face, others, output, spec, anchors)
+        still = face.points + others
+        mask = uncovered_eye_mask(face, still, still + closure, output, spec.size)
+        rgb = composite_eye(mask, eye, rgb)
+    if spec.noise:
+        noisy = rgb + rng.normal(0.0, spec.noise, rgb.shape)
+        rgb = np.clip(noisy, 0, 255).astype(np.uint8)
+    if spec.mirror:
+        rgb = np.ascontiguousarray(rgb[:, ::-1])
+    return rgb
+
+
 def displacement_at(t: float, performances: Sequence[Performance], spec: PhantomSpec,
                     fields: dict[str, dict[str, np.ndarray]],
                     distractors: Sequence[Distractor] = (),
@@ -1004,17 +1037,7 @@ def _write_phantom(partial: Path, face: BaseFace, spec: PhantomSpec,
             others, closure = displacement_at(t, performances, spec, fields, distractors, extra)
             sway = _sway(spec, t, face_centre_out)
             output = (np.vstack([sway, [0, 0, 1]]) @ np.vstack([placement, [0, 0, 1]]))[:2]
-            rgb = render_frame(face, others + closure, output, spec, anchors)
-            if np.abs(closure).max() > 0:
-                eye = render_frame(face, others, output, spec, anchors)
-                still = face.points + others
-                mask = uncovered_eye_mask(face, still, still + closure, output, spec.size)
-                rgb = composite_eye(mask, eye, rgb)
-            if spec.noise:
-                noisy = rgb + rng.normal(0.0, spec.noise, rgb.shape)
-                rgb = np.clip(noisy, 0, 255).astype(np.uint8)
-            if spec.mirror:
-                rgb = np.ascontiguousarray(rgb[:, ::-1])
+            rgb = compose_frame(face, others, closure, output, spec, anchors, rng)
             for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
                 container.mux(packet)
             if progress is not None:
@@ -1024,3 +1047,73 @@ def _write_phantom(partial: Path, face: BaseFace, spec: PhantomSpec,
     truth = exam_truth(face, spec, performances, duration, fields, distractors, extra)
     truth["video_sha256"] = hashlib.sha256(partial.read_bytes()).hexdigest()
     return truth
+
+
+# --- photos --------------------------------------------------------------------------------------
+
+@dataclass
+class PhantomPhoto:
+    """A still phantom: the picture and what its face does.
+
+    Attributes
+    ----------
+    rgb : (H, W, 3) uint8 ndarray
+    truth : dict
+        ``movement`` (None: at rest), ``gains`` per side, and per side the truth of
+        :func:`side_truth` (``left``, ``right``; excursions 0 at rest), ``symmetry_pct`` and
+        ``weaker_side`` (None when the sides move alike), mm and %.
+    """
+
+    rgb: np.ndarray
+    truth: dict
+
+
+def phantom_photo(face: BaseFace, movement: str | None = None, spec: PhantomSpec | None = None,
+                  pose_t: float = 0.0) -> PhantomPhoto:
+    """A photo of ``face`` holding ``movement`` at the spec's per-side gains (or at rest).
+
+    The photo is rendered exactly as a phantom video's frame at the movement's peak
+    (:func:`compose_frame`), so a series of them differs only by what each says: the gains,
+    and the head's placement, taken from the spec's sway at time ``pose_t`` (s), as photos taken
+    on different days never frame the face the same way.
+
+    Parameters
+    ----------
+    face : BaseFace
+        The base face (:func:`load_base_face`).
+    movement : str or None
+        One of :data:`MOVEMENTS`; None for a resting face.
+    spec : PhantomSpec, optional
+        Gains, size, face size, pixel noise, sway, seed and mirroring; defaults to a symmetric
+        normal face.
+    pose_t : float
+        Where on the spec's sway the head is, s.
+    """
+    spec = spec or PhantomSpec()
+    zeros = np.zeros_like(face.points)
+    sides = {side: {"excursion_mm": 0.0} for side in SIDES}
+    others, closure = zeros, zeros
+    gains = {side: 0.0 for side in SIDES}
+    if movement is not None:
+        gains = {side: spec.gain(movement, side) for side in SIDES}
+        moved = {side: gains[side] * FIELDS[movement](face, side) for side in SIDES}
+        sides = {side: side_truth(face, movement, moved[side], side) for side in SIDES}
+        total = moved["left"] + moved["right"]
+        others, closure = (zeros, total) if movement == "eye_closure" else (total, zeros)
+    placement = _placement(face, spec)
+    anchors = _anchors(face, spec, geometry.invert_affine(placement))
+    centre = geometry.apply_affine(placement, face.points.mean(axis=0)[None])[0]
+    sway = _sway(spec, pose_t, centre)
+    output = (np.vstack([sway, [0, 0, 1]]) @ np.vstack([placement, [0, 0, 1]]))[:2]
+    rgb = compose_frame(face, others, closure, output, spec, anchors,
+                        np.random.default_rng(spec.seed))
+    left, right = sides["left"]["excursion_mm"], sides["right"]["excursion_mm"]
+    stronger = max(abs(left), abs(right))
+    truth = {
+        "movement": movement, "gains": gains, "left": sides["left"], "right": sides["right"],
+        "symmetry_pct": 100 * min(abs(left), abs(right)) / stronger if stronger else 100.0,
+        "weaker_side": None if np.isclose(left, right) else ("right" if abs(right) < abs(left)
+                                                             else "left"),
+        "base_face": face.name, "base_mm_per_px": face.mm_per_px,
+    }
+    return PhantomPhoto(rgb, truth)

@@ -75,6 +75,26 @@ def _score(frames: pd.DataFrame, column: str) -> np.ndarray:
     return np.full(len(frames), np.nan)
 
 
+def class_scores(frames: pd.DataFrame) -> pd.DataFrame:
+    """Per frame, each expression class's recogniser score as the model gives it, 0-1.
+
+    Columns as :func:`evidence`; a class with several recogniser scores reads their mean (the
+    largest for :data:`READ_AS_LARGEST`); NaN without scores.
+    """
+    classes = {m: BY_NAME[m].recogniser for m in MOVEMENTS} | NON_EXAM
+    out = {}
+    for name, columns in classes.items():
+        scores = np.vstack([_score(frames, c) for c in columns])
+        with warnings.catch_warnings():  # frames without a face: all-NaN columns
+            warnings.simplefilter("ignore", RuntimeWarning)
+            # The largest look score, not each one's own rise: closing the eyes raises
+            # eyeLookDown as much as eyeBlink on a warped closure, and that must not make
+            # every eye closure a glance (measured: the phantom closure behind glasses).
+            out[name] = (np.nanmax(scores, axis=0) if name in READ_AS_LARGEST
+                         else np.nanmean(scores, axis=0))
+    return pd.DataFrame(out, index=frames.index)
+
+
 def evidence(frames: pd.DataFrame) -> pd.DataFrame:
     """Per frame, how far each expression class's recogniser rose above the clip's rest, 0-1.
 
@@ -84,20 +104,12 @@ def evidence(frames: pd.DataFrame) -> pd.DataFrame:
     from .segments import resting_level  # segments builds on this module
 
     t = frames["t_s"].to_numpy(dtype=float)
-    classes = {m: BY_NAME[m].recogniser for m in MOVEMENTS} | NON_EXAM
     out = {}
-    for name, columns in classes.items():
-        scores = np.vstack([_score(frames, c) for c in columns])
-        if not np.isfinite(scores).any():
-            out[name] = np.full(len(t), np.nan)
+    for name, values in class_scores(frames).items():
+        score = values.to_numpy(dtype=float)
+        if not np.isfinite(score).any():
+            out[name] = score
             continue
-        with warnings.catch_warnings():  # frames without a face: all-NaN columns
-            warnings.simplefilter("ignore", RuntimeWarning)
-            # The largest look score, not each one's own rise: closing the eyes raises
-            # eyeLookDown as much as eyeBlink on a warped closure, and that must not make
-            # every eye closure a glance (measured: the phantom closure behind glasses).
-            score = (np.nanmax(scores, axis=0) if name in READ_AS_LARGEST
-                     else np.nanmean(scores, axis=0))
         rest = resting_level(score, t, REST_WINDOW_S)
         out[name] = score - np.where(np.isfinite(rest), rest, 0.0)
     return pd.DataFrame(out, index=frames.index)

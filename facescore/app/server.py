@@ -33,7 +33,7 @@ from starlette.staticfiles import StaticFiles
 from .. import __version__
 from ..analysis import DISCLAIMER
 from ..errors import FacescoreError, SourceError
-from . import media, reports, security, timeline
+from . import diary, media, reports, security, timeline
 from .store import InputError, Store, clean_segments, now
 
 DEFAULT_MAX_UPLOAD_MB = 2048
@@ -165,7 +165,7 @@ def create_app(config: Config) -> FastAPI:
 
     def _is_upload(request: Request) -> bool:
         parts = request.url.path.strip("/").split("/")
-        return len(parts) == 3 and parts[0] == "patients" and parts[2] == "visits"
+        return len(parts) == 3 and parts[0] == "patients" and parts[2] in ("visits", "photos")
 
     def render(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
         html = env.get_template(name).render(
@@ -199,6 +199,9 @@ def create_app(config: Config) -> FastAPI:
         if visit is None:
             raise HTTPException(404, "No such visit (it may have been deleted).")
         return visit
+
+    diary.install(app, store.root, render, lambda r, sent: security.csrf_ok(
+        r, config.csrf_token, sent), patient_or_404, env)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException):
