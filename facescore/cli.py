@@ -605,8 +605,9 @@ def build_parser() -> argparse.ArgumentParser:
         "session", help="guided home-exercise session with live feedback",
         description="Prompts rest, brow raise, eye closure, smile and frown in a window with a "
                     "countdown and hold timer, shows each side's movement live as a bar "
-                    "(relative to that side's best), then writes the same report as "
-                    "'analyze' and adds one row per movement to your history. No video is "
+                    "(its travel from its own rest, both sides on one scale), then writes "
+                    "the same report as 'analyze' and adds one row per movement to your "
+                    "history. No video is "
                     f"kept unless --save-video. The script: {SESSION_SCRIPT}. Keys: p pause, "
                     "s skip, q quit early (keeps the completed movements); Ctrl-C abandons "
                     "the session (nothing is recorded).",
