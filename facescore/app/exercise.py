@@ -234,7 +234,11 @@ async def drive(websocket: WebSocket, profile: str, db: Path, order=MOVEMENTS,
     session: BrowserSession | None = None
     receiver = None
     try:
-        session = await loop.run_in_executor(executor, BrowserSession, order, timing)
+        try:
+            session = await loop.run_in_executor(executor, BrowserSession, order, timing)
+        except FacescoreError as exc:  # the landmark model missing or damaged
+            await refuse(websocket, str(exc))
+            return
         await websocket.send_text(json.dumps({"type": "ready"}))
         latest: list[Incoming] = []  # at most one: the newest frame not yet measured
         commands: list[str] = []

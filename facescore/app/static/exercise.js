@@ -13,7 +13,7 @@
   var bars = { left: $("bar-left"), right: $("bar-right") };
   var canvas = document.createElement("canvas");
   var context = canvas.getContext("2d");
-  var socket = null, stream = null, running = false;
+  var socket = null, stream = null, running = false, finished = false;
   var sent = 0, answered = 0, dropped = 0, lastSent = -Infinity, encoding = false;
   var latencies = [];
   var interval = 1000 / config.fps;
@@ -174,6 +174,7 @@
       return;
     }
     startButton.disabled = true;
+    finished = false;
     say("Loading the face model…");
     var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
     socket = new WebSocket(scheme + window.location.host + config.ws + "?csrf="
@@ -196,6 +197,7 @@
           say("Follow the prompts. The bars show each side of your face.");
           watchFrames();
         }).catch(function (error) {
+          finished = true;  // the socket's close below is ours
           say("No camera: " + (error && error.message ? error.message : error), true);
           socket.close();
           startButton.disabled = false;
@@ -203,15 +205,20 @@
       } else if (message.type === "state") {
         showState(message);
       } else if (message.type === "result") {
+        finished = true;
         showResult(message);
       } else if (message.type === "error") {
+        finished = true;
         stopCamera();
         startButton.disabled = false;
         say(message.message, true);
       }
     };
     socket.onclose = function () {
-      if (running) { stopCamera(); startButton.disabled = false; say("The connection to facescore was lost.", true); }
+      if (finished) return;
+      stopCamera();
+      startButton.disabled = false;
+      say("The connection to facescore was lost (is 'facescore serve' still running?).", true);
     };
   }
 
