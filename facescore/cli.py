@@ -687,7 +687,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder for history.png and history.html (default ./facescore_history)")
     h.add_argument("--export", type=Path, metavar="FILE",
                    help="write the home sessions of --profile to one file (JSON, with a "
-                        "checksum) to take to the clinic, instead of the table")
+                        "checksum) to take to the clinic, instead of the table (default: "
+                        "none, the table)")
     h.add_argument("--import", dest="import_file", type=Path, metavar="FILE",
                    help="add the sessions of an export file to the history (into --profile, "
                         "default the profile it was exported from); a file that is not a "
