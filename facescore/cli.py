@@ -413,6 +413,8 @@ def cmd_history(args: argparse.Namespace) -> int:
     from .display import printable
     from .outputs import atomic_directory, check_output_folder
 
+    if args.export is not None or args.import_file is not None:
+        return _history_transfer(args)
     check_output_folder(args.output)
     connection = history.connect(args.db)
     try:
@@ -430,6 +432,46 @@ def cmd_history(args: argparse.Namespace) -> int:
         (staging / "history.html").write_text(history.history_html(table, png),
                                               encoding="utf-8")
     print(f"trend: {args.output / 'history.png'}, page: {args.output / 'history.html'}")
+    return 0
+
+
+def _history_transfer(args: argparse.Namespace) -> int:
+    """``history --export FILE`` / ``--import FILE``: thin over :mod:`facescore.transfer`."""
+    from . import history, transfer
+    from .display import printable
+    from .outputs import check_output_file
+
+    if args.export is not None and args.import_file is not None:
+        raise FacescoreError("--export and --import: one at a time")
+    if args.export is not None:
+        if not args.profile:
+            raise FacescoreError("--export needs --profile (whose home sessions)")
+        check_output_file(args.export, "export file")
+        connection = history.connect(args.db)
+        try:
+            data = transfer.export_sessions(connection, args.profile)
+        finally:
+            connection.close()
+        staging = args.export.with_name(f".{args.export.name}.part")
+        staging.write_bytes(data)
+        staging.replace(args.export)
+        print(f"exported the home sessions of '{printable(args.profile, 80)}' to {args.export}")
+        return 0
+    try:
+        data = args.import_file.read_bytes()
+    except OSError as exc:
+        raise FacescoreError(f"cannot read {args.import_file}: {exc.strerror or exc}") from None
+    content = transfer.read_export(data)
+    profile = args.profile or content["profile"]
+    db = history.default_path() if args.db is None else args.db
+    connection = history.connect(db)
+    try:
+        result = transfer.import_sessions(connection, content, profile,
+                                          db.parent / "sessions" / history.profile_folder(profile))
+    finally:
+        connection.close()
+    print(f"imported {len(result.imported)} session(s) into profile '{printable(profile, 80)}'"
+          + (f" ({result.already} already there)" if result.already else ""))
     return 0
 
 
@@ -666,8 +708,9 @@ def build_parser() -> argparse.ArgumentParser:
         "session", help="guided home-exercise session with live feedback",
         description="Prompts rest, brow raise, eye closure, smile and frown in a window with a "
                     "countdown and hold timer, shows each side's movement live as a bar "
-                    "(relative to that side's best), then writes the same report as "
-                    "'analyze' and adds one row per movement to your history. No video is "
+                    "(its travel from its own rest, both sides on one scale), then writes "
+                    "the same report as 'analyze' and adds one row per movement to your "
+                    "history. No video is "
                     f"kept unless --save-video. The script: {SESSION_SCRIPT}. Keys: p pause, "
                     "s skip, q quit early (keeps the completed movements); Ctrl-C abandons "
                     "the session (nothing is recorded).",
@@ -703,6 +746,14 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("-o", "--output", type=Path, default=Path("facescore_history"),
                    metavar="OUTDIR",
                    help="folder for history.png and history.html (default ./facescore_history)")
+    h.add_argument("--export", type=Path, metavar="FILE",
+                   help="write the home sessions of --profile to one file (JSON, with a "
+                        "checksum) to take to the clinic, instead of the table (default: "
+                        "none, the table)")
+    h.add_argument("--import", dest="import_file", type=Path, metavar="FILE",
+                   help="add the sessions of an export file to the history (into --profile, "
+                        "default the profile it was exported from); a file that is not a "
+                        "facescore export is refused and nothing is written")
     h.set_defaults(run=cmd_history)
 
     w = sub.add_parser(

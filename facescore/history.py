@@ -15,8 +15,10 @@ wait for each other instead of corrupting it.
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import os
+import re
 import sqlite3
 import time
 from pathlib import Path
@@ -92,6 +94,23 @@ def default_path() -> Path:
     home = os.environ.get("FACESCORE_HOME")
     base = Path(home) if home else Path.home() / ".local" / "share" / "facescore"
     return base / "history.sqlite"
+
+
+def profile_folder(profile: str) -> str:
+    """A folder name for a profile: its letters, digits, "-" and "_" (at most 60), plus a
+    hash of the whole name when anything was left out, so that no name can reach outside the
+    sessions folder ("../..") or be too long for the file system."""
+    safe = re.sub(r"[^A-Za-z0-9_-]+", "_", profile).strip("_")[:60]
+    if safe != profile or not safe:
+        digest = hashlib.sha1(profile.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+        safe = f"{safe or 'profile'}-{digest}"
+    return safe
+
+
+def session_folder(profile: str, db: str | Path | None = None) -> Path:
+    """Where a new session's report goes: ``sessions/<profile>/<time>`` beside the history."""
+    root = Path(db).parent if db else default_path().parent
+    return root / "sessions" / profile_folder(profile) / time.strftime("%Y%m%d-%H%M%S")
 
 
 def connect(path: str | Path | None = None) -> sqlite3.Connection:

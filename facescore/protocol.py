@@ -134,6 +134,11 @@ class Timing:
     hold_s: float = 0.6  # at peak
     rest_s: float = 1.0  # between performances
 
+    def script_s(self, n_performances: int) -> float:
+        """A script's length with this many performances, s (as
+        :func:`facescore.phantom.exam_schedule` lays them out)."""
+        return self.lead_in_s + n_performances * (2 * self.ramp_s + self.hold_s + self.rest_s)
+
 
 #: The guided session's script: 3 s to settle, then for each movement 0.5 s to reach it, 2 s of
 #: hold, 0.5 s to release and 2.5 s of rest.

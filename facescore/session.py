@@ -2,19 +2,24 @@
 
 The session prompts the exam's movements on a fixed script (the same script a phantom performs,
 :func:`facescore.phantom.exam_schedule`), measures every frame with the same pipeline as
-``analyze`` (:class:`facescore.pipeline.FrameMeasurer`), shows each side's movement live as a bar
-relative to that side's best, and at the end scores the prompted movements, writes the report
-and adds one row per movement to the history. The preview is mirrored for the user; all
-measurements stay anatomical.
+``analyze`` (:class:`facescore.pipeline.FrameMeasurer`), shows each side's travel from its own
+rest live as a bar (both sides on one scale, so the weaker side's bar is the shorter), and at
+the end scores the prompted movements, writes the report and adds one row per movement to the
+history. All measurements stay anatomical; only previews are mirrored.
+
+:class:`LiveSession` holds that logic and is fed one frame at a time; two thin drivers show
+it: :func:`run_session` (a camera or video and an OpenCV window, ``facescore session``) and
+the clinic app's exercise page (frames from the browser's camera over a WebSocket,
+:mod:`facescore.app.exercise`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import sys
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,19 +29,29 @@ import numpy as np
 
 from . import history
 from .analysis import Analysis, analyze_measurement
+from .anatomy import SIDES
 from .errors import FacescoreError
+from .geometry import mm_per_px
+from .history import profile_folder, session_folder  # noqa: F401 (public here too)
 from .landmarks import FaceTracker
 from .outputs import check_output_file, check_output_folder
 from .phantom import Performance, exam_schedule
 from .pipeline import MIN_IOD_PX, WORKING_MAX_SIDE, FrameMeasurer
 from .protocol import MOVEMENTS, PROMPTS, SESSION_TIMING, Timing
 from .segments import Segment
-from .sources import CameraSource, VideoSource
+from .sources import CameraSource, Frame, SourceInfo, VideoSource
 
 #: Movement still counted after the prompt's end: people release late.
 RELEASE_MARGIN_S = 0.6
 #: Mean brightness (0-255) of the face below which the light is too poor.
 MIN_BRIGHTNESS = 45
+#: A side's rest before a prompt is its median activation over this last stretch, s.
+REST_WINDOW_S = 0.6
+#: The live mm scale is the median iris over this many recent frames with a face.
+IRIS_FRAMES = 150
+#: A bar is full at the larger side's best travel in this movement, but never below this, mm:
+#: at rest the bars then show the frame-to-frame noise (a few tenths of a mm) as near empty.
+BAR_FULL_MM = 2.0
 
 
 def _raw_activation(row: dict, movement: str, side: str) -> float:
@@ -53,7 +68,7 @@ def _raw_activation(row: dict, movement: str, side: str) -> float:
     return float(value())
 
 
-def face_warning(row: dict, rgb: np.ndarray) -> str | None:
+def face_warning(row: dict, frame: Frame) -> str | None:
     """Why the face cannot be measured now, in words for the user, or None."""
     if not row.get("face_found"):
         return "Face not found - look at the camera"
@@ -61,7 +76,8 @@ def face_warning(row: dict, rgb: np.ndarray) -> str | None:
         return "Move closer to the camera"
     if not row["pose_ok"]:
         return "Face the camera straight on"
-    if float(np.mean(rgb)) < MIN_BRIGHTNESS:
+    picture = frame.gray if frame.gray is not None else frame.rgb
+    if float(np.mean(picture)) < MIN_BRIGHTNESS:
         return "Too dark - turn on more light"
     return None
 
@@ -71,12 +87,67 @@ class PromptState:
     """Where one prompted performance stands."""
 
     performance: Performance
-    started_t: float | None = None  # frame time when the prompt began
+    started_t: float | None = None  # frame time when the prompt began, s
     ended_t: float | None = None
     skipped: bool = False
-    baseline: dict = field(default_factory=dict)  # side -> activation at the start, px
+    baseline: dict = field(default_factory=dict)  # side -> activation at rest before it, px
+    held_mm: dict = field(default_factory=lambda: {"left": [], "right": []})  # travel in hold
     best_frame: tuple[float, np.ndarray | None] = (-np.inf, None)
     rest_frame: np.ndarray | None = None
+
+    def held(self) -> dict[str, float] | None:
+        """Each side's median travel from its own rest while the movement was held, mm (None
+        before any held frame was measured): what the session tells the user afterwards."""
+        if not any(self.held_mm.values()):
+            return None
+        return {side: float(np.nanmedian(v)) if np.isfinite(v).any() else float("nan")
+                for side, v in ((s, np.asarray(self.held_mm[s], dtype=float))
+                                for s in SIDES)}
+
+
+@dataclass(frozen=True)
+class LiveState:
+    """What a live session shows after one frame.
+
+    Attributes
+    ----------
+    t_s : float
+        The frame's time, s.
+    script_t : float
+        Where the script stands, s (it waits while the face cannot be measured between
+        movements, and while paused).
+    phase : str
+        ``settle`` (before the first movement), ``move`` (reach the movement), ``hold``,
+        ``release``, ``rest`` (between movements), ``paused`` or ``done``.
+    movement : str or None
+        The movement being prompted (in ``move``, ``hold``, ``release``) or next.
+    title, detail : str
+        The prompt and its countdown, in words.
+    travel_mm : dict or None
+        Each side's travel now from its own rest before this movement, mm (patient's sides).
+    bars : dict or None
+        ``travel_mm`` on a common scale for display (0 = rest, 1 = the larger of both sides'
+        best so far in this movement, at least :data:`BAR_FULL_MM`); held between movements.
+    warning : str or None
+        Why the face cannot be measured now (see :func:`face_warning`).
+    held : dict
+        Per completed movement (performance ``movement`` or ``movement#rep``): each side's
+        median travel while held, mm.
+    done : bool
+        The script has ended (or the session was stopped).
+    """
+
+    t_s: float
+    script_t: float
+    phase: str
+    movement: str | None
+    title: str
+    detail: str
+    travel_mm: dict[str, float] | None
+    bars: dict[str, float] | None
+    warning: str | None
+    held: dict[str, dict[str, float]]
+    done: bool
 
 
 @dataclass
@@ -168,22 +239,225 @@ class Display:
         cv2.destroyWindow(self.NAME)
 
 
-def profile_folder(profile: str) -> str:
-    """A folder name for a profile: its letters, digits, "-" and "_" (at most 60), plus a
-    hash of the whole name when anything was left out, so that no name can reach outside the
-    sessions folder ("../..") or be too long for the file system."""
-    safe = re.sub(r"[^A-Za-z0-9_-]+", "_", profile).strip("_")[:60]
-    if safe != profile or not safe:
-        digest = hashlib.sha1(profile.encode("utf-8", "surrogatepass")).hexdigest()[:8]
-        safe = f"{safe or 'profile'}-{digest}"
-    return safe
+class LiveSession:
+    """The guided session's logic, fed one frame at a time by whatever shows it.
+
+    Prompts the exam's movements on the script of :func:`facescore.phantom.exam_schedule`,
+    measures every frame with the same pipeline as ``analyze``
+    (:class:`facescore.pipeline.FrameMeasurer`), and says after each frame what to show
+    (:class:`LiveState`): the prompt and each side's travel from its own rest. At the end,
+    :meth:`analyse` scores the prompted movements as ``analyze`` scores movements given by
+    hand. The terminal's window (:func:`run_session`) and the app's exercise page are thin
+    drivers of this class.
+
+    Parameters
+    ----------
+    order : sequence of str
+        Movements to prompt, in order.
+    reps : int
+        Repetitions of the whole script.
+    timing : Timing
+        The script's phases, s.
+    """
+
+    def __init__(self, order: Sequence[str] = MOVEMENTS, reps: int = 1,
+                 timing: Timing = SESSION_TIMING) -> None:
+        if reps < 1:
+            raise FacescoreError(f"--reps {reps}: must be 1 or more")
+        performances, self.duration_s = exam_schedule(order, reps, timing)
+        self.prompts = [PromptState(p) for p in performances]
+        self.measurer = FrameMeasurer()
+        self.script_t = 0.0
+        self.paused = False
+        self.ended_early: str | None = None
+        self.n_frames = 0
+        self._previous_t: float | None = None
+        self._recent: deque[tuple[float, dict]] = deque()  # rows of the last REST_WINDOW_S
+        self._iris: deque[float] = deque(maxlen=IRIS_FRAMES)
+        self._best = {m: dict.fromkeys(SIDES, 0.0) for m in MOVEMENTS}
+        self._bars: dict[str, float] | None = None
+        self._travel: dict[str, float] | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.ended_early is not None or self.script_t >= self.duration_s
+
+    def add(self, frame: Frame, face) -> LiveState:
+        """Measure one frame (``face`` from :class:`facescore.landmarks.FaceTracker`, None
+        without one) and move the script on by the frame's time step."""
+        row = self.measurer.add(frame, face)
+        self.n_frames += 1
+        if row.get("face_found") and np.isfinite(row.get("iris_px", np.nan)):
+            self._iris.append(row["iris_px"])
+        self._recent.append((frame.t_s, row))
+        while self._recent and self._recent[0][0] < frame.t_s - REST_WINDOW_S:
+            self._recent.popleft()
+        warning = face_warning(row, frame)
+        step = 0.0 if self._previous_t is None else max(frame.t_s - self._previous_t, 0.0)
+        self._previous_t = frame.t_s
+        if not self.done:
+            active = self._active()
+            # Between movements the script waits for the user to be measurable again.
+            if not self.paused and (active is not None or warning is None):
+                self.script_t += step
+            self._update_prompts(frame, row)
+        return self.state(frame.t_s, warning)
+
+    def state(self, t_s: float = 0.0, warning: str | None = None) -> LiveState:
+        """What to show now (see :class:`LiveState`)."""
+        phase, movement = self._phase()
+        title, detail = _texts(self.prompts, self.script_t, self.paused)
+        if self.done:
+            title, detail = "Done", "well done - measuring your session"
+        held = {}
+        for p in self.prompts:
+            values = p.held() if p.ended_t is not None and not p.skipped else None
+            if values is not None:
+                key = p.performance.movement + ("" if p.performance.rep == 1
+                                                else f"#{p.performance.rep}")
+                held[key] = values
+        return LiveState(t_s, self.script_t, phase, movement, title, detail, self._travel,
+                         self._bars, warning, held, self.done)
+
+    def toggle_pause(self) -> None:
+        self.paused = not self.paused
+
+    def skip(self) -> None:
+        """Skip the current (or next) movement."""
+        self.script_t = _skip(self.prompts, self.script_t)
+
+    def stop(self, reason: str = "stopped by the user") -> None:
+        """End early, keeping the completed movements."""
+        if not self.done:
+            self.ended_early = reason
+
+    def completed(self) -> list[Segment]:
+        """The prompted movements that ran to their end, as segments in frame time."""
+        return [Segment(p.started_t, p.ended_t + RELEASE_MARGIN_S - p.started_t,
+                        p.performance.movement, p.performance.rep, source="session prompt")
+                for p in self.prompts if p.ended_t is not None and not p.skipped]
+
+    def analyse(self, info: SourceInfo, max_faces: int) -> Analysis:
+        """Score the completed movements with the same analysis as ``analyze``.
+
+        Raises
+        ------
+        FacescoreError
+            When no movement was completed.
+        """
+        completed = self.completed()
+        if not completed:
+            raise FacescoreError(f"no movement was completed "
+                                 f"({self.ended_early or 'nothing prompted'})")
+        measurement = self.measurer.finish(info, max_faces)
+        return analyze_measurement(measurement, completed, segments_source="session prompts")
+
+    def frame_lookup(self):
+        """Key-frame pictures for the report (see :func:`_frame_lookup`)."""
+        return _frame_lookup(self.prompts)
+
+    # ------------------------------------------------------------------ internals
+    def _active(self) -> PromptState | None:
+        return next((p for p in self.prompts if p.performance.start_s <= self.script_t
+                     < p.performance.end_s and not p.skipped), None)
+
+    def _phase(self) -> tuple[str, str | None]:
+        if self.done:
+            return "done", None
+        if self.paused:
+            return "paused", None
+        upcoming = [p for p in self.prompts if not p.skipped
+                    and self.script_t < p.performance.end_s]
+        if not upcoming:
+            return "done", None
+        perf = upcoming[0].performance
+        t = self.script_t
+        if t < perf.start_s:
+            first = upcoming[0] is self.prompts[0] or all(
+                q.skipped for q in self.prompts[:self.prompts.index(upcoming[0])])
+            return ("settle" if first else "rest"), perf.movement
+        phase = "move" if t < perf.peak_start_s else "hold" if t < perf.peak_end_s \
+            else "release"
+        return phase, perf.movement
+
+    def _mm_per_px(self) -> float:
+        return mm_per_px(np.fromiter(self._iris, float)) if self._iris else float("nan")
+
+    def _rest_level(self, movement: str, side: str) -> float:
+        """A side's activation at rest just before a prompt: the median over the last
+        :data:`REST_WINDOW_S` (one frame alone carries the frame-to-frame noise)."""
+        values = [_raw_activation(row, movement, side) for _, row in self._recent]
+        values = [v for v in values if np.isfinite(v)]
+        return float(np.median(values)) if values else float("nan")
+
+    def _update_prompts(self, frame: Frame, row: dict) -> None:
+        """Record when prompts start and end (in frame time), keep their key frames and the
+        held travel, and set the live bars."""
+        scale = self._mm_per_px()
+        for p in self.prompts:
+            perf = p.performance
+            movement = perf.movement
+            if p.skipped:
+                continue
+            if p.started_t is None:
+                if self.script_t >= perf.start_s:
+                    p.started_t = frame.t_s
+                    p.baseline = {s: self._rest_level(movement, s) for s in SIDES}
+                    self._best[movement] = dict.fromkeys(SIDES, 0.0)
+                else:
+                    if self.script_t >= perf.start_s - 0.5:
+                        p.rest_frame = frame.rgb
+                    continue
+            if p.ended_t is None:
+                if self.script_t >= perf.end_s:
+                    p.ended_t = frame.t_s
+                travel = {s: (_raw_activation(row, movement, s) - p.baseline.get(s, np.nan))
+                          * scale for s in SIDES}
+                strongest = np.nanmax([travel["left"], travel["right"], -np.inf])
+                if strongest > p.best_frame[0]:
+                    p.best_frame = (strongest, frame.rgb)
+                if perf.peak_start_s <= self.script_t < perf.peak_end_s:
+                    for side in SIDES:
+                        p.held_mm[side].append(travel[side])
+                best = self._best[movement]
+                for side, value in travel.items():
+                    if np.isfinite(value):
+                        best[side] = max(best[side], value)
+                full = max(best["left"], best["right"], BAR_FULL_MM)
+                self._travel = travel
+                # The bars stay up between movements, showing the last one's result.
+                self._bars = {s: float(np.clip(travel[s] / full, 0.0, 1.0))
+                              if np.isfinite(travel[s]) else 0.0 for s in SIDES}
+
+
+def save_session(analysis: Analysis, label: str, out_dir: Path, profile: str,
+                 db: str | Path | None, frame_source=None,
+                 video: Path | None = None) -> int:
+    """Write a session's report into ``out_dir`` (whole or not at all) and add its movements
+    to the history; returns the session's id in the history."""
+    from .report import write_outputs
+
+    try:
+        write_outputs(analysis, label, out_dir, frame_source=frame_source)
+        if video is not None:
+            video.replace(out_dir / "session.mp4")
+    except BaseException:
+        if video is not None:
+            video.unlink(missing_ok=True)
+        raise
+    connection = history.connect(db)
+    try:
+        return history.record_session(connection, profile, analysis.summary,
+                                      str(out_dir / "report.html"), label)
+    finally:
+        connection.close()
 
 
 def run_session(camera: int | str | Path = 0, profile: str = "default", reps: int = 1,
                 order: Sequence[str] = MOVEMENTS, out_dir: str | Path | None = None,
                 db: str | Path | None = None, save_video: bool = False, window: bool = True,
                 fast: bool = False, timing: Timing = SESSION_TIMING) -> SessionResult:
-    """Run one guided session and record it.
+    """Run one guided session from a camera (or a video played as one) and record it.
 
     Parameters
     ----------
@@ -199,14 +473,8 @@ def run_session(camera: int | str | Path = 0, profile: str = "default", reps: in
     window : bool
         Show the guiding window (False: run headless).
     """
-    if reps < 1:
-        raise FacescoreError(f"--reps {reps}: must be 1 or more")
-    performances, duration = exam_schedule(order, reps, timing)
-    prompts = [PromptState(p) for p in performances]
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    out_dir = Path(out_dir) if out_dir else \
-        (Path(db).parent if db else history.default_path().parent) / "sessions" \
-        / profile_folder(profile) / stamp
+    live = LiveSession(order, reps, timing)
+    out_dir = Path(out_dir) if out_dir else session_folder(profile, db)
     # Where the outputs go, then the window: refused before the camera is opened.
     check_output_folder(out_dir, "report folder")
     check_output_file(Path(db) if db else history.default_path(), "history database")
@@ -214,58 +482,43 @@ def run_session(camera: int | str | Path = 0, profile: str = "default", reps: in
     try:
         if isinstance(camera, int) or str(camera).isdigit():
             source = CameraSource(int(camera))
-            label, live = f"camera {camera}", True
+            label, is_camera = f"camera {camera}", True
         else:
             source = VideoSource(camera, max_side=WORKING_MAX_SIDE)
-            label, live = str(camera), False
+            label, is_camera = str(camera), False
     except BaseException:
         if display is not None:
             display.close()
         raise
-    measurer = FrameMeasurer()
-    best = {m: {"left": 0.0, "right": 0.0} for m in MOVEMENTS}
     writer = None
-    script_t, previous_t, paused, ended_early = 0.0, None, False, None
-    bars: dict[str, float] | None = None
     wall_start = time.monotonic()
     try:
         with source, FaceTracker() as tracker:
             for frame in source:
-                if not live and not fast:  # play the file at the pace it was recorded
+                if not is_camera and not fast:  # play the file at the pace it was recorded
                     delay = frame.t_s - (time.monotonic() - wall_start)
                     if delay > 0:
                         time.sleep(delay)
-                face = tracker.track(frame)
-                row = measurer.add(frame, face)
+                state = live.add(frame, tracker.track(frame))
                 if save_video:
                     writer = writer or _VideoWriter(out_dir.parent / f".{out_dir.name}.mp4",
                                                     frame.rgb.shape, source.info.fps)
                     writer.write(frame.rgb)
-                warning = face_warning(row, frame.rgb)
-                step = 0.0 if previous_t is None else frame.t_s - previous_t
-                previous_t = frame.t_s
-                active = next((p for p in prompts if p.performance.start_s <= script_t
-                               < p.performance.end_s and not p.skipped), None)
-                # Between movements the script waits for the user to be measurable again.
-                if not paused and (active is not None or warning is None):
-                    script_t += step
-                # The bars stay up between movements, showing the last one's result.
-                bars = _update_prompts(prompts, script_t, frame, row, best) or bars
-                if script_t >= duration:
+                if state.done:
                     break
                 if display is not None:
-                    title, detail = _texts(prompts, script_t, paused)
-                    key = display.show(Display.compose(frame.rgb, title, detail, bars, warning))
+                    key = display.show(Display.compose(frame.rgb, state.title, state.detail,
+                                                       state.bars, state.warning))
                     if key == "pause":
-                        paused = not paused
+                        live.toggle_pause()
                     elif key == "skip":
-                        script_t = _skip(prompts, script_t)
+                        live.skip()
                     elif key == "quit":
-                        ended_early = "stopped by the user"
+                        live.stop()
                         break
             else:
-                if any(p.ended_t is None and not p.skipped for p in prompts):
-                    ended_early = "the camera stopped" if live else "the video ended"
+                if any(p.ended_t is None and not p.skipped for p in live.prompts):
+                    live.stop("the camera stopped" if is_camera else "the video ended")
             max_faces = tracker.n_faces_seen
     except BaseException:
         # Stopped (Ctrl-C, SIGTERM) or failed: nothing is recorded, and the recording so far
@@ -282,63 +535,13 @@ def run_session(camera: int | str | Path = 0, profile: str = "default", reps: in
             writer.close()
     video = writer.path if writer is not None else None
     try:
-        completed = [Segment(p.started_t, p.ended_t + RELEASE_MARGIN_S - p.started_t,
-                             p.performance.movement, p.performance.rep, source="session prompt")
-                     for p in prompts if p.ended_t is not None and not p.skipped]
-        if not completed:
-            raise FacescoreError(f"no movement was completed "
-                                 f"({ended_early or 'nothing prompted'})")
-        measurement = measurer.finish(source.info, max_faces)
-        analysis = analyze_measurement(measurement, completed, segments_source="session prompts")
-        from .report import write_outputs
-
-        write_outputs(analysis, label, out_dir, frame_source=_frame_lookup(prompts))
-        if video is not None:
-            video.replace(out_dir / "session.mp4")
+        analysis = live.analyse(source.info, max_faces)
     except BaseException:
         if video is not None:
             video.unlink(missing_ok=True)
         raise
-    connection = history.connect(db)
-    try:
-        session_id = history.record_session(connection, profile, analysis.summary,
-                                            str(out_dir / "report.html"), label)
-    finally:
-        connection.close()
-    return SessionResult(out_dir, analysis, session_id, completed, ended_early)
-
-
-def _update_prompts(prompts: list[PromptState], script_t: float, frame, row: dict,
-                    best: dict) -> dict[str, float] | None:
-    """Record when prompts start and end (in frame time), keep their key frames, and return
-    the live bars: each side's travel relative to its best so far."""
-    bars = None
-    for p in prompts:
-        movement = p.performance.movement
-        if p.skipped:
-            continue
-        if p.started_t is None:
-            if script_t >= p.performance.start_s:
-                p.started_t = frame.t_s
-                p.baseline = {s: _raw_activation(row, movement, s) for s in ("left", "right")}
-            else:
-                p.rest_frame = frame.rgb if script_t >= p.performance.start_s - 0.5 \
-                    else p.rest_frame
-                continue
-        if p.ended_t is None:
-            if script_t >= p.performance.end_s:
-                p.ended_t = frame.t_s
-            travel = {s: _raw_activation(row, movement, s) - p.baseline.get(s, np.nan)
-                      for s in ("left", "right")}
-            strongest = np.nanmax([travel["left"], travel["right"], -np.inf])
-            if strongest > p.best_frame[0]:
-                p.best_frame = (strongest, frame.rgb)
-            for side, value in travel.items():
-                if np.isfinite(value):
-                    best[movement][side] = max(best[movement][side], value)
-            bars = {s: (travel[s] / max(best[movement][s], 4.0)) if np.isfinite(travel[s])
-                    else 0.0 for s in travel}
-    return bars
+    session_id = save_session(analysis, label, out_dir, profile, db, live.frame_lookup(), video)
+    return SessionResult(out_dir, analysis, session_id, live.completed(), live.ended_early)
 
 
 def _texts(prompts: list[PromptState], script_t: float, paused: bool) -> tuple[str, str]:

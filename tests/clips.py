@@ -80,3 +80,20 @@ def write_audio(path: Path, seconds: float = 2.0) -> Path:
     with av.open(str(path), "w") as container:
         _silence(container, container.add_stream("aac", rate=48000), seconds)
     return path
+
+
+def to_y4m(video: Path, path: Path) -> Path:
+    """A video as uncompressed YUV4MPEG2 (4:2:0), the file Chromium's fake camera plays
+    (``--use-file-for-fake-video-capture``), at the video's own frame rate."""
+    with av.open(str(video)) as source, av.open(str(path), "w", format="yuv4mpegpipe") as out:
+        decoded = source.streams.video[0]
+        stream = out.add_stream("rawvideo", rate=decoded.average_rate)
+        stream.width, stream.height, stream.pix_fmt = decoded.width, decoded.height, "yuv420p"
+        for frame in source.decode(decoded):
+            frame = frame.reformat(format="yuv420p")
+            frame.pts = None
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path

@@ -215,7 +215,8 @@ def test_clinic_workflow_in_a_real_browser(browser, app_exams, tmp_path):  # noq
         compare_url = f"{patient_url}/compare"
         page.set_viewport_size({"width": PHONE_PX, "height": 900})
         too_wide = {}
-        for url in (server.url + "/", patient_url, *visit_urls, compare_url):
+        for url in (server.url + "/", patient_url, *visit_urls, compare_url,
+                    server.url + "/exercise", f"{patient_url}/exercise"):
             page.goto(url)
             if (reason := _too_wide(page)) is not None:
                 too_wide[url.removeprefix(server.url)] = reason

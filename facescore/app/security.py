@@ -8,6 +8,8 @@
 - Requests that change anything are POSTs that carry this run's form token (hidden field
   ``csrf`` or header ``X-CSRF-Token``), come from this app's own origin (``Origin`` and
   ``Sec-Fetch-Site`` when the browser sends them) and, except uploads, are small.
+- A WebSocket (the exercise page's camera frames) is opened only by this app's own page: same
+  Host and token rules, its ``Origin`` must be this app's and it carries the form token.
 - Every response tells the browser to run only this app's own script and to load nothing
   from elsewhere (Content-Security-Policy), and not to cache patient pages.
 """
@@ -18,7 +20,7 @@ import ipaddress
 import secrets
 from urllib.parse import urlencode
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 TOKEN_COOKIE = "facescore_token"
@@ -53,12 +55,12 @@ def _host_name(host_header: str) -> str:
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
-def _same_origin(request: Request, origin: str) -> bool:
+def _same_origin(request: HTTPConnection, origin: str) -> bool:
     host = request.headers.get("host", "")
     return origin.lower() in {f"http://{host}".lower(), f"https://{host}".lower()}
 
 
-def csrf_ok(request: Request, csrf_token: str, sent: str | None) -> bool:
+def csrf_ok(request: HTTPConnection, csrf_token: str, sent: str | None) -> bool:
     return bool(sent) and secrets.compare_digest(sent, csrf_token)
 
 
@@ -94,6 +96,29 @@ def check(request: Request, token: str | None) -> Response | None:
             host_part = referer.split("/")[2] if referer.count("/") >= 2 else ""
             if host_part.lower() != host.lower():
                 return PlainTextResponse("Refused: a request from another origin.", 403)
+    return None
+
+
+def websocket_refusal(connection: HTTPConnection, token: str | None,
+                      csrf_token: str) -> str | None:
+    """Why a WebSocket must not be opened, in one line, or None to go on.
+
+    Browsers let any page open a WebSocket to any address and send the cookies along, so
+    the origin is checked here (a page elsewhere could otherwise drive the camera session).
+    """
+    host = connection.headers.get("host", "")
+    if token is None:
+        if not is_loopback(_host_name(host)):
+            return "facescore serves this address only as localhost (127.0.0.1)"
+    else:
+        sent = connection.cookies.get(TOKEN_COOKIE) or connection.query_params.get("token")
+        if not sent or not secrets.compare_digest(sent, token):
+            return "this facescore server needs its token"
+    origin = connection.headers.get("origin")
+    if origin is None or not _same_origin(connection, origin):
+        return "refused: a connection from another origin"
+    if not csrf_ok(connection, csrf_token, connection.query_params.get("csrf")):
+        return "the page is out of date; reload it"
     return None
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 from jinja2 import Environment, PackageLoader
@@ -30,10 +30,11 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
-from .. import __version__
+from .. import __version__, transfer
 from ..analysis import DISCLAIMER
 from ..errors import FacescoreError, SourceError
-from . import diary, media, reports, security, timeline
+from ..history import profile_folder
+from . import diary, exercise, media, reports, security, timeline
 from .store import InputError, Store, clean_segments, now
 
 DEFAULT_MAX_UPLOAD_MB = 2048
@@ -164,8 +165,11 @@ def create_app(config: Config) -> FastAPI:
         return response
 
     def _is_upload(request: Request) -> bool:
+        """A recording or an export sent as the request's body (not a form)."""
         parts = request.url.path.strip("/").split("/")
-        return len(parts) == 3 and parts[0] == "patients" and parts[2] in ("visits", "photos")
+        return parts[0] == "patients" and (
+            (len(parts) == 3 and parts[2] in ("visits", "photos"))
+            or (len(parts) == 4 and parts[2:] == ["sessions", "import"]))
 
     def render(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
         html = env.get_template(name).render(
@@ -238,7 +242,8 @@ def create_app(config: Config) -> FastAPI:
             return render(request, "index.html.j2", status=400, patients=patients, q="",
                           orphans=store.home_profiles_without_patient(), error=str(exc),
                           form=form, title="Patients")
-        return RedirectResponse(f"/patients/{patient_id}", status_code=303)
+        then = "/exercise" if form.get("then") == "exercise" else ""
+        return RedirectResponse(f"/patients/{patient_id}{then}", status_code=303)
 
     @app.get("/patients/{patient_id}", response_class=HTMLResponse)
     async def patient_page(request: Request, patient_id: int):
@@ -472,6 +477,91 @@ def create_app(config: Config) -> FastAPI:
         return render(request, "compare.html.j2", patient=patient, done=done, a=visit_a,
                       b=visit_b, sides=sides, rows=rows,
                       title=f"{patient['identifier']} · comparison")
+
+    # ------------------------------------------------------------------ exercises
+    def _warm_up() -> None:
+        """Load the measuring code in the background while the page is read, so that the
+        session starts without the first import's wait (several seconds on a busy
+        machine)."""
+        def load() -> None:
+            from .. import landmarks, session  # noqa: F401
+
+        threading.Thread(target=load, daemon=True, name="facescore-warm-up").start()
+
+    @app.get("/exercise", response_class=HTMLResponse)
+    async def exercise_index(request: Request):
+        patients = await run_in_threadpool(store.list_patients, None)
+        return render(request, "exercise_index.html.j2", patients=patients,
+                      title="Exercises")
+
+    @app.get("/patients/{patient_id}/exercise", response_class=HTMLResponse)
+    async def exercise_page(request: Request, patient_id: int):
+        patient = patient_or_404(patient_id)
+        _warm_up()
+        page = exercise.page_config(f"/patients/{patient_id}/exercise/ws")
+        return render(request, "exercise.html.j2", patient=patient, page=page,
+                      loopback=config.token is None,
+                      title=f"{patient['identifier']} · exercises")
+
+    @app.websocket("/patients/{patient_id}/exercise/ws")
+    async def exercise_socket(websocket: WebSocket, patient_id: int):
+        refusal = security.websocket_refusal(websocket, config.token, config.csrf_token)
+        patient = None if refusal else await run_in_threadpool(store.get_patient, patient_id)
+        await websocket.accept()
+        if refusal or patient is None:
+            await exercise.refuse(websocket, refusal or "no such patient")
+            return
+        await exercise.drive(websocket, patient["identifier"], store.db_path)
+
+    # ------------------------------------------------------------------ export, import
+    @app.get("/patients/{patient_id}/sessions/export")
+    async def export_sessions(patient_id: int, session: int | None = None):
+        """All the patient's home sessions (or one: ``?session=ID``) as one file."""
+        patient = patient_or_404(patient_id)
+
+        def export() -> bytes:
+            with store.connect() as c:
+                return transfer.export_sessions(c, patient["identifier"],
+                                                None if session is None else [session])
+
+        try:
+            data = await run_in_threadpool(export)
+        except FacescoreError:
+            raise HTTPException(404, "No home session to export.") from None
+        name = transfer.file_name(patient["identifier"], session)
+        return Response(data, media_type="application/json",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+    @app.post("/patients/{patient_id}/sessions/import")
+    async def import_sessions(request: Request, patient_id: int):
+        """An export file as the request's body, added to this patient's timeline."""
+        if not security.csrf_ok(request, config.csrf_token,
+                                request.headers.get("x-csrf-token")):
+            raise HTTPException(403, "The page is out of date; reload it and try again.")
+        patient = patient_or_404(patient_id)
+        chunks, size = [], 0
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > transfer.MAX_BYTES:
+                    raise HTTPException(413, "Refused: not a facescore export (too large).")
+                chunks.append(chunk)
+        except ClientDisconnect:
+            raise HTTPException(400, "The upload was cut off.") from None
+
+        def bring_in() -> transfer.ImportResult:
+            content = transfer.read_export(b"".join(chunks))
+            with store.connect() as c:
+                return transfer.import_sessions(
+                    c, content, patient["identifier"],
+                    store.root / "sessions" / profile_folder(patient["identifier"]))
+
+        try:
+            result = await run_in_threadpool(bring_in)
+        except FacescoreError as exc:
+            raise HTTPException(400, f"Refused: {exc}.") from None
+        return JSONResponse({"imported": len(result.imported), "already": result.already,
+                             "from_profile": result.from_profile}, status_code=201)
 
     return app
 

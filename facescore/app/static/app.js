@@ -135,6 +135,49 @@
   }
   watchAnalyses();
 
+  // ---- import of home sessions exported elsewhere: the file is sent as it is
+  // (Listened to on the document: the section holding the input is swapped after an import.)
+  document.addEventListener("change", function (event) {
+    var importInput = event.target;
+    if (importInput.id !== "import-input") return;
+    (function () {
+      var file = importInput.files[0];
+      if (!file) return;
+      var status = document.getElementById("import-status");
+      status.className = "small"; text(status, "importing " + file.name + "…");
+      fetch("/patients/" + encodeURIComponent(importInput.dataset.patient) + "/sessions/import", {
+        method: "POST", body: file, credentials: "same-origin",
+        headers: { "X-CSRF-Token": csrf, "Content-Type": "application/octet-stream" }
+      }).then(function (r) {
+        return r.json().catch(function () { return {}; }).then(function (reply) { return [r.status, reply]; });
+      }).then(function (result) {
+        var code = result[0], reply = result[1];
+        importInput.value = "";
+        if (code !== 201) {
+          status.className = "small error"; text(status, reply.error || ("refused (" + code + ")"));
+          return;
+        }
+        var message = reply.imported + " session(s) imported" +
+          (reply.already ? ", " + reply.already + " already here" : "") +
+          (reply.from_profile ? " (exported as " + reply.from_profile + ")" : "");
+        // The new sessions on the page: its home sessions and timeline, fetched again.
+        fetch(window.location.href, { credentials: "same-origin" })
+          .then(function (r) { return r.text(); })
+          .then(function (html) {
+            var fresh = new DOMParser().parseFromString(html, "text/html");
+            ["home", "timeline"].forEach(function (id) {
+              var now = document.getElementById(id), next = fresh.getElementById(id);
+              if (now && next) now.replaceWith(document.importNode(next, true));
+            });
+            var note = document.getElementById("import-status");
+            note.className = "small ok"; text(note, message);
+          });
+      }).catch(function () {
+        status.className = "small error"; text(status, "the import was cut off");
+      });
+    })();
+  });
+
   var printButton = document.getElementById("print-button");
   if (printButton) printButton.addEventListener("click", function () { window.print(); });
 })();
