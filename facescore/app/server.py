@@ -34,6 +34,7 @@ from .. import __version__, transfer
 from ..analysis import DISCLAIMER
 from ..errors import FacescoreError, SourceError
 from ..history import profile_folder
+from ..uncertainty import NORMAL_SYMMETRY_PCT
 from . import diary, exercise, media, reports, security, timeline
 from .store import InputError, Store, clean_segments, now
 
@@ -121,6 +122,7 @@ def _templates() -> Environment:
     env.filters["signed"] = _signed
     env.filters["day"] = lambda v: (v or "")[:10]
     env.filters["minute"] = lambda v: (v or "").replace("T", " ")[:16]
+    env.globals["normal_symmetry_pct"] = NORMAL_SYMMETRY_PCT
     return env
 
 

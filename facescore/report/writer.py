@@ -19,6 +19,7 @@ from ..display import NONE, number
 from ..outputs import atomic_directory
 from ..segments import rest_mask
 from ..table import write_table
+from ..uncertainty import NORMAL_SYMMETRY_PCT
 from . import figures, keyframes
 from .document import report_dict, validate_report
 
@@ -54,8 +55,10 @@ def _frame_pairs(images: dict[str, bytes]) -> list[tuple[str, list[tuple[str, st
 
 
 def _environment() -> Environment:
-    return Environment(loader=PackageLoader("facescore.report", "templates"),
-                       autoescape=select_autoescape(["html", "j2"]))
+    env = Environment(loader=PackageLoader("facescore.report", "templates"),
+                      autoescape=select_autoescape(["html", "j2"]))
+    env.globals["normal_symmetry_pct"] = NORMAL_SYMMETRY_PCT
+    return env
 
 
 def render_html(report: dict, analysis: Analysis, frame_images: dict[str, bytes],
