@@ -150,14 +150,3 @@ class Server:
         if self.process.poll() is None:
             self.stop()
 
-
-def test_no_side_named_reads_neither_or_undecided_by_the_symmetry():
-    """Below normal variation with no side named is "undecided", not "neither"."""
-    from facescore.app.server import _templates
-
-    template = _templates().from_string(
-        '{% from "_forms.html.j2" import weaker %}'
-        '{{ weaker(none, 60) }}|{{ weaker(none, 95) }}|{{ weaker("left", 40) }}|{{ weaker(none) }}')
-    below, normal, named, unknown = template.render().split("|")
-    assert "undecided" in below and "neither" in normal and "left" in named
-    assert "neither" in unknown

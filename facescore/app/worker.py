@@ -58,10 +58,16 @@ def analyse_visit(store: Store, visit: dict) -> None:
                            progress=progress)
         store.set_progress(visit_id, 0.92, "writing the report")
         write_outputs(analysis, recording, store.report_dir(visit))
-    except FacescoreError as exc:
-        store.fail_visit(visit_id, str(exc))
-        return
-    except Exception as exc:  # a bug: the visit says so in one line, the log has the rest
+    except Exception as exc:
+        if _stop_requested:
+            # The server's stop arrived inside an extension's import or native code, which
+            # turns the SystemExit into another error: stop, and leave the visit to be
+            # requeued when the server starts again — it did not fail.
+            raise SystemExit(0) from exc
+        if isinstance(exc, FacescoreError):
+            store.fail_visit(visit_id, str(exc))
+            return
+        # A bug: the visit says so in one line, the log has the rest.
         traceback.print_exc()
         store.fail_visit(visit_id, f"internal error ({type(exc).__name__}: {one_line(exc)}); "
                                    f"see {store.root / 'logs' / 'worker.log'}")
@@ -94,7 +100,13 @@ def run(data_dir: Path, parent_pid: int | None = None) -> None:
                  f" ({done['error']})" if done and done["error"] else "")
 
 
+#: Set when the server asks the worker to stop (SIGTERM).
+_stop_requested = False
+
+
 def _stop(*_: object) -> None:
+    global _stop_requested
+    _stop_requested = True
     raise SystemExit(0)
 
 
