@@ -372,12 +372,12 @@ def accuracy_table(data: Path, cases: list[str] | None = None, diagnose_misses: 
                              f"{match.symmetry_low_pct:.0f}-{match.symmetry_high_pct:.0f}")
             row["sym_err"] = (None if match.symmetry_pct is None
                               else round(match.symmetry_pct - tp["symmetry_pct"], 1))
+            # What the base face itself did in that window, read by the same measure (a blink,
+            # a word, webcam noise): on top of the phantom's truth, which is not quite all.
+            own = excursions(bases[clip].frames, tp["movement"], tp["start_s"], tp["end_s"])
             if match.movement == tp["movement"]:
                 row["left_in_ci"] = _inside(left_true, match.left.low_mm, match.left.high_mm)
                 row["right_in_ci"] = _inside(right_true, match.right.low_mm, match.right.high_mm)
-                # What the base face itself did in that window, read by the same measure (a
-                # blink, a word, webcam noise), on top of the phantom's truth.
-                own = excursions(bases[clip].frames, tp["movement"], tp["start_s"], tp["end_s"])
                 for side, true_mm in (("left", left_true), ("right", right_true)):
                     score = getattr(match, side)
                     with_own = true_mm + max(own[side].excursion_mm, 0.0)
@@ -396,13 +396,9 @@ def accuracy_table(data: Path, cases: list[str] | None = None, diagnose_misses: 
                 f = getattr(match, frozen).excursion_mm
                 m = getattr(match, moving).excursion_mm
                 row["frozen_share"] = round(max(f, 0) / m, 3) if m > 0 else None
-                # The real face under the phantom moves too (talking, a blink dragging the
-                # brow, webcam noise): what the same measure reads on the base clip itself, in
-                # the same window, is not the phantom's — the truth there is not quite zero.
-                own = excursions(bases[clip].frames, tp["movement"], tp["start_s"],
-                                 tp["end_s"])[frozen].excursion_mm
-                row["frozen_base_own_mm"] = round(own, 2)
-                row["frozen_share_beyond_base"] = (round(max(f - max(own, 0), 0) / m, 3)
+                base_mm = own[frozen].excursion_mm
+                row["frozen_base_own_mm"] = round(base_mm, 2)
+                row["frozen_share_beyond_base"] = (round(max(f - max(base_mm, 0), 0) / m, 3)
                                                    if m > 0 else None)
             rows.append(row)
         extra = [p for p in analysis.performances if id(p) not in used]

@@ -99,6 +99,13 @@ def held_travel(times: np.ndarray, moved: np.ndarray, held_s: float = HELD_S) ->
             .rolling(frames, center=True, min_periods=frames // 2 + 1).median().to_numpy())
 
 
+def _held_levels(travels: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+                 movement: str) -> dict[str, np.ndarray]:
+    """Each side's held travel from its (times, travel, rows), for this movement."""
+    return {side: held_travel(times, moved, held_seconds(movement))
+            for side, (times, moved, _) in travels.items()}
+
+
 def largest_excursions(held: dict[str, np.ndarray]) -> dict[str, float]:
     """Each side's excursion: the largest level of its own held travel (:func:`held_travel`),
     mm (NaN when never measured).
@@ -131,8 +138,7 @@ def excursions(frames: pd.DataFrame, movement: str, start_s: float, end_s: float
     """
     travels = {side: travel_during(frames, movement, side, start_s, end_s, method)
                for side in SIDES}
-    held = {side: held_travel(times, moved, held_seconds(movement))
-            for side, (times, moved, _) in travels.items()}
+    held = _held_levels(travels, movement)
     values = largest_excursions(held)
     out = {}
     for side, (times, _, _) in travels.items():
@@ -352,8 +358,7 @@ def score_performance(frames: pd.DataFrame, movement: str, rep: int, start_s: fl
                              f"limit {limit:.1f})")
             scored = False
     travels = _travels(frames, movement, start_s, end_s, blinks)
-    held = {side: held_travel(times, moved, held_seconds(movement))
-            for side, (times, moved, _) in travels.items()}
+    held = _held_levels(travels, movement)
     values = largest_excursions(held)
     if movement == "eye_closure":
         flags, scored = _within_the_eye(frames, values, flags, scored)
