@@ -322,7 +322,7 @@ def diagnose(analysis, tp: dict, margin_s: float = 0.6) -> str:
 def accuracy_table(data: Path, cases: list[str] | None = None, diagnose_misses: bool = False,
                    bases: dict | None = None) -> pd.DataFrame:
     from facescore.analysis import analyze
-    from facescore.scores import excursions
+    from facescore.scores import excursions, symmetry_pct
     from facescore.validation import load_truth
 
     rows = []
@@ -375,12 +375,22 @@ def accuracy_table(data: Path, cases: list[str] | None = None, diagnose_misses: 
             # What the base face itself did in that window, read by the same measure (a blink,
             # a word, webcam noise): on top of the phantom's truth, which is not quite all.
             own = excursions(bases[clip].frames, tp["movement"], tp["start_s"], tp["end_s"])
+            own_mm = {side: max(own[side].excursion_mm, 0.0) for side in ("left", "right")}
+            # The symmetry of what the composite face does (the phantom's truth plus the base
+            # face's own reading): how far the base alone moves the answer, and the measure's
+            # error beyond it.
+            sym_with_own = symmetry_pct(left_true + own_mm["left"], right_true + own_mm["right"])
+            row["true_sym_with_base_own"] = (None if sym_with_own is None
+                                             else round(sym_with_own, 1))
+            row["sym_err_with_base_own"] = (
+                None if match.symmetry_pct is None or sym_with_own is None
+                else round(match.symmetry_pct - sym_with_own, 1))
             if match.movement == tp["movement"]:
                 row["left_in_ci"] = _inside(left_true, match.left.low_mm, match.left.high_mm)
                 row["right_in_ci"] = _inside(right_true, match.right.low_mm, match.right.high_mm)
                 for side, true_mm in (("left", left_true), ("right", right_true)):
                     score = getattr(match, side)
-                    with_own = true_mm + max(own[side].excursion_mm, 0.0)
+                    with_own = true_mm + own_mm[side]
                     row[f"{side}_in_ci_with_base_own"] = (
                         _inside(true_mm, score.low_mm, score.high_mm)
                         or _inside(with_own, score.low_mm, score.high_mm))
@@ -426,6 +436,10 @@ def summarise(acc: pd.DataFrame) -> dict:
     scored = matched[matched.get("scored", pd.Series(True, index=matched.index))
                      .fillna(False).astype(bool)]
     errors = scored["sym_err"].dropna().abs()
+    errors_own = scored.get("sym_err_with_base_own", pd.Series(dtype=float)).dropna().abs()
+    # How far the base face's own movement alone puts the composite from the phantom's truth
+    base_shift = (scored.get("true_sym_with_base_own", pd.Series(dtype=float))
+                  - scored["true_sym"]).dropna().abs() if len(scored) else pd.Series(dtype=float)
     frozen = scored.get("frozen_share", pd.Series(dtype=float)).dropna()
     beyond = scored.get("frozen_share_beyond_base", pd.Series(dtype=float)).dropna()
     empty = pd.Series(dtype=object)
@@ -446,6 +460,11 @@ def summarise(acc: pd.DataFrame) -> dict:
         "symmetry_within_10": f"{int((errors <= 10).sum())} / {len(errors)}",
         "symmetry_within_5": f"{int((errors <= 5).sum())} / {len(errors)}",
         "worst_symmetry_error": float(errors.max()) if len(errors) else None,
+        "base_own_alone_shifts_symmetry_gt_5": f"{int((base_shift > 5).sum())} / {len(base_shift)}",
+        "symmetry_within_10_of_truth_plus_base_own":
+            f"{int((errors_own <= 10).sum())} / {len(errors_own)}",
+        "symmetry_within_5_of_truth_plus_base_own":
+            f"{int((errors_own <= 5).sum())} / {len(errors_own)}",
         "weaker_side_right": _share(scored["weaker_ok"]) if "weaker_ok" in scored else "0 / 0",
         "frozen_side_worst_share": float(frozen.max()) if len(frozen) else None,
         "frozen_le_0.1": f"{int((frozen <= 0.1).sum())} / {len(frozen)}",
