@@ -43,11 +43,15 @@ class FaceObservation:
         MediaPipe's facial transformation matrix (canonical face → camera space).
     blendshapes : dict of str to float
         The 52 blendshape scores (0–1); ``...Left``/``...Right`` name the subject's sides.
+    interpolated : bool
+        Blended from the model's faces in two nearby frames rather than seen by the model in
+        this one (:mod:`facescore.keyframes`).
     """
 
     points: np.ndarray
     matrix: np.ndarray
     blendshapes: dict[str, float] = field(default_factory=dict)
+    interpolated: bool = False
 
     @property
     def width_px(self) -> float:

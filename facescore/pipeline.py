@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import features, geometry, signals
+from . import features, geometry, keyframes, signals
 from .anatomy import IRIS_CENTRE, SIDES
 from .concurrency import prefetch
 from .errors import FaceError
@@ -104,9 +104,13 @@ def _reading_row(reading: FlowReading) -> dict:
     return row
 
 
-def _landmarked(frames, tracker: FaceTracker):
-    for frame in frames:
-        yield frame, tracker.track(frame)
+def _landmarked(frames, tracker: FaceTracker, step: int):
+    if step == 1:
+        for frame in frames:
+            yield frame, tracker.track(frame)
+    else:
+        yield from keyframes.landmark_sparsely(
+            frames, keyframes.SparseLandmarker(tracker.track, step))
 
 
 class FrameMeasurer:
@@ -135,15 +139,16 @@ class FrameMeasurer:
         if face is not None:
             head = geometry.head_fixed(face.points, face.matrix)
             row.update(_face_row(face, head, geometry.head_pose(face.matrix)))
+            row["landmarks_interpolated"] = face.interpolated
             if not self._tracking:  # first frame of a new tracking run
                 self._epoch += 1
                 self.tracker.restart()
                 self._head_reference = head / row["iod_px"]
                 self._tracking = True
             picture = frame.rgb if frame.gray is None else frame.gray
-            row.update(_reading_row(self.tracker.update(picture, face.points, face.matrix,
-                                                        frame.index, row["expression_score"],
-                                                        head)))
+            row.update(_reading_row(self.tracker.update(
+                picture, face.points, face.matrix, frame.index, row["expression_score"], head,
+                anchorable=not face.interpolated)))
             lm = landmark_signals(head / row["iod_px"], self._head_reference)
             row.update({k: v * row["iod_px"] for k, v in lm.items()})
         else:
@@ -216,6 +221,18 @@ def wants_landmark_process(info: SourceInfo) -> bool:
             and long_enough)
 
 
+def model_step(info: SourceInfo) -> int:
+    """Frames from one landmark-model key frame to the next for this source
+    (:func:`facescore.keyframes.key_step`; 1 for stills and cameras).
+
+    ``FACESCORE_MODEL_EVERY_FRAME=1`` in the environment runs the model on every frame (the
+    reference the sparse schedule is checked against).
+    """
+    if os.environ.get("FACESCORE_MODEL_EVERY_FRAME", "").strip() == "1" or info.kind != "video":
+        return 1
+    return keyframes.key_step(info.fps)
+
+
 def measure_video(
     source: str | Path | int,
     mirrored: bool = False,
@@ -257,11 +274,13 @@ def measure_video(
         expected = frames.info.n_frames
         if landmark_process is None:
             landmark_process = wants_landmark_process(frames.info)
+        step = model_step(frames.info)
         worker = None
         if landmark_process and frames.info.kind == "video":
             # Without shared memory or child processes, a thread below does the same work.
             with contextlib.suppress(OSError):
-                worker = LandmarkWorker((frames.info.height, frames.info.width), model_path)
+                worker = LandmarkWorker((frames.info.height, frames.info.width), model_path,
+                                        step=step)
         if worker is not None:
             with worker:
                 _measure_all(worker.track_all(frames), measurer, progress, expected)
@@ -269,7 +288,8 @@ def measure_video(
         else:
             # Landmarking runs a stage ahead in its own thread, overlapping with the measuring.
             with FaceTracker(model_path) as tracker, \
-                    contextlib.closing(prefetch(_landmarked(frames, tracker), depth=4)) as pairs:
+                    contextlib.closing(prefetch(_landmarked(frames, tracker, step),
+                                                depth=4)) as pairs:
                 _measure_all(pairs, measurer, progress, expected)
                 most_faces = tracker.n_faces_seen
         return measurer.finish(frames.info, most_faces)

@@ -5,6 +5,10 @@ Columns (``<side>`` is the patient's anatomical ``left`` or ``right``):
 ===============================  =================================================================
 ``frame``, ``t_s``               frame index; presentation time in s
 ``face_found``                   a face was tracked in this frame
+``landmarks_interpolated``       this frame's landmarks, pose and expression scores were blended
+                                 from the landmark model's two nearest key frames rather than
+                                 seen by the model (:mod:`facescore.keyframes`); the pixel
+                                 measures are this frame's own either way
 ``epoch``                        tracking run: a new one starts whenever the face is found again
                                  after being lost
 ``anchor``                       the reference frame this frame was measured against (a new one

@@ -1,0 +1,204 @@
+"""Which frames the landmark model sees, and landmarks for the frames it does not.
+
+The landmark model is the costliest step per frame, yet at 25 fps and above the face hardly
+changes from one frame to the next: where it changes smoothly, landmarks interpolated between
+two modelled frames are as good as the model's own (whose frame-to-frame jitter is larger than
+the interpolation's error), and the measuring itself reads every frame's pixels anyway.
+:class:`SparseLandmarker` therefore runs the model on
+
+- every frame while the face is being found (or was lost), and on every frame of a video
+  slower than :data:`MIN_FPS`;
+- one frame in every ``step`` (a *key frame*, at most :data:`KEY_GAP_S` apart);
+- every frame between two key frames where interpolation would not hold: a face missing at
+  either end; the landmarks moving more than :data:`MAX_KEY_MOTION_IOD` between them (a fast
+  turn); or a frame whose eyes, brows or mouth look unlike the blend of the two key frames'
+  (:func:`interpolation_residual` above :data:`MAX_RESIDUAL`: a blink, a twitch, a word)
+  — the model runs on those frames after all, so no event is interpolated away.
+
+Frames come out in order, each with its face (an interpolated one says so:
+``face.interpolated``); a frame waits at most one key gap for its landmarks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
+
+import cv2
+import numpy as np
+
+from .anatomy import IRIS_CENTRE
+from .sources import Frame
+
+#: Key frames are at most this far apart, s (3 frames at 30 fps, 2 at 25, 6 at 60).
+KEY_GAP_S = 0.1
+#: Videos slower than this (frames/s) get the model on every frame: there a gap of one frame
+#: is already longer than a blink's closing.
+MIN_FPS = 20.0
+#: Landmarks moving further than this between two key frames (share of the distance between
+#: the eyes, largest over the face) are not interpolated: the frames between are modelled.
+MAX_KEY_MOTION_IOD = 0.05
+#: Mean absolute difference (grey levels, 0-255) between a frame's face regions and the blend
+#: of its two key frames' above which the frame is modelled rather than interpolated.
+MAX_RESIDUAL = 2.0
+#: Side of each face region's thumbnail, px.
+THUMB_PX = 16
+
+# Face regions compared between frames, as landmark indices (MediaPipe's mesh): each eye with
+# its brow, and the mouth.
+_REGIONS = {
+    "left_eye": (336, 296, 334, 293, 300, 362, 263, 374, 386, 473),
+    "right_eye": (107, 66, 105, 63, 70, 133, 33, 145, 159, 468),
+    "mouth": (61, 291, 0, 17, 13, 14, 78, 308),
+}
+
+
+def region_boxes(points: np.ndarray, shape: tuple[int, int]) -> list[tuple[int, int, int, int]]:
+    """Boxes (x0, y0, x1, y1), frame px, around each eye with its brow and around the mouth,
+    padded by a fifth of the distance between the eyes and clipped to the frame."""
+    height, width = shape
+    iod = float(np.linalg.norm(points[IRIS_CENTRE["left"], :2] - points[IRIS_CENTRE["right"], :2]))
+    pad = 0.2 * iod
+    boxes = []
+    for indices in _REGIONS.values():
+        xy = points[list(indices), :2]
+        x0, y0 = np.floor(xy.min(axis=0) - pad).astype(int)
+        x1, y1 = np.ceil(xy.max(axis=0) + pad).astype(int)
+        x0, x1 = int(np.clip(x0, 0, width - 1)), int(np.clip(x1, 1, width))
+        y0, y1 = int(np.clip(y0, 0, height - 1)), int(np.clip(y1, 1, height))
+        boxes.append((x0, y0, max(x1, x0 + 1), max(y1, y0 + 1)))
+    return boxes
+
+
+def thumbnails(gray: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> np.ndarray:
+    """Each box of ``gray`` shrunk to THUMB_PX × THUMB_PX (area average), float32, stacked:
+    shape (n_boxes, THUMB_PX, THUMB_PX), grey levels."""
+    out = np.empty((len(boxes), THUMB_PX, THUMB_PX), dtype=np.float32)
+    for i, (x0, y0, x1, y1) in enumerate(boxes):
+        region = gray[y0:y1, x0:x1]
+        step = max(1, min(region.shape) // (4 * THUMB_PX))  # thin out big regions first: cheap
+        out[i] = cv2.resize(region[::step, ::step], (THUMB_PX, THUMB_PX),
+                            interpolation=cv2.INTER_AREA)
+    return out
+
+
+def interpolation_residual(thumb: np.ndarray, before: np.ndarray, after: np.ndarray,
+                           weight: float) -> float:
+    """How unlike the blend of its two key frames a frame looks: the largest, over the face
+    regions, of the mean absolute difference (grey levels) between the frame's thumbnail and
+    ``(1 - weight) * before + weight * after``."""
+    blend = (1.0 - weight) * before + weight * after
+    return float(np.abs(thumb - blend).mean(axis=(1, 2)).max())
+
+
+def key_motion_iod(before: np.ndarray, after: np.ndarray) -> float:
+    """Largest landmark displacement between two faces' points, in inter-ocular distances."""
+    iod = float(np.linalg.norm(before[IRIS_CENTRE["left"], :2]
+                               - before[IRIS_CENTRE["right"], :2]))
+    return float(np.linalg.norm(after[:, :2] - before[:, :2], axis=1).max() / max(iod, 1e-6))
+
+
+def interpolate_face(before, after, weight: float):
+    """The face a fraction ``weight`` (0-1) of the way from ``before`` to ``after``: points,
+    transformation matrix and expression scores blended linearly (the two faces are at most a
+    key gap apart, where a rotation's blend differs from the rotation by well under 0.1°)."""
+    points = (1.0 - weight) * before.points + weight * after.points
+    matrix = (1.0 - weight) * before.matrix + weight * after.matrix
+    shapes = {name: (1.0 - weight) * score + weight * after.blendshapes.get(name, score)
+              for name, score in before.blendshapes.items()}
+    return replace(before, points=points, matrix=matrix, blendshapes=shapes, interpolated=True)
+
+
+def key_step(fps: float | None) -> int:
+    """Frames from one key frame to the next at this frame rate (1: every frame modelled)."""
+    if fps is None or not np.isfinite(fps) or fps < MIN_FPS:
+        return 1
+    return max(1, int(np.floor(KEY_GAP_S * fps + 1e-6)))
+
+
+class SparseLandmarker:
+    """Landmarks for every frame of a stream, from the model on as few frames as hold them.
+
+    Parameters
+    ----------
+    track : callable
+        ``track(frame) -> face or None``: the landmark model with its tracking state (e.g.
+        :meth:`facescore.landmarks.FaceTracker.track`). Called in frame order except for the
+        frames between two key frames, which are modelled after the later key frame when
+        interpolation does not hold.
+    step : int
+        Frames from one key frame to the next (:func:`key_step`); 1 models every frame.
+
+    Feed frames with :meth:`feed` (each call returns the frames now complete, in order) and
+    call :meth:`flush` after the last one.
+    """
+
+    def __init__(self, track: Callable[[Frame], object], step: int):
+        self.track = track
+        self.step = max(1, int(step))
+        self._key: tuple[Frame, object, np.ndarray | None, list] | None = None
+        self._waiting: list[tuple[Frame, np.ndarray | None]] = []
+        self.n_modelled = 0
+        self.n_frames = 0
+
+    def _model(self, frame: Frame):
+        self.n_modelled += 1
+        return self.track(frame)
+
+    def _thumbs(self, frame: Frame, boxes) -> np.ndarray | None:
+        if boxes is None:
+            return None
+        gray = frame.gray if frame.gray is not None else cv2.cvtColor(frame.rgb,
+                                                                      cv2.COLOR_RGB2GRAY)
+        return thumbnails(gray, boxes)
+
+    def _set_key(self, frame: Frame, face) -> None:
+        boxes = region_boxes(face.points, frame.shape) if face is not None else None
+        self._key = (frame, face, self._thumbs(frame, boxes), boxes)
+
+    def feed(self, frame: Frame) -> list[tuple[Frame, object]]:
+        """Take the next frame; return the frames whose landmarks are now known, in order."""
+        self.n_frames += 1
+        if self._key is None or self._key[1] is None or self.step == 1:
+            # No face to interpolate from: the model looks at every frame until it finds one.
+            face = self._model(frame)
+            self._set_key(frame, face)
+            return [(frame, face)]
+        self._waiting.append((frame, self._thumbs(frame, self._key[3])))
+        if len(self._waiting) < self.step:
+            return []
+        return self._close_gap()
+
+    def flush(self) -> list[tuple[Frame, object]]:
+        """The frames still waiting (after the last frame): the last one is modelled as a key
+        frame and the others interpolated or modelled as usual."""
+        return self._close_gap() if self._waiting else []
+
+    def _close_gap(self) -> list[tuple[Frame, object]]:
+        key_frame, key_face, key_thumbs, boxes = self._key
+        between, (frame, _) = self._waiting[:-1], self._waiting[-1]
+        self._waiting = []
+        face = self._model(frame)
+        thumbs = self._thumbs(frame, boxes)
+        holds = face is not None and key_motion_iod(key_face.points, face.points) \
+            <= MAX_KEY_MOTION_IOD
+        out = []
+        span = frame.t_s - key_frame.t_s
+        for middle, middle_thumbs in between:
+            weight = (middle.t_s - key_frame.t_s) / span if span > 0 else 0.5
+            if holds and interpolation_residual(middle_thumbs, key_thumbs, thumbs,
+                                                weight) <= MAX_RESIDUAL:
+                out.append((middle, interpolate_face(key_face, face, weight)))
+            else:
+                out.append((middle, self._model(middle)))
+        out.append((frame, face))
+        self._set_key(frame, face)
+        return out
+
+
+def landmark_sparsely(frames: Iterable[Frame], landmarker: SparseLandmarker
+                      ) -> Iterator[tuple[Frame, object]]:
+    """Every frame of ``frames`` with its landmarks, in order (see :class:`SparseLandmarker`)."""
+    for frame in frames:
+        yield from landmarker.feed(frame)
+    yield from landmarker.flush()
