@@ -1,14 +1,26 @@
 """Throughput against the landmark model's own speed, measured in one run.
 
-Makes (once, cached in benchmarks/.cache/) a 1080p30 H.264 exam clip of at least 60 s with a
-face about a third of the frame wide, or takes --video. Then prints, in one run:
+Two 1080p30 H.264 clips with a face about a third of the frame wide are made once (cached in
+benchmarks/.cache/), or --video gives one:
 
-- decode only (PyAV, frames not converted) and decode + RGB conversion, fps;
-- the landmark model alone: facescore's FaceTracker on frames decoded beforehand, fps;
-- `facescore analyze` (measurement, segmentation and scores; no report files), fps;
-- analyze / model-only, the figure the throughput issue asks for (target >= 0.8);
-- peak resident memory of the analyze run (measured in a child process), and of the landmark
-  worker process that analyze starts.
+- **today's clip**: the phantom's quick four-movement exam looped to 60 s (movement ~60 % of the
+  time);
+- **exam-dense**: 20 performances in 60 s (the four movements five times, each ramped for
+  0.45 s, held 1.55 s, rested 0.4 s; movement ~85 % of the time), blinks between some, the head
+  swaying throughout.
+
+For each clip it prints, in one run:
+
+- decode only (PyAV, frames not converted), fps;
+- the landmark model alone on every frame: facescore's FaceTracker on frames decoded
+  beforehand, fps — the baseline every ratio is against;
+- `analyze()` (measurement, segmentation and scores; no files) and the whole `facescore
+  analyze CLIP -o DIR` command (start-up, report.html, report.json, tables, plots and key
+  frames included), each with the landmark model on key frames (the default) and on every frame
+  (``FACESCORE_MODEL_EVERY_FRAME=1``), fps and × model-only (issue target: whole command
+  >= 1.5);
+- peak resident memory of analyze (its own high-water mark plus the landmark worker's) and of
+  the whole command (the largest process it ran).
 
     python benchmarks/throughput.py [--video CLIP] [--seconds 60] [--model-frames 300]
 """
@@ -30,8 +42,6 @@ CACHE = Path(__file__).resolve().parent / ".cache"
 
 def make_clip(seconds: float) -> Path:
     """A 1080p30 exam phantom looped to ``seconds``: rendered at 960x540, scaled up in C."""
-    import av
-
     from facescore.phantom import MOVEMENTS, PhantomSpec, generate
 
     clip = CACHE / f"exam_1080p_{int(seconds)}s.mp4"
@@ -41,7 +51,31 @@ def make_clip(seconds: float) -> Path:
     gains = {m: {"left": 1.0, "right": 0.5} for m in MOVEMENTS}
     loop = generate(CACHE / "loop_540p.mp4", PhantomSpec(gains=gains, size=(960, 540),
                                                          face_width_frac=0.33, noise=1.0)).video
-    with av.open(str(loop)) as source:
+    return _upscale_looped(loop, clip, seconds)
+
+
+def make_dense_clip(seconds: float) -> Path:
+    """A 1080p30 exam-dense phantom: 20 performances with short rests, blinks, head sway."""
+    from facescore.phantom import MOVEMENTS, PhantomSpec, generate
+    from facescore.protocol import Timing
+
+    clip = CACHE / f"exam_dense_1080p_{int(seconds)}s.mp4"
+    if clip.exists():
+        return clip
+    CACHE.mkdir(exist_ok=True)
+    gains = {m: {"left": 1.0, "right": 0.5} for m in MOVEMENTS}
+    timing = Timing(lead_in_s=1.0, ramp_s=0.45, hold_s=1.55, rest_s=0.4)
+    spec = PhantomSpec(gains=gains, repetitions=5, size=(960, 540), face_width_frac=0.33,
+                       noise=1.0, timing=timing, distractors=("blink",) * 3, seed=1)
+    loop = generate(CACHE / "dense_540p.mp4", spec).video
+    return _upscale_looped(loop, clip, seconds)
+
+
+def _upscale_looped(source_clip: Path, clip: Path, seconds: float) -> Path:
+    """``source_clip`` scaled to 1080p in FFmpeg and looped (or cut) to ``seconds`` at 30 fps."""
+    import av
+
+    with av.open(str(source_clip)) as source:
         frames = [f.reformat(width=1920, height=1080, format="yuv420p")
                   for f in source.decode(video=0)]
     partial = clip.with_suffix(".partial.mp4")
@@ -95,7 +129,30 @@ def model_fps(video: Path, n_frames: int) -> float:
         return (len(frames) - 1) / (time.perf_counter() - start)
 
 
-def analyze_child(video: Path) -> dict:
+def _environment(every_frame: bool) -> dict[str, str]:
+    return {**os.environ, "GLOG_minloglevel": "2",
+            "FACESCORE_MODEL_EVERY_FRAME": "1" if every_frame else "0"}
+
+
+def command_child(video: Path, every_frame: bool) -> dict:
+    """The whole ``facescore analyze VIDEO -o DIR`` command in a child: frames/s of wall time
+    from start to exit, and the largest peak RSS among the processes it ran."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as out:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "facescore", "analyze", str(video), "-o", out,
+                        "-q"], check=True, capture_output=True, env=_environment(every_frame))
+        seconds = time.perf_counter() - start
+        with open(Path(out) / "report.json") as handle:
+            frames = json.load(handle)["input"]["n_frames"]
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return {"frames": frames, "seconds": seconds, "fps": frames / seconds,
+            "peak_rss_mb": max(peak, before) / 1024}
+
+
+def analyze_child(video: Path, every_frame: bool = False) -> dict:
     """Run analyze in a child process: its fps and its own peak RSS."""
     code = (
         "import json, resource, sys, time\n"
@@ -109,41 +166,48 @@ def analyze_child(video: Path) -> dict:
         "print(json.dumps({'frames': len(a.frames), 'seconds': elapsed, 'peak_rss_mb': rss,\n"
         "                  'worker_peak_rss_mb': worker}))\n"
     )
-    env = {**os.environ, "GLOG_minloglevel": "2"}
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
-                         text=True, env=env).stdout
+                         text=True, env=_environment(every_frame)).stdout
     result = json.loads(out.strip().splitlines()[-1])
     result["fps"] = result["frames"] / result["seconds"]
     return result
 
 
+def measure_clip(name: str, video: Path, model_frames: int) -> None:
+    """Print one clip's table of speeds against the landmark model alone."""
+    runs = {(what, every): (analyze_child if what == "analyze()" else command_child)(video, every)
+            for what in ("analyze()", "whole command") for every in (False, True)}
+    model = model_fps(video, model_frames)
+    rows = {"decode only": decode_fps(video, convert=False),
+            "landmark model alone, every frame (frames in memory)": model}
+    for (what, every), run in runs.items():
+        rows[f"{what}, model on {'every frame' if every else 'key frames'}"] = run["fps"]
+    frames = runs["whole command", False]["frames"]
+    print(f"\n### {name}: {video.name} ({frames} frames)\n")
+    print("| stage | fps | × model alone |\n|---|---:|---:|")
+    for stage, fps in rows.items():
+        print(f"| {stage} | {fps:.1f} | {fps / model:.2f} |")
+    sparse = runs["analyze()", False]
+    total = sparse["peak_rss_mb"] + sparse["worker_peak_rss_mb"]
+    print(f"\nwhole command / model alone = {runs['whole command', False]['fps'] / model:.2f}"
+          " (target >= 1.5)")
+    print(f"peak RSS: analyze {sparse['peak_rss_mb']:.0f} MB + landmark worker "
+          f"{sparse['worker_peak_rss_mb']:.0f} MB = {total:.0f} MB; whole command's largest "
+          f"process {runs['whole command', False]['peak_rss_mb']:.0f} MB (target < 1024 MB)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--video", type=Path, help="use this clip instead of the phantom")
+    parser.add_argument("--video", type=Path, help="use this clip instead of the phantoms")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--model-frames", type=int, default=300)
     args = parser.parse_args()
-    video = args.video or make_clip(args.seconds)
-    child = analyze_child(video)  # first, before this process holds frames in memory
-    rows = {
-        "decode only": decode_fps(video, convert=False),
-        "decode + RGB": decode_fps(video, convert=True),
-        "landmark model only (frames in memory)": model_fps(video, args.model_frames),
-    }
-    rows["facescore analyze"] = child["fps"]
-    model = rows["landmark model only (frames in memory)"]
-    print(f"clip: {video} ({child['frames']} frames)")
-    print("| stage | fps | × model-only |\n|---|---:|---:|")
-    for name, fps in rows.items():
-        print(f"| {name} | {fps:.1f} | {fps / model:.2f} |")
-    print(f"\nanalyze / model-only = {child['fps'] / model:.2f} (target >= 0.8)")
-    total = child["peak_rss_mb"] + child["worker_peak_rss_mb"]
-    print(f"analyze peak RSS = {child['peak_rss_mb']:.0f} MB + landmark worker "
-          f"{child['worker_peak_rss_mb']:.0f} MB = {total:.0f} MB (target < 1024 MB)")
-    print(f"this process peak RSS = "
-          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB "
-          "(holds the model-only frames)")
+    clips = ({"given clip": args.video} if args.video else
+             {"exam-dense clip": make_dense_clip(args.seconds),
+              "today's clip": make_clip(args.seconds)})
+    for name, video in clips.items():
+        measure_clip(name, video, args.model_frames)
 
 
 if __name__ == "__main__":
