@@ -127,8 +127,24 @@ MIN_OPEN_APERTURE_IOD = 0.09
 
 
 RIDGE_WINDOW = (21, 21)
-_WINDOWS = ((_OTHER_ROWS, LK_WINDOW), (_LOWER_LID_ROWS, LID_WINDOW), (_MOUTH_ROWS, MOUTH_WINDOW),
-            (_RIDGE_ROWS, RIDGE_WINDOW))
+
+
+def _rows_by_window(assignments: tuple[tuple[np.ndarray, tuple[int, int]], ...]
+                    ) -> tuple[tuple[np.ndarray, tuple[int, int]], ...]:
+    """Patch rows gathered by search window: one Lucas-Kanade call per distinct window.
+
+    OpenCV tracks each point on its own, so tracking the groups that share a window in one
+    call gives the same results as one call per group, while the image pyramids that every
+    call builds anew are built once instead of once per group.
+    """
+    gathered: dict[tuple[int, int], list[np.ndarray]] = {}
+    for rows, window in assignments:
+        gathered.setdefault(window, []).append(rows)
+    return tuple((np.sort(np.concatenate(parts)), window) for window, parts in gathered.items())
+
+
+_WINDOWS = _rows_by_window(((_OTHER_ROWS, LK_WINDOW), (_LOWER_LID_ROWS, LID_WINDOW),
+                            (_MOUTH_ROWS, MOUTH_WINDOW), (_RIDGE_ROWS, RIDGE_WINDOW)))
 
 
 def normalise_contrast(picture: np.ndarray, sigma: float = NORMALISE_SIGMA) -> np.ndarray:
