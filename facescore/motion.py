@@ -601,9 +601,7 @@ def working_picture(gray: np.ndarray, to_working: np.ndarray, size: int) -> np.n
     shrink = float(np.sqrt(abs(np.linalg.det(linear))))
     factor = max(1, int(1.0 / max(shrink, 1e-6)))
     if factor > 1 and region.shape[0] >= factor and region.shape[1] >= factor:
-        h, w = region.shape[0] // factor, region.shape[1] // factor
-        region = cv2.resize(region[:h * factor, :w * factor], (w, h),
-                            interpolation=cv2.INTER_AREA)
+        region = area_reduce(region, factor)
     else:
         factor = 1
     # region px (i) ↔ frame px x0 + factor * i + (factor - 1) / 2
@@ -612,6 +610,38 @@ def working_picture(gray: np.ndarray, to_working: np.ndarray, size: int) -> np.n
     matrix = _compose(to_working, to_frame)
     return cv2.warpAffine(region, matrix, (size, size), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
+
+
+#: Whole reduction factors for which a box blur sampled at the blocks' centres is the faster
+#: way to OpenCV's area average: 3x and 5x (0.07 and 0.09 ms against 0.27 and 0.20 ms for a
+#: 700 px square region; a 3x reduction is what a face filling a 1080p frame needs). OpenCV
+#: vectorises only the 2x area reduction, and the blur's cost does not fall with the factor.
+_BOX_FACTORS = (3, 5)
+
+
+def area_reduce(picture: np.ndarray, factor: int) -> np.ndarray:
+    """Each ``factor`` × ``factor`` block of a uint8 picture averaged to one pixel (rounded),
+    what ``cv2.resize(..., INTER_AREA)`` gives for a whole factor; a partial last row or column
+    of blocks is left out.
+
+    Parameters
+    ----------
+    picture : (H, W) uint8 ndarray
+    factor : int
+        Whole reduction factor, at least 1.
+
+    Returns
+    -------
+    (H // factor, W // factor) uint8 ndarray
+    """
+    h, w = picture.shape[0] // factor, picture.shape[1] // factor
+    blocks = picture[:h * factor, :w * factor]
+    if factor in _BOX_FACTORS:
+        # The same pixels to the bit: both round the block's sum times 1/factor² to nearest
+        # (checked for every possible block sum).
+        centre = factor // 2
+        return cv2.blur(blocks, (factor, factor))[centre::factor, centre::factor]
+    return cv2.resize(blocks, (w, h), interpolation=cv2.INTER_AREA)
 
 
 def image_jacobian(rotation: np.ndarray) -> np.ndarray:
