@@ -167,11 +167,17 @@ def normalise_contrast(picture: np.ndarray, sigma: float = NORMALISE_SIGMA) -> n
     # Box means (O(1) per pixel) of the width with a Gaussian's spread: 4x faster than
     # Gaussian blurs of sigma 8 and the same normalisation to within a grey level or two.
     width = (int(round(sigma * np.sqrt(12.0))) | 1, ) * 2
+    # Worked in place where the order of operations allows: every step is a whole picture.
     values = picture.astype(np.float32)
-    detail = values - cv2.blur(values, width)
+    detail = np.subtract(values, cv2.blur(values, width), out=values)
     # A box filter's running sums can dip a hair below zero on flat areas: no NaN from sqrt.
-    spread = cv2.sqrt(np.maximum(cv2.blur(detail * detail, width), 0.0)) + 4.0
-    return np.clip(128.0 + 48.0 * detail / spread, 0, 255).astype(np.uint8)
+    # (OpenCV's max gives numpy's maximum's values, several times faster on float32.)
+    spread = cv2.sqrt(cv2.max(cv2.blur(detail * detail, width), 0.0))
+    spread += 4.0
+    normalised = np.multiply(detail, 48.0, out=detail)  # 128 + 48 × detail / spread
+    normalised /= spread
+    normalised += 128.0
+    return np.clip(normalised, 0, 255, out=normalised).astype(np.uint8)
 
 
 def seed_positions(points_xy: np.ndarray, up: np.ndarray) -> np.ndarray:
