@@ -20,6 +20,7 @@ never lets the lid travel past the lower lid or open the eye more than half agai
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -61,6 +62,16 @@ class EyeModel:
     margin: np.ndarray
     lower: np.ndarray
     aperture: float
+
+    @cached_property
+    def grid(self) -> tuple[np.ndarray, np.ndarray]:
+        """Reference working px (x, y) of every pixel of ``rest``, float32 (made once: every
+        frame samples the same grid)."""
+        h, w = self.rest.shape
+        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+        xs += np.float32(self.origin[0])
+        ys += np.float32(self.origin[1])
+        return xs, ys
 
 
 @dataclass(frozen=True)
@@ -274,10 +285,7 @@ def sample_region(gray: np.ndarray, model: EyeModel, to_current: np.ndarray) -> 
     to_current : (2, 3) ndarray
         Affine from reference working px to current working px.
     """
-    h, w = model.rest.shape
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    xs += np.float32(model.origin[0])
-    ys += np.float32(model.origin[1])
+    xs, ys = model.grid
     map_x = to_current[0, 0] * xs + to_current[0, 1] * ys + to_current[0, 2]
     map_y = to_current[1, 0] * xs + to_current[1, 1] * ys + to_current[1, 2]
     return cv2.remap(gray, map_x.astype(np.float32), map_y.astype(np.float32),

@@ -438,9 +438,10 @@ class AnchoredTracker:
                 best, distance = anchor, d
         return best, distance
 
-    def _at_rest(self, anchor: Anchor, points: np.ndarray, head: np.ndarray) -> np.ndarray:
-        """Per patch: whether its group's landmarks are within :data:`REST_MM` of the anchor's."""
-        seeds = head[SEED_INDICES, :2] / _iod(points[:, :2])
+    def _at_rest(self, anchor: Anchor, head: np.ndarray, iod: float) -> np.ndarray:
+        """Per patch: whether its group's landmarks are within :data:`REST_MM` of the anchor's
+        (``iod``: this frame's, from :func:`_iod`)."""
+        seeds = head[SEED_INDICES, :2] / iod
         moved_iod = np.linalg.norm(seeds - anchor.landmark_head, axis=1)
         # iod in mm ≈ the anchor's iod px × its mm per px
         moved_mm = moved_iod * (WORKING_IOD_PX / anchor.scale) * anchor.mm_per_px
@@ -513,11 +514,13 @@ class AnchoredTracker:
         to_anchor = similarity_fit(xy[list(NASAL_RIDGE)], anchor.ridge_frame, scale=zoom)
         stabilise = _compose(anchor.to_working, to_anchor)
         working = normalise_contrast(working_picture(gray, stabilise, anchor.size))
-        self._add_eyes(anchor, working, apply_affine(stabilise, xy), _iod(xy))
+        iod = _iod(xy)
+        if any(anchor.eyes.get(side) is None for side in SIDES):  # else nothing left to model
+            self._add_eyes(anchor, working, apply_affine(stabilise, xy), iod)
         landmark_guess = anchor.seeds + (apply_affine(stabilise, xy[SEED_INDICES])
                                          - anchor.landmark_seeds)
         n = len(SEED_INDICES)
-        at_rest = self._at_rest(anchor, points, head)
+        at_rest = self._at_rest(anchor, head, iod)
         previous_ok = (self._previous_ok if self._previous is not None
                        else np.zeros(n, dtype=bool))
         start = (np.where(previous_ok[:, None], self._previous_positions, landmark_guess)
