@@ -712,10 +712,15 @@ def landmark_signals(head: np.ndarray, head_reference: np.ndarray) -> dict[str, 
         at the same scale.
     """
     shift = head[:, :2] - head_reference[:, :2]
-    groups = {name: shift[list(GROUPS[name])].mean(axis=0) for name in MOVING_GROUPS}
-    out = {f"{k.rsplit('_', 1)[0]}_lm_{k.rsplit('_', 1)[1]}": v
-           for k, v in group_signals(groups).items()}
-    for side in SIDES:
-        upper = [u for u, _ in LID_CENTRE_PAIRS[side]]
+    groups = {name: shift[rows].mean(axis=0) for name, rows in _LANDMARK_GROUPS.items()}
+    out = {_LANDMARK_COLUMN[k]: v for k, v in group_signals(groups).items()}
+    for side, upper in _UPPER_LID_CENTRE.items():
         out[f"lid_drop_lm_{side}"] = float(-shift[upper, 1].mean())
     return out
+
+
+# Index lists and column names for landmark_signals, made once (it runs every frame).
+_LANDMARK_GROUPS = {name: list(GROUPS[name]) for name in MOVING_GROUPS}
+_UPPER_LID_CENTRE = {side: [u for u, _ in LID_CENTRE_PAIRS[side]] for side in SIDES}
+_LANDMARK_COLUMN = {f"{signal}_{side}": f"{signal}_lm_{side}"
+                    for signal in DISPLACEMENT_COLUMNS for side in SIDES}
