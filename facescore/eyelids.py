@@ -20,6 +20,7 @@ never lets the lid travel past the lower lid or open the eye more than half agai
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -61,6 +62,16 @@ class EyeModel:
     margin: np.ndarray
     lower: np.ndarray
     aperture: float
+
+    @cached_property
+    def grid(self) -> tuple[np.ndarray, np.ndarray]:
+        """Reference working px (x, y) of every pixel of ``rest``, float32 (made once: every
+        frame samples the same grid)."""
+        h, w = self.rest.shape
+        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+        xs += np.float32(self.origin[0])
+        ys += np.float32(self.origin[1])
+        return xs, ys
 
 
 @dataclass(frozen=True)
@@ -117,6 +128,34 @@ def eye_model(gray: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> EyeMode
     return EyeModel(rest, np.array([x0, y0], dtype=float), margin, low, aperture)
 
 
+@dataclass(frozen=True)
+class Band:
+    """The pixels of one band of a rest picture, gathered once for every trial shift.
+
+    Attributes
+    ----------
+    rows, cols : (m,) intp ndarray
+        Where the band's pixels are in the rest picture (rows ``top <= row < bottom``).
+    values : (m,) float32 ndarray
+        Their rest grey levels.
+    height : int
+        The rest picture's height, px.
+    """
+
+    rows: np.ndarray
+    cols: np.ndarray
+    values: np.ndarray
+    height: int
+
+    @classmethod
+    def of(cls, rest: np.ndarray, top: np.ndarray, bottom: np.ndarray) -> Band:
+        """The band ``top <= row < bottom`` (rows of ``rest``, per column)."""
+        h = rest.shape[0]
+        rows, cols = np.nonzero((np.arange(h)[:, None] >= np.ceil(top)[None, :])
+                                & (np.arange(h)[:, None] < bottom[None, :]))
+        return cls(rows, cols, rest[rows, cols], h)
+
+
 def shift_costs(rest: np.ndarray, current: np.ndarray, shifts: np.ndarray,
                 top: np.ndarray, bottom: np.ndarray) -> np.ndarray:
     """Mismatch (1 − normalised correlation) between ``current`` and ``rest`` shifted down,
@@ -138,9 +177,25 @@ def shift_costs(rest: np.ndarray, current: np.ndarray, shifts: np.ndarray,
     -------
     (n,) ndarray
     """
-    h, w = rest.shape
-    rows, cols = np.nonzero((np.arange(h)[:, None] >= np.ceil(top)[None, :])
-                            & (np.arange(h)[:, None] < bottom[None, :]))
+    return band_costs(Band.of(rest, top, bottom), current, shifts)
+
+
+def band_costs(band: Band, current: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """:func:`shift_costs` of a band gathered beforehand (:meth:`Band.of`).
+
+    Parameters
+    ----------
+    band : Band
+    current : (h, w) float32 ndarray
+    shifts : (n,) or (n, w) ndarray
+        Trial shifts, px (positive: down).
+
+    Returns
+    -------
+    (n,) ndarray
+        1 − normalised correlation, 0-2 (2 for an empty band).
+    """
+    rows, cols, h = band.rows, band.cols, band.height
     if not len(rows):
         return np.full(len(shifts), 2.0)
     shifts = np.asarray(shifts, dtype=np.float32)
@@ -148,17 +203,21 @@ def shift_costs(rest: np.ndarray, current: np.ndarray, shifts: np.ndarray,
     target = rows[None, :] + per_pixel  # (n, m) rows of `current` the band moved to
     valid = (target >= 0) & (target <= h - 1)
     low = np.clip(np.floor(target), 0, h - 1).astype(np.intp)
-    high = np.clip(low + 1, 0, h - 1)
+    high = np.minimum(low + 1, h - 1)  # low >= 0: only the upper bound can bind
     weight = np.clip(target - low, 0, 1)
-    seen = (1 - weight) * current[low, cols] + weight * current[high, cols]
-    band = np.broadcast_to(rest[rows, cols][None, :], seen.shape)
-    count = np.maximum(valid.sum(axis=1), 1)
+    # Flat indices: the same pixels as current[low, cols], gathered faster.
+    flat, width = np.ascontiguousarray(current).ravel(), current.shape[1]
+    seen = (1 - weight) * flat[low * width + cols] + weight * flat[high * width + cols]
     # Zero-mean, unit-spread comparison (1 - normalised correlation): a change of gain or
     # offset over the band (lighting, exposure) does not change the cost.
+    # (No shortcut for rows where every pixel is valid: numpy would sum them in another order
+    # and the costs would change in their last bits.)
+    rest = np.broadcast_to(band.values[None, :], seen.shape)
+    count = np.maximum(valid.sum(axis=1), 1)
     mean_s = np.where(valid, seen, 0.0).sum(axis=1) / count
-    mean_b = np.where(valid, band, 0.0).sum(axis=1) / count
+    mean_b = np.where(valid, rest, 0.0).sum(axis=1) / count
     ds = np.where(valid, seen - mean_s[:, None], 0.0)
-    db = np.where(valid, band - mean_b[:, None], 0.0)
+    db = np.where(valid, rest - mean_b[:, None], 0.0)
     spread = np.sqrt((ds * ds).sum(axis=1) * (db * db).sum(axis=1)) + 1e-6
     return 1.0 - (ds * db).sum(axis=1) / spread
 
@@ -173,10 +232,10 @@ def best_shift(rest: np.ndarray, current: np.ndarray, low: float, high: float,
     three best quarter-pixel costs.
     """
     weights = np.ones_like(top) if profile is None else profile
+    band = Band.of(rest, top, bottom)
 
     def costs_at(trials: np.ndarray) -> np.ndarray:
-        return shift_costs(rest, current, offset + trials[:, None] * weights[None, :], top,
-                           bottom)
+        return band_costs(band, current, offset + trials[:, None] * weights[None, :])
 
     coarse = np.arange(low, high + 1.0, 1.0)
     best = coarse[int(np.argmin(costs_at(coarse)))]
@@ -226,10 +285,7 @@ def sample_region(gray: np.ndarray, model: EyeModel, to_current: np.ndarray) -> 
     to_current : (2, 3) ndarray
         Affine from reference working px to current working px.
     """
-    h, w = model.rest.shape
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    xs += np.float32(model.origin[0])
-    ys += np.float32(model.origin[1])
+    xs, ys = model.grid
     map_x = to_current[0, 0] * xs + to_current[0, 1] * ys + to_current[0, 2]
     map_y = to_current[1, 0] * xs + to_current[1, 1] * ys + to_current[1, 2]
     return cv2.remap(gray, map_x.astype(np.float32), map_y.astype(np.float32),

@@ -127,13 +127,17 @@ def blendshape_columns(scores: dict[str, float]) -> dict[str, float]:
     out. Every name is present, NaN when the model gave no scores, so that the table's columns
     do not depend on whether a face was found.
     """
-    return {blendshape_column(name): float(scores.get(name, np.nan)) for name in BLENDSHAPES}
+    return {column: float(scores.get(name, np.nan)) for name, column in _BLENDSHAPE_COLUMNS}
 
 
 def blendshape_column(name: str) -> str:
     """The table's column for one of MediaPipe's blendshape names (``browInnerUp`` →
     ``bs_brow_inner_up``)."""
     return "bs_" + re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
+
+
+#: (blendshape, column) pairs, converted once: every frame's row needs all 51 of them.
+_BLENDSHAPE_COLUMNS = tuple((name, blendshape_column(name)) for name in BLENDSHAPES)
 
 
 __all__ = ["POSITION_COLUMNS", "BLENDSHAPES", "EXPRESSION_BLENDSHAPES", "positions",

@@ -12,6 +12,7 @@ Millimetres come from the horizontal iris diameter, which is nearly the same in 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -37,8 +38,16 @@ class HeadPose:
 
 def rotation_from_matrix(matrix: np.ndarray) -> np.ndarray:
     """The (3, 3) rotation part of a 4×4 transformation, with any scale removed."""
-    linear = np.asarray(matrix, dtype=float)[:3, :3]
-    u, _, vt = np.linalg.svd(linear)
+    linear = np.ascontiguousarray(np.asarray(matrix, dtype=float)[:3, :3])
+    return _rotation_of(linear.tobytes()).copy()
+
+
+@lru_cache(maxsize=8)
+def _rotation_of(linear: bytes) -> np.ndarray:
+    """:func:`rotation_from_matrix` of a (3, 3) float64 block given as bytes, remembered: each
+    frame's rotation is asked for four times (its table row, the head-fixed frame, the head
+    pose for the row and for the tracker), an SVD each."""
+    u, _, vt = np.linalg.svd(np.frombuffer(linear).reshape(3, 3))
     rotation = u @ vt
     if np.linalg.det(rotation) < 0:
         rotation = u @ np.diag([1.0, 1.0, -1.0]) @ vt

@@ -176,6 +176,16 @@ def hysteresis(signal: np.ndarray, on: float, off: float) -> list[tuple[int, int
     return runs
 
 
+def _median(values: np.ndarray) -> float:
+    """``np.median`` of finite values, the same number without its overhead (it is taken twice
+    a frame): the middle value, or the mean of the middle two."""
+    half = len(values) // 2
+    if len(values) % 2:
+        return float(np.partition(values, half)[half])
+    middle = np.partition(values, (half - 1, half))
+    return float((middle[half - 1] + middle[half]) / 2)
+
+
 def hysteresis_from_rest(signal: np.ndarray, t: np.ndarray, on: np.ndarray | float,
                          off: float, rest_window_s: float = 1.0,
                          long_window_s: float = 4.0, floor: np.ndarray | float = -np.inf
@@ -195,24 +205,25 @@ def hysteresis_from_rest(signal: np.ndarray, t: np.ndarray, on: np.ndarray | flo
     rest (a face relaxing over a minute) then do not merge into the next movement.
     """
     values = np.asarray(signal, dtype=float)
+    finite = np.isfinite(values)
     on_level = np.broadcast_to(np.asarray(on, dtype=float), values.shape)
     floor_level = np.broadcast_to(np.asarray(floor, dtype=float), values.shape)
     runs: list[tuple[int, int]] = []
     active, start, reference = False, 0, 0.0
     recent, longer = 0, 0
     for i, value in enumerate(values):
-        if not np.isfinite(value):
+        if not finite[i]:
             continue
         if not active:
             while t[recent] < t[i] - rest_window_s:
                 recent += 1
             while t[longer] < t[i] - long_window_s:
                 longer += 1
-            short = values[recent:i][np.isfinite(values[recent:i])]
-            long = values[longer:i][np.isfinite(values[longer:i])]
+            short = values[recent:i][finite[recent:i]]
             if not len(short):
                 continue
-            reference = max(float(np.median(short)), float(np.median(long)), floor_level[i])
+            long = values[longer:i][finite[longer:i]]
+            reference = max(_median(short), _median(long), floor_level[i])
             if value - reference >= on_level[i]:
                 active, start = True, i
                 while start > 0 and np.isfinite(values[start - 1]) and \

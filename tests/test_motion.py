@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
 from facescore.eyelids import eye_model, read_lid
-from facescore.motion import choose_results, normalise_contrast, working_picture
+from facescore.motion import area_reduce, choose_results, normalise_contrast, working_picture
 from facescore.segments import hysteresis, turning_points
 
 
@@ -25,6 +26,19 @@ def test_working_picture_keeps_positions(scale):
     source = (j - to_working[0, 2]) / scale
     expected = np.interp(source, columns, ramp[0].astype(float))
     assert np.abs(out[size // 2, j] - expected).max() <= 1.5
+
+
+@pytest.mark.parametrize("factor", [2, 3, 4, 5, 7])
+def test_area_reduce_is_opencvs_area_average(factor):
+    """The faster box-blur route gives OpenCV's INTER_AREA pixels exactly, partial blocks
+    left out, on noise, hard edges and a strided view of a larger frame."""
+    rng = np.random.default_rng(factor)
+    frame = rng.integers(0, 256, (301, 415)).astype(np.uint8)
+    frame[:, ::7] = 255
+    region = frame[13:290, 21:400]
+    h, w = region.shape[0] // factor, region.shape[1] // factor
+    expected = cv2.resize(region[:h * factor, :w * factor], (w, h), interpolation=cv2.INTER_AREA)
+    assert np.array_equal(area_reduce(region, factor), expected)
 
 
 def test_contrast_normalisation_ignores_gain_and_offset():
