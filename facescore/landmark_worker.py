@@ -107,11 +107,7 @@ class LandmarkWorker:
         The Face Landmarker bundle (verified here, in the parent, so a bad model is a one-line
         :class:`~facescore.errors.ModelError` before any process starts).
     depth : int
-        Frames in flight (at least ``step`` more are kept, since a frame between two key
-        frames waits in the child for the later one).
-    step : int
-        Frames from one landmark-model key frame to the next (:mod:`facescore.keyframes`);
-        1: the model runs on every frame.
+        Frames in flight.
 
     Raises
     ------
@@ -120,10 +116,10 @@ class LandmarkWorker:
     """
 
     def __init__(self, frame_size: tuple[int, int], model_path: str | Path | None = None,
-                 depth: int = DEPTH, step: int = 1):
+                 depth: int = DEPTH):
         model = verified_model_path(model_path)
         self.frame_size = tuple(frame_size)
-        self.depth = depth = depth + max(step, 1) - 1
+        self.depth = depth
         height, width = self.frame_size
         self.slot_bytes = _slot_bytes(height, width)
         ring_fd = _anonymous_file(self.slot_bytes * depth)
@@ -146,7 +142,7 @@ class LandmarkWorker:
                 os.close(fd)
         self._outbox = Connection(to_child_write, readable=False)
         self._inbox = Connection(from_child_read, writable=False)
-        self._outbox.send((str(model), self.frame_size, depth, max(step, 1)))
+        self._outbox.send((str(model), self.frame_size, depth))
         self._submitted = 0
         self._n_faces_seen: int | None = None
 
@@ -179,6 +175,14 @@ class LandmarkWorker:
         """The next frame's face (a FaceObservation, or None when no face), in frame order."""
         return self._receive()[2]
 
+    def track(self, frame: Frame):
+        """The face in this one frame (or None), waiting for it: a drop-in for
+        :meth:`facescore.landmarks.FaceTracker.track` where the caller chooses the frames
+        (:class:`facescore.keyframes.SparseLandmarker`, run a stage ahead of the measuring).
+        Only the frames asked about are copied to the child."""
+        self.submit(frame)
+        return self.result()
+
     def track_all(self, frames: Iterable[Frame]) -> Iterator[tuple[Frame, object]]:
         """(frame, face) for every frame, in order, keeping ``depth`` frames in flight."""
         pending: deque[Frame] = deque()
@@ -189,7 +193,6 @@ class LandmarkWorker:
                 frame = next(source, None)
                 if frame is None:
                     exhausted = True
-                    self._outbox.send("flush")  # the frames the child still holds
                 else:
                     self.submit(frame)
                     pending.append(frame)
@@ -236,16 +239,12 @@ class LandmarkWorker:
 # --- child side -------------------------------------------------------------------------
 def serve(inbox: Connection, outbox: Connection, ring_fd: int) -> None:
     """The child's loop: load the model, then track each frame announced on ``inbox``."""
-    from .keyframes import SparseLandmarker
     from .landmarks import FaceTracker
 
-    model_path, (height, width), depth, step = inbox.recv()
+    model_path, (height, width), depth = inbox.recv()
     slot_bytes = _slot_bytes(height, width)
     ring = mmap.mmap(ring_fd, slot_bytes * depth)
     with FaceTracker(model_path) as tracker:
-        # A frame waiting for its key frame keeps its slot: the parent reuses a slot only
-        # after that frame's landmarks came back.
-        landmarker = SparseLandmarker(tracker.track, step)
         while True:
             try:
                 message = inbox.recv()
@@ -254,15 +253,11 @@ def serve(inbox: Connection, outbox: Connection, ring_fd: int) -> None:
             if message is None:
                 outbox.send(("end", tracker.n_faces_seen))
                 return
-            if message == "flush":
-                done = landmarker.flush()
-            else:
-                slot, index, t_s, planar = message
-                view = np.frombuffer(ring, dtype=np.uint8, count=slot_bytes,
-                                     offset=slot * slot_bytes)
-                done = landmarker.feed(_read_slot(view, index, t_s, height, width, planar))
-            for frame, face in done:
-                outbox.send(("face", frame.index, face))
+            slot, index, t_s, planar = message
+            view = np.frombuffer(ring, dtype=np.uint8, count=slot_bytes,
+                                 offset=slot * slot_bytes)
+            frame = _read_slot(view, index, t_s, height, width, planar)
+            outbox.send(("face", index, tracker.track(frame)))
 
 
 def main(argv: list[str]) -> int:
