@@ -4,12 +4,12 @@ The report shows a handful of frames (a rest and a peak frame per movement). Rea
 in one pass from the start decoded and converted every frame up to the last of them (~1.5 s
 on a minute of 1080p). Here each wanted time is reached by seeking to the key frame before it;
 on the way, frames that no other frame refers to (most B-frames) are skipped unless they lie
-near a wanted time; and only the frames chosen are converted to RGB.
+close to a wanted time; and only the frames chosen are converted to RGB.
 
 The frames found are those a streaming pass over the whole file (:func:`stream_nearest`)
 would choose, converted as :class:`facescore.sources.VideoSource` converts them. Wherever
 that cannot be sure (a damaged file, missing timestamps, frames further apart than
-:data:`NEAR_S`), the caller falls back to the streaming pass.
+:data:`NEAR_FRAMES` frame intervals), the caller falls back to the streaming pass.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ import numpy as np
 
 from ..sources import Frame, _plane, _upright, open_source
 
-#: Every frame within this many seconds of a wanted time is decoded (the others only when a
-#: later frame refers to them). Frames further apart than this are left to the streaming pass.
-NEAR_S = 0.5
+#: Every frame within this many frame intervals of a wanted time is decoded (the others only
+#: when a later frame refers to them). Frames further apart are left to the streaming pass.
+NEAR_FRAMES = 3
 
 
 class NotSure(Exception):
@@ -75,13 +75,16 @@ class _SeekingReader:
         self._container = av.open(str(path))
         try:
             self._stream = self._container.streams.video[0]
-            self._stream.thread_type = "NONE"  # skipping frames needs the plain decoder
+            self._stream.thread_type = "NONE"  # one thread: the report has other work for the other core
             self._mirrored = mirrored
             self._wanted = wanted
             self._width = self._stream.codec_context.width
             self._height = self._stream.codec_context.height
+            self._time_base = float(self._stream.time_base)  # a Fraction is slow per packet
+            rate = self._stream.average_rate or self._stream.guessed_rate or 30
+            self._near_s = NEAR_FRAMES / float(rate)
             self._t0, self._rotation = self._first_frame()
-            self._keys = self._key_frame_times(wanted[-1] + NEAR_S)
+            self._keys = self._key_frame_times(wanted[-1] + self._near_s)
         except BaseException:
             self._container.close()
             raise
@@ -125,12 +128,12 @@ class _SeekingReader:
     def _time(self, pts: int | None) -> float | None:
         if pts is None:
             return None
-        return float(pts * self._stream.time_base) - self._t0
+        return pts * self._time_base - self._t0
 
     # --- decoding ------------------------------------------------------------------------
     def _decode_from(self, key_s: float) -> Iterator[tuple[float, object]]:
         """(t_s, av frame) from the key frame at ``key_s`` on, in presentation order. A frame
-        that no other refers to is skipped unless it lies within NEAR_S of a wanted time."""
+        that no other refers to is skipped unless it lies near a wanted time."""
         pts = round(Fraction(key_s + self._t0) / self._stream.time_base)
         self._container.seek(pts, stream=self._stream, backward=True)
         context = self._stream.codec_context
@@ -143,8 +146,8 @@ class _SeekingReader:
                     yield frame.time - self._t0, frame
 
     def _near_wanted(self, t_s: float) -> bool:
-        i = bisect.bisect_left(self._wanted, t_s - NEAR_S)
-        return i < len(self._wanted) and self._wanted[i] <= t_s + NEAR_S
+        i = bisect.bisect_left(self._wanted, t_s - self._near_s)
+        return i < len(self._wanted) and self._wanted[i] <= t_s + self._near_s
 
     def _advance(self) -> bool:
         """Step the read position one frame on; False at the end of the file."""
@@ -156,7 +159,7 @@ class _SeekingReader:
 
     def nearest(self, t: float) -> object:
         """The av frame nearest to ``t`` (not before the last time asked for)."""
-        i = bisect.bisect_right(self._keys, t - NEAR_S) - 1
+        i = bisect.bisect_right(self._keys, t - self._near_s) - 1
         key = self._keys[max(i, 0)]
         if self._current is None or key > self._current[0]:
             # The key frame lies ahead of the read position: jump there.
@@ -170,11 +173,11 @@ class _SeekingReader:
         before, after = self._previous, self._current
         if after[0] < t:  # the file ended before t
             before, after = after, None
-        # Only frames within NEAR_S of t were all decoded: a frame further off may have had a
-        # skipped neighbour nearer to t.
-        if before is not None and t - before[0] > NEAR_S \
-                or after is not None and after[0] - t > NEAR_S:
-            raise NotSure("frames further apart than NEAR_S")
+        # Only the frames near t were all decoded: a frame further off may have had a skipped
+        # neighbour nearer to t.
+        if before is not None and t - before[0] > self._near_s \
+                or after is not None and after[0] - t > self._near_s:
+            raise NotSure("frames further apart than NEAR_FRAMES")
         if before is None or after is not None and after[0] - t < t - before[0]:
             return after[1]
         return before[1]
