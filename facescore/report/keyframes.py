@@ -44,7 +44,7 @@ def grab_frames(path: str | Path, times_s: list[float], mirrored: bool,
     if seek:
         try:
             return seeking.seek_nearest(path, wanted, mirrored)
-        except (seeking.NotSure, av.FFmpegError, IndexError, ValueError):
+        except (seeking.UnsureError, av.FFmpegError, IndexError, ValueError):
             pass  # the streaming pass below copes with whatever the seeking read cannot
     return seeking.stream_nearest(path, wanted, mirrored)
 

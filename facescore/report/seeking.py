@@ -28,7 +28,7 @@ from ..sources import Frame, _plane, _upright, open_source
 NEAR_FRAMES = 3
 
 
-class NotSure(Exception):
+class UnsureError(Exception):
     """The seeking read cannot be sure to find the frames a streaming pass would."""
 
 
@@ -55,7 +55,7 @@ def seek_nearest(path: str | Path, wanted: list[float],
 
     Raises
     ------
-    NotSure
+    UnsureError
         When the answer could differ from :func:`stream_nearest`'s.
     av.FFmpegError
         When the file cannot be read this way (the streaming pass copes with damage).
@@ -75,7 +75,9 @@ class _SeekingReader:
         self._container = av.open(str(path))
         try:
             self._stream = self._container.streams.video[0]
-            self._stream.thread_type = "NONE"  # one thread: the report has other work for the other core
+            # One thread: frame threads gained nothing with the other core busy (and skipping
+            # frames is simplest to reason about in the plain decoder).
+            self._stream.thread_type = "NONE"
             self._mirrored = mirrored
             self._wanted = wanted
             self._width = self._stream.codec_context.width
@@ -105,7 +107,7 @@ class _SeekingReader:
             if frame.time is not None:
                 rotation = int(round(frame.rotation or 0)) % 360
                 return frame.time, rotation - 360 if rotation > 180 else rotation
-        raise NotSure("no timed frame")
+        raise UnsureError("no timed frame")
 
     def _key_frame_times(self, until_s: float) -> list[float]:
         """Times of the key frames up to ``until_s`` (demuxing only: ~2 ms for 10 s)."""
@@ -115,14 +117,14 @@ class _SeekingReader:
             t_s = self._time(packet.pts)
             if t_s is None:
                 if packet.size:
-                    raise NotSure("a packet without a timestamp")
+                    raise UnsureError("a packet without a timestamp")
                 continue
             if packet.is_keyframe:
                 times.append(t_s)
             if t_s > until_s:
                 break
         if not times:
-            raise NotSure("no key frame")
+            raise UnsureError("no key frame")
         return sorted(times)
 
     def _time(self, pts: int | None) -> float | None:
@@ -166,7 +168,7 @@ class _SeekingReader:
             self._frames = self._decode_from(key)
             self._previous = self._current = None
             if not self._advance() or self._current[0] > t:
-                raise NotSure("no frame before the wanted time after seeking")
+                raise UnsureError("no frame before the wanted time after seeking")
         while self._current[0] < t:
             if not self._advance():
                 break
@@ -177,7 +179,7 @@ class _SeekingReader:
         # neighbour nearer to t.
         if before is not None and t - before[0] > self._near_s \
                 or after is not None and after[0] - t > self._near_s:
-            raise NotSure("frames further apart than NEAR_FRAMES")
+            raise UnsureError("frames further apart than NEAR_FRAMES")
         if before is None or after is not None and after[0] - t < t - before[0]:
             return after[1]
         return before[1]
