@@ -18,12 +18,51 @@ TITLES = {"brow_raise": "Brow raise: brow travel up", "eye_closure": "Eye closur
           "smile": "Smile: mouth corner up-and-out", "frown": "Frown: brow travel down"}
 
 
-def _png(figure) -> bytes:
-    import matplotlib.pyplot as plt
+#: Resolution of the report's figures, dots per inch.
+DPI = 110
+#: White margin kept around a figure's drawn content, inches (savefig's default).
+PAD_IN = 0.1
 
+
+def new_figure(width_in: float, height_in: float, **subplots):
+    """A figure on the Agg canvas (no pyplot: no figure manager, a lighter import) at
+    :data:`DPI`, with ``figure.subplots(**subplots)`` when asked: (figure, axes)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width_in, height_in), dpi=DPI)
+    FigureCanvasAgg(figure)
+    return figure, figure.subplots(**subplots)
+
+
+def _png(figure) -> bytes:
+    """The figure as PNG at :data:`DPI`, cut to its drawn content plus :data:`PAD_IN`.
+
+    This is what ``savefig(dpi=DPI, bbox_inches="tight")`` makes, from one rendering instead
+    of two (savefig draws once to find the content's box and again inside it): the rendered
+    picture is cropped to the box.
+    """
+    import sys
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image
+
+    if not isinstance(figure.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(figure)
+    figure.set_dpi(DPI)
+    canvas = figure.canvas
+    canvas.draw()
+    box = figure.get_tightbbox(canvas.get_renderer()).padded(PAD_IN)
+    height_px = canvas.get_width_height()[1]
+    # Sized as savefig sizes it (whole pixels of the box, rounded down); rows count from the
+    # top, the box's y from the bottom.
+    x0, y0 = max(0, round(box.x0 * DPI)), max(0, height_px - round(box.y1 * DPI))
+    width, height = int(box.width * DPI), int(box.height * DPI)
+    rgba = np.asarray(canvas.buffer_rgba())[y0:y0 + height, x0:x0 + width]
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(figure)
+    Image.fromarray(rgba).save(buffer, format="png")
+    if "matplotlib.pyplot" in sys.modules:  # a figure made with pyplot (the diary's) is freed
+        sys.modules["matplotlib.pyplot"].close(figure)
     return buffer.getvalue()
 
 
@@ -51,14 +90,9 @@ def time_series(frames: pd.DataFrame, segments: list[Segment],
     fontsize : float
         Size of the labels, points.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     t = frames["t_s"].to_numpy()
-    figure, axes = plt.subplots(len(MOVEMENTS), 1,
-                                figsize=(width_in, panel_in * len(MOVEMENTS)), sharex=True)
+    figure, axes = new_figure(width_in, panel_in * len(MOVEMENTS), nrows=len(MOVEMENTS),
+                              ncols=1, sharex=True)
     for ax, movement in zip(axes, MOVEMENTS, strict=True):
         for segment in segments:
             ax.axvspan(segment.onset, segment.end, color=MOVEMENT_COLOURS[segment.label],
@@ -102,13 +136,8 @@ def excursion_bars(performances, width_in: float = 6.0, fontsize: float = 9) -> 
     fontsize : float
         Size of the labels, points.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     present = [m for m in MOVEMENTS if any(p.movement == m for p in performances)]
-    figure, ax = plt.subplots(figsize=(width_in, 2.8 * max(1.0, 6.0 / width_in) ** 0.5))
+    figure, ax = new_figure(width_in, 2.8 * max(1.0, 6.0 / width_in) ** 0.5)
     x = np.arange(len(present))
     for offset, side in ((-0.18, "left"), (0.18, "right")):
         values = [[getattr(p, side).excursion_mm for p in performances if p.movement == m]

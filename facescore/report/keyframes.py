@@ -11,6 +11,7 @@ from ..anatomy import BROW, LID_CENTRE_PAIRS, MOUTH_CORNER, RIGID, SIDES
 from ..landmarks import FaceTracker, choose_face
 from ..pipeline import WORKING_MAX_SIDE
 from ..sources import open_source
+from . import seeking
 
 #: Drawing colours (RGB) per anatomical side, matching the plots.
 SIDE_RGB = {"left": (31, 119, 180), "right": (214, 39, 40)}
@@ -24,22 +25,28 @@ CROP_WIDTH_PX = 560
 OVERVIEW_WIDTH_PX = 900
 
 
-def grab_frames(path: str | Path, times_s: list[float], mirrored: bool) -> dict[float, np.ndarray]:
-    """The frames nearest to each requested time, in one streaming pass."""
+def grab_frames(path: str | Path, times_s: list[float], mirrored: bool,
+                seek: bool = True) -> dict[float, np.ndarray]:
+    """The frames nearest to each requested time (ties to the earlier frame), as RGB.
+
+    Parameters
+    ----------
+    seek : bool
+        Reach them by seeking (see :mod:`.seeking`); False reads the file from its start, as
+        is needed where the file is damaged (a streaming pass drops the frames that depend on
+        a damaged one, which seeking past the damage would not know).
+    """
+    import av
+
     wanted = sorted(set(times_s))
-    grabbed: dict[float, np.ndarray] = {}
     if not wanted:
-        return grabbed
-    best: dict[float, float] = {}
-    with open_source(path, mirrored=mirrored) as source:
-        for frame in source:
-            for t in wanted:
-                error = abs(frame.t_s - t)
-                if error < best.get(t, np.inf):
-                    best[t], grabbed[t] = error, frame.rgb
-            if frame.t_s > wanted[-1] + 1.0:
-                break
-    return grabbed
+        return {}
+    if seek:
+        try:
+            return seeking.seek_nearest(path, wanted, mirrored)
+        except (seeking.UnsureError, av.FFmpegError, IndexError, ValueError):
+            pass  # the streaming pass below copes with whatever the seeking read cannot
+    return seeking.stream_nearest(path, wanted, mirrored)
 
 
 def _measured_face(rgb: np.ndarray, tracker: FaceTracker):
@@ -184,9 +191,11 @@ def annotate_frames(pictures: dict[str, np.ndarray | None]) -> dict[str, bytes]:
     return out
 
 
-def key_frames(path: str | Path, times_s: dict[str, float], mirrored: bool) -> dict[str, bytes]:
-    """JPEG bytes of annotated frames read back from a video, by name."""
-    grabbed = grab_frames(path, list(times_s.values()), mirrored)
+def key_frames(path: str | Path, times_s: dict[str, float], mirrored: bool,
+               seek: bool = True) -> dict[str, bytes]:
+    """JPEG bytes of annotated frames read back from a video, by name (``seek``: see
+    :func:`grab_frames`)."""
+    grabbed = grab_frames(path, list(times_s.values()), mirrored, seek)
     return annotate_frames({name: grabbed.get(t) for name, t in times_s.items()})
 
 

@@ -116,7 +116,11 @@ def write_outputs(analysis: Analysis, input_path: str | Path, out_dir: str | Pat
     if analysis.measurement.info.kind == "image" and frame_source is None:
         photo, n_faces = keyframes.photo_images(input_path, mirrored)
     elif frame_source is None:
-        images = keyframes.key_frames(input_path, _key_times(analysis), mirrored)
+        # A damaged file is read from its start: the measurement dropped the frames that
+        # depend on a damaged one, which seeking past the damage would not know.
+        damaged = bool(getattr(analysis.measurement.info, "damage", None))
+        images = keyframes.key_frames(input_path, _key_times(analysis), mirrored,
+                                      seek=not damaged)
     else:
         images = keyframes.annotate_frames({name: frame_source(t)
                                             for name, t in _key_times(analysis).items()})

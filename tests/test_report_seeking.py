@@ -1,0 +1,60 @@
+"""The report's key frames fetched by seeking are the frames, and the pictures, that a
+streaming pass from the start finds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from facescore.report import keyframes, seeking
+
+FPS = 30
+N_FRAMES = 150
+
+
+@pytest.fixture(scope="module")
+def gop_clip(tmp_path_factory):
+    """5 s of H.264 with B-frames and a key frame every 20 frames (so that reading the key
+    frames seeks past whole groups and skips frames), each frame a different picture."""
+    import av
+
+    path = tmp_path_factory.mktemp("seeking") / "gop.mp4"
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 255, (96, 128, 3), dtype=np.uint8)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = 128, 96, "yuv420p"
+        stream.options = {"g": "20", "keyint_min": "20", "bf": "3", "sc_threshold": "0"}
+        for i in range(N_FRAMES):
+            picture = np.roll(base, 2 * i, axis=1)
+            picture[:8, :] = (i * 7) % 256
+            for packet in stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+@pytest.mark.parametrize("mirrored", [False, True])
+@pytest.mark.parametrize("wanted", [
+    [0.0],
+    [0.5, 0.52, 1.9, 3.4],             # several groups apart, and two near one another
+    [1.0 / FPS * k for k in (7, 41, 42, 97, 149)],  # exactly on frames, the last one included
+    [0.71, 2.049, 4.98],               # between frames
+])
+def test_seeking_finds_the_streaming_frames(gop_clip, wanted, mirrored):
+    found = seeking.seek_nearest(gop_clip, wanted, mirrored)  # no fallback: it is sure here
+    expected = seeking.stream_nearest(gop_clip, wanted, mirrored)
+    assert found.keys() == expected.keys() == set(wanted)
+    for t in wanted:
+        assert np.array_equal(found[t], expected[t]), t
+
+
+def test_unsure_falls_back_to_streaming(gop_clip):
+    """A time far past the end cannot be settled by seeking; grab_frames still answers with
+    the last frame, as the streaming pass does."""
+    with pytest.raises(seeking.UnsureError):
+        seeking.seek_nearest(gop_clip, [2.0, 60.0], False)
+    grabbed = keyframes.grab_frames(gop_clip, [60.0, 2.0], False)
+    expected = seeking.stream_nearest(gop_clip, [2.0, 60.0], False)
+    assert all(np.array_equal(grabbed[t], expected[t]) for t in (2.0, 60.0))
