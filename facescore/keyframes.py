@@ -30,7 +30,7 @@ import numpy as np
 from .anatomy import IRIS_CENTRE
 from .sources import Frame
 
-#: Key frames are at most this far apart, s (3 frames at 30 fps, 2 at 25, 6 at 60).
+#: Key frames are at most this far apart, s (4 frames at 30 fps, 3 at 25, 8 at 60).
 KEY_GAP_S = 0.134
 #: Videos slower than this (frames/s) get the model on every frame: there a gap of one frame
 #: is already longer than a blink's closing.
