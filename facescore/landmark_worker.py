@@ -178,7 +178,7 @@ class LandmarkWorker:
     def track(self, frame: Frame):
         """The face in this one frame (or None), waiting for it: a drop-in for
         :meth:`facescore.landmarks.FaceTracker.track` where the caller chooses the frames
-        (:class:`facescore.keyframes.SparseLandmarker`, run a stage ahead of the measuring).
+        (:class:`facescore.model_schedule.SparseLandmarker`, run a stage ahead of the measuring).
         Only the frames asked about are copied to the child."""
         self.submit(frame)
         return self.result()

@@ -45,7 +45,7 @@ class FaceObservation:
         The 52 blendshape scores (0–1); ``...Left``/``...Right`` name the subject's sides.
     interpolated : bool
         Blended from the model's faces in two nearby frames rather than seen by the model in
-        this one (:mod:`facescore.keyframes`).
+        this one (:mod:`facescore.model_schedule`).
     """
 
     points: np.ndarray

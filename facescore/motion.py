@@ -480,7 +480,7 @@ class AnchoredTracker:
             then judges). False: a video's frames, chained and re-anchored as the head turns.
         anchorable : bool
             The landmarks are the model's own for this frame, not interpolated between two
-            others (:mod:`facescore.keyframes`): only such a frame becomes a new anchor, whose
+            others (:mod:`facescore.model_schedule`): only such a frame becomes a new anchor, whose
             landmarks every later frame is measured against.
         """
         if head is None:

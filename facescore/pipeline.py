@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from . import features, geometry, keyframes, signals
+from . import features, geometry, model_schedule, signals
 from .anatomy import IRIS_CENTRE, SIDES
 from .concurrency import prefetch
 from .errors import FaceError
@@ -110,8 +110,8 @@ def _landmarked(frames, tracker: FaceTracker | LandmarkWorker, step: int):
         for frame in frames:
             yield frame, tracker.track(frame)
     else:
-        yield from keyframes.landmark_sparsely(
-            frames, keyframes.SparseLandmarker(tracker.track, step))
+        yield from model_schedule.landmark_sparsely(
+            frames, model_schedule.SparseLandmarker(tracker.track, step))
 
 
 class FrameMeasurer:
@@ -224,14 +224,14 @@ def wants_landmark_process(info: SourceInfo) -> bool:
 
 def model_step(info: SourceInfo) -> int:
     """Frames from one landmark-model key frame to the next for this source
-    (:func:`facescore.keyframes.key_step`; 1 for stills and cameras).
+    (:func:`facescore.model_schedule.key_step`; 1 for stills and cameras).
 
     ``FACESCORE_MODEL_EVERY_FRAME=1`` in the environment runs the model on every frame (the
     reference the sparse schedule is checked against).
     """
     if os.environ.get("FACESCORE_MODEL_EVERY_FRAME", "").strip() == "1" or info.kind != "video":
         return 1
-    return keyframes.key_step(info.fps)
+    return model_schedule.key_step(info.fps)
 
 
 def measure_video(

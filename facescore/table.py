@@ -7,7 +7,7 @@ Columns (``<side>`` is the patient's anatomical ``left`` or ``right``):
 ``face_found``                   a face was tracked in this frame
 ``landmarks_interpolated``       this frame's landmarks, pose and expression scores were blended
                                  from the landmark model's two nearest key frames rather than
-                                 seen by the model (:mod:`facescore.keyframes`); the pixel
+                                 seen by the model (:mod:`facescore.model_schedule`); the pixel
                                  measures are this frame's own either way
 ``epoch``                        tracking run: a new one starts whenever the face is found again
                                  after being lost

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from conftest import fast_spec
 
-from facescore.keyframes import (
+from facescore.landmarks import FaceObservation
+from facescore.model_schedule import (
     MAX_RESIDUAL,
     SparseLandmarker,
     interpolation_residual,
@@ -16,7 +17,6 @@ from facescore.keyframes import (
     landmark_sparsely,
     thumbnails,
 )
-from facescore.landmarks import FaceObservation
 from facescore.pipeline import measure_video
 from facescore.sources import Frame
 from facescore.validation import compare_with_truth
