@@ -10,7 +10,7 @@ import numpy as np
 from ..anatomy import BROW, LID_CENTRE_PAIRS, MOUTH_CORNER, RIGID, SIDES
 from ..landmarks import FaceTracker, choose_face
 from ..pipeline import WORKING_MAX_SIDE
-from ..sources import open_source
+from ..sources import Frame, open_source
 from . import seeking
 
 #: Drawing colours (RGB) per anatomical side, matching the plots.
@@ -131,15 +131,6 @@ def face_crop(rgb: np.ndarray, points: np.ndarray, width_px: int = CROP_WIDTH_PX
     return crop
 
 
-def annotate(rgb: np.ndarray, tracker: FaceTracker) -> np.ndarray:
-    """Crop to the measured face and draw the brow, lid and mouth-corner points of each side
-    (the picture unchanged when no face is found)."""
-    _, face = _measured_face(rgb, tracker)
-    if face is None:
-        return rgb
-    return face_crop(rgb, face.points[:, :2])
-
-
 def photo_overview(rgb: np.ndarray, tracker: FaceTracker) -> tuple[np.ndarray | None,
                                                                    np.ndarray | None, int]:
     """A photo's pictures for the report.
@@ -182,12 +173,22 @@ def jpeg(rgb: np.ndarray) -> bytes:
 
 
 def annotate_frames(pictures: dict[str, np.ndarray | None]) -> dict[str, bytes]:
-    """JPEG bytes of each picture with its measured points drawn (None pictures skipped)."""
+    """JPEG bytes of each picture (frames of one video) with its measured points drawn (None
+    pictures skipped).
+
+    The face is searched for in the first picture, by the measurement's own rule, and then
+    followed from picture to picture as the measurement follows it (one landmark call instead
+    of a ~25-window search each: ~0.1 s a 1080p frame); searched for again where it is lost.
+    """
     out = {}
     with FaceTracker(blendshapes=False) as tracker:
-        for name, rgb in pictures.items():
-            if rgb is not None:
-                out[name] = jpeg(annotate(rgb, tracker))
+        for index, (name, rgb) in enumerate(pictures.items()):
+            if rgb is None:
+                continue
+            face = tracker.track(Frame.from_rgb(index, 0.0, rgb))
+            if face is None:  # the tracker searches only every few frames: here, every time
+                _, face = _measured_face(rgb, tracker)
+            out[name] = jpeg(rgb if face is None else face_crop(rgb, face.points[:, :2]))
     return out
 
 
