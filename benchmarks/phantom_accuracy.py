@@ -6,11 +6,13 @@ and measured. Printed: the true ratio and the measured one for landmarks alone a
 prior-free optical flow that facescore reports, and the left side's measured/true mm.
 
     python benchmarks/phantom_accuracy.py [--out docs/phantom_accuracy.md] [--gains 1 .5 0]
+        [--dither]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import tempfile
 from pathlib import Path
 
@@ -78,8 +80,14 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gains", type=float, nargs="+", default=[1.0, 0.75, 0.5, 0.25, 0.0])
     parser.add_argument("--out", type=Path, help="also write the table (Markdown) here")
+    parser.add_argument("--dither", action="store_true",
+                        help="add +-1 grey level of seeded dither to every frame measured: the "
+                             "tables' run-to-run noise (benchmarks/dither.py)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
+    from dither import dithered_sources
+
+    with tempfile.TemporaryDirectory() as tmp, \
+            (dithered_sources() if args.dither else contextlib.nullcontext()):
         table = run(args.gains, Path(tmp))
     text = summarise(table)
     print(text)

@@ -14,7 +14,7 @@ would, and compared with their truth: was every performance found with the right
 symmetry error, weaker side, the frozen side's reading, and whether each side's 95 % interval
 (and the symmetry's) covers the true value.
 
-    python benchmarks/real_recordings.py [--data ../shared/data] [--part 1|2|both]
+    python benchmarks/real_recordings.py [--data ../shared/data] [--part 1|2|both] [--dither]
                                          [--markdown docs/real_recordings_table.md]
                                          [--cases NAME ...] [--diagnose]
 
@@ -486,7 +486,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--diagnose", action="store_true",
                         help="print per-frame signals around every performance not found with "
                              "its label")
+    parser.add_argument("--dither", action="store_true",
+                        help="add +-1 grey level of seeded dither to every frame measured: the "
+                             "tables' run-to-run noise (benchmarks/dither.py)")
     args = parser.parse_args(argv)
+    if args.dither:
+        from dither import dithered_sources
+
+        with dithered_sources():
+            return main([a for a in (argv if argv is not None else sys.argv[1:])
+                         if a != "--dither"])
     if not args.data.exists():
         print(f"no real clips at {args.data}", file=sys.stderr)
         return 2
