@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 
@@ -271,8 +270,7 @@ def measure_video(
         No face in any frame.
     """
     measurer = FrameMeasurer()
-    with _one_opencv_thread(), \
-            open_source(source, mirrored=mirrored, max_side=max_side) as frames:
+    with open_source(source, mirrored=mirrored, max_side=max_side) as frames:
         expected = frames.info.n_frames
         if landmark_process is None:
             landmark_process = wants_landmark_process(frames.info)
@@ -301,19 +299,6 @@ def measure_video(
                 _measure_all(pairs, measurer, progress, expected)
                 most_faces = tracker.n_faces_seen
         return measurer.finish(frames.info, most_faces)
-
-
-@contextlib.contextmanager
-def _one_opencv_thread():
-    """OpenCV on one thread while measuring: the measuring's small images gain nothing from
-    OpenCV's thread pool, whose hand-offs cost ~0.9 ms of CPU a frame, taken from the decoder
-    and the landmark model running beside it (measured with benchmarks/measure_cost.py)."""
-    previous = cv2.getNumThreads()
-    cv2.setNumThreads(1)
-    try:
-        yield
-    finally:
-        cv2.setNumThreads(previous)
 
 
 def _measure_all(pairs, measurer: FrameMeasurer, progress, expected: int | None) -> None:
