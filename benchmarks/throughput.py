@@ -40,33 +40,31 @@ CACHE = Path(__file__).resolve().parent / ".cache"
 
 
 def make_clip(seconds: float) -> Path:
-    """A 1080p30 exam phantom looped to ``seconds``: rendered at 960x540, scaled up in C."""
-    from facescore.phantom import MOVEMENTS, PhantomSpec, generate
-
-    clip = CACHE / f"exam_1080p_{int(seconds)}s.mp4"
-    if clip.exists():
-        return clip
-    CACHE.mkdir(exist_ok=True)
-    gains = {m: {"left": 1.0, "right": 0.5} for m in MOVEMENTS}
-    loop = generate(CACHE / "loop_540p.mp4", PhantomSpec(gains=gains, size=(960, 540),
-                                                         face_width_frac=0.33, noise=1.0)).video
-    return _upscale_looped(loop, clip, seconds)
+    """Today's clip: the phantom's quick exam, looped to ``seconds`` at 1080p30."""
+    return _phantom_1080p("exam", seconds)
 
 
 def make_dense_clip(seconds: float) -> Path:
-    """A 1080p30 exam-dense phantom: 20 performances with short rests, blinks, head sway."""
-    from facescore.phantom import MOVEMENTS, PhantomSpec, generate
+    """The exam-dense clip: 20 performances with short rests, blinks and head sway."""
     from facescore.protocol import Timing
 
-    clip = CACHE / f"exam_dense_1080p_{int(seconds)}s.mp4"
+    timing = Timing(lead_in_s=1.0, ramp_s=0.45, hold_s=1.55, rest_s=0.4)
+    return _phantom_1080p("exam_dense", seconds, repetitions=5, timing=timing,
+                          distractors=("blink",) * 3, seed=1)
+
+
+def _phantom_1080p(name: str, seconds: float, **spec) -> Path:
+    """A phantom exam (right side at half the left's movement, face a third of the frame wide)
+    rendered at 960x540, scaled up in FFmpeg and looped to ``seconds``; made once."""
+    from facescore.phantom import MOVEMENTS, PhantomSpec, generate
+
+    clip = CACHE / f"{name}_1080p_{int(seconds)}s.mp4"
     if clip.exists():
         return clip
     CACHE.mkdir(exist_ok=True)
     gains = {m: {"left": 1.0, "right": 0.5} for m in MOVEMENTS}
-    timing = Timing(lead_in_s=1.0, ramp_s=0.45, hold_s=1.55, rest_s=0.4)
-    spec = PhantomSpec(gains=gains, repetitions=5, size=(960, 540), face_width_frac=0.33,
-                       noise=1.0, timing=timing, distractors=("blink",) * 3, seed=1)
-    loop = generate(CACHE / "dense_540p.mp4", spec).video
+    loop = generate(CACHE / f"{name}_540p.mp4", PhantomSpec(
+        gains=gains, size=(960, 540), face_width_frac=0.33, noise=1.0, **spec)).video
     return _upscale_looped(loop, clip, seconds)
 
 
