@@ -16,8 +16,8 @@ For each clip it prints, in one run:
   beforehand, fps — the baseline every ratio is against;
 - `analyze()` (measurement, segmentation and scores; no files) and the whole `facescore
   analyze CLIP -o DIR` command (interpreter start-up, report.html, report.json, tables, plots
-  and key frames included), each with the landmark model on key frames (the default) and on
-  every frame (``FACESCORE_MODEL_EVERY_FRAME=1``), fps and × model-only (issue target: whole
+  and key frames included), each with the landmark model on every frame (the default) and on
+  key frames (``FACESCORE_MODEL_KEY_FRAMES=1``), fps and × model-only (issue target: whole
   command >= 1.5);
 - peak resident memory of analyze (its own high-water mark plus the landmark worker's) and of
   the whole command with its worker.
@@ -128,7 +128,7 @@ def model_fps(video: Path, n_frames: int) -> float:
 
 def _environment(every_frame: bool) -> dict[str, str]:
     return {**os.environ, "GLOG_minloglevel": "2",
-            "FACESCORE_MODEL_EVERY_FRAME": "1" if every_frame else "0"}
+            "FACESCORE_MODEL_KEY_FRAMES": "0" if every_frame else "1"}
 
 
 def command_child(video: Path, every_frame: bool) -> dict:
@@ -197,8 +197,10 @@ def measure_clip(name: str, video: Path, model_frames: int) -> None:
         print(f"| {stage} | {fps:.1f} | {fps / model:.2f} |")
     sparse = runs["analyze()", False]
     total = sparse["peak_rss_mb"] + sparse["worker_peak_rss_mb"]
-    print(f"\nwhole command / model alone = {runs['whole command', False]['fps'] / model:.2f}"
-          " (target >= 1.5)")
+    for every in (True, False):
+        mode = "every frame" if every else "key frames"
+        print(f"\nwhole command / model alone, model on {mode} = "
+              f"{runs['whole command', every]['fps'] / model:.2f} (target >= 1.5)")
     print(f"peak RSS: analyze {sparse['peak_rss_mb']:.0f} MB + landmark worker "
           f"{sparse['worker_peak_rss_mb']:.0f} MB = {total:.0f} MB; whole command (with its "
           f"worker) {runs['whole command', False]['peak_rss_mb']:.0f} MB (target < 1024 MB)")

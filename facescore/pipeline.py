@@ -222,13 +222,17 @@ def wants_landmark_process(info: SourceInfo) -> bool:
 
 
 def model_step(info: SourceInfo) -> int:
-    """Frames from one landmark-model key frame to the next for this source
-    (:func:`facescore.model_schedule.key_step`; 1 for stills and cameras).
+    """Frames from one landmark-model key frame to the next for this source: 1 (every frame)
+    unless ``FACESCORE_MODEL_KEY_FRAMES=1`` is set in the environment, then
+    :func:`facescore.model_schedule.key_step` for a video (1 for stills and cameras).
 
-    ``FACESCORE_MODEL_EVERY_FRAME=1`` in the environment runs the model on every frame (the
-    reference the sparse schedule is checked against).
+    Key frames are not the default yet: they run ~1.4x faster on 1080p exams, but a movement
+    the landmark model barely sees can fall below the detector's landmark cross-check, whose
+    every-frame maximum rides on the model's frame-to-frame jitter (a warped phantom frown
+    was lost), and movements added onto a fast-turning talking head were found less often
+    (docs/throughput.md).
     """
-    if os.environ.get("FACESCORE_MODEL_EVERY_FRAME", "").strip() == "1" or info.kind != "video":
+    if os.environ.get("FACESCORE_MODEL_KEY_FRAMES", "").strip() != "1" or info.kind != "video":
         return 1
     return model_schedule.key_step(info.fps)
 
@@ -243,9 +247,9 @@ def measure_video(
 ) -> Measurement:
     """Track the face through a recording and measure each side in every frame.
 
-    The landmark model sees one frame in every 0.134 s of a video of 20 fps or more, and every
-    frame where interpolating between those would not hold (:mod:`facescore.model_schedule`;
-    :func:`model_step`); the pixel measures read every frame.
+    With ``FACESCORE_MODEL_KEY_FRAMES=1`` the landmark model sees one frame in every 0.134 s of
+    a video of 20 fps or more, and every frame where interpolating between those would not hold
+    (:mod:`facescore.model_schedule`, :func:`model_step`); the pixel measures read every frame.
 
     Parameters
     ----------
