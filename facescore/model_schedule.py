@@ -138,12 +138,6 @@ class SparseLandmarker:
         self.step = max(1, int(step))
         self._key: tuple[Frame, object, np.ndarray | None, list] | None = None
         self._waiting: list[tuple[Frame, np.ndarray | None]] = []
-        self.n_modelled = 0
-        self.n_frames = 0
-
-    def _model(self, frame: Frame):
-        self.n_modelled += 1
-        return self.track(frame)
 
     def _thumbs(self, frame: Frame, boxes) -> np.ndarray | None:
         if boxes is None:
@@ -158,10 +152,9 @@ class SparseLandmarker:
 
     def feed(self, frame: Frame) -> list[tuple[Frame, object]]:
         """Take the next frame; return the frames whose landmarks are now known, in order."""
-        self.n_frames += 1
         if self._key is None or self._key[1] is None or self.step == 1:
             # No face to interpolate from: the model looks at every frame until it finds one.
-            face = self._model(frame)
+            face = self.track(frame)
             self._set_key(frame, face)
             return [(frame, face)]
         self._waiting.append((frame, self._thumbs(frame, self._key[3])))
@@ -178,7 +171,7 @@ class SparseLandmarker:
         key_frame, key_face, key_thumbs, boxes = self._key
         between, (frame, _) = self._waiting[:-1], self._waiting[-1]
         self._waiting = []
-        face = self._model(frame)
+        face = self.track(frame)
         thumbs = self._thumbs(frame, boxes)
         holds = face is not None and key_motion_iod(key_face.points, face.points) \
             <= MAX_KEY_MOTION_IOD
@@ -190,7 +183,7 @@ class SparseLandmarker:
                                                 weight) <= MAX_RESIDUAL:
                 out.append((middle, interpolate_face(key_face, face, weight)))
             else:
-                out.append((middle, self._model(middle)))
+                out.append((middle, self.track(middle)))
         out.append((frame, face))
         self._set_key(frame, face)
         return out
