@@ -10,7 +10,7 @@ import numpy as np
 from . import uncertainty
 from .anatomy import SIDES
 from .protocol import MOVEMENTS
-from .scores import PerformanceScore, symmetry_pct
+from .scores import NOISE_ASSUMED_FLAG, PerformanceScore, symmetry_pct
 from .segments import TALKING_FLAG
 
 #: Fewer measured items than these and an estimate is withheld.
@@ -58,6 +58,11 @@ def movement_summary(reps: list[PerformanceScore]) -> dict:
             if symmetry is not None and None not in combined.values() else None)
     weaker = (uncertainty.weaker_side(combined["left"], combined["right"])
               if band is not None else None)
+    # The same two conditions as a performance's (:func:`facescore.scores.score_performance`).
+    if any(NOISE_ASSUMED_FLAG in p.flags for p in scored):
+        weaker = None
+    if weaker and not uncertainty.cross_check_agrees(weaker, _landmark_medians(scored)):
+        weaker = None
     lefts = [p.left.excursion_mm for p in scored]
     rights = [p.right.excursion_mm for p in scored]
     return {
@@ -78,6 +83,16 @@ def movement_summary(reps: list[PerformanceScore]) -> dict:
         "symmetry_spread_pct": (float(max(symmetries) - min(symmetries)) if symmetries
                                 else None),
     }
+
+
+def _landmark_medians(performances: list[PerformanceScore]) -> dict[str, float]:
+    """Each side's median landmark-read excursion over performances, mm (NaN: none read)."""
+    out = {}
+    for side in SIDES:
+        values = np.array([getattr(p, side).landmark_mm for p in performances], dtype=float)
+        out[side] = float(np.median(values[np.isfinite(values)])) if np.isfinite(
+            values).any() else float("nan")
+    return out
 
 
 def affected_side(by_movement: dict[str, dict]) -> str | None:

@@ -174,6 +174,12 @@ TOO_SMALL_TEXT = "too small to compare"
 DEFAULT_NOISE_MM = 1.0
 NOISE_ASSUMED_FLAG = ("no rest to measure the noise on: a typical 1 mm assumed for the "
                       "intervals")
+#: Why a side that clears normal variation is still not named (:attr:`PerformanceScore.side_call`):
+#: an interval from an assumed noise is no evidence, and a difference one measure sees while the
+#: independent landmark reading orders the sides the other way rides on one measure's artefact
+#: (:func:`facescore.uncertainty.cross_check_agrees`).
+NOT_NAMED_NOISE_ASSUMED = "undecided (no rest in this recording to measure its noise on)"
+CROSS_CHECK_FLAG = "the landmark cross-check reads the other side as weaker"
 
 
 @dataclass(frozen=True)
@@ -188,6 +194,7 @@ class SideScore:
     low_mm: float = float("nan")  # 95 % interval of the excursion
     high_mm: float = float("nan")
     noise_mm: float = float("nan")  # the side's resting-travel SD in this recording
+    landmark_mm: float = float("nan")  # the same excursion from the landmarks alone (cross-check)
 
     @property
     def interval(self) -> uncertainty.Interval:
@@ -229,8 +236,12 @@ class PerformanceScore:
             return "not compared"
         if TALKING_FLAG in self.flags:
             return "not named (made while talking)"
+        if CROSS_CHECK_FLAG in self.flags:
+            return f"undecided ({CROSS_CHECK_FLAG})"
         if self.symmetry_pct >= DEADBAND_SYMMETRY_PCT:
             return "neither (within normal variation)"
+        if NOISE_ASSUMED_FLAG in self.flags:
+            return NOT_NAMED_NOISE_ASSUMED
         return "undecided (the difference is within this recording's noise)"
 
     @property
@@ -253,14 +264,14 @@ def symmetry_pct(left_mm: float, right_mm: float) -> float | None:
 
 
 def _travels(frames: pd.DataFrame, movement: str, start_s: float, end_s: float,
-             blinks: tuple[tuple[float, float], ...] = ()
+             blinks: tuple[tuple[float, float], ...] = (), method: str = "flow"
              ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Each side's (times, travel, rows) through a performance; an eye closure's travel leaves
     out spontaneous blinks."""
     out = {}
     step = float(np.median(np.diff(frames["t_s"]))) if len(frames) > 1 else 0.0
     for side in SIDES:
-        times, moved, during = travel_during(frames, movement, side, start_s, end_s)
+        times, moved, during = travel_during(frames, movement, side, start_s, end_s, method)
         if movement == "eye_closure" and blinks and len(times):
             # A spontaneous blink just before or after a held closure is not part of it: both
             # lids shut for a tenth of a second, and the weaker lid would read as fully closed.
@@ -273,9 +284,20 @@ def _travels(frames: pd.DataFrame, movement: str, start_s: float, end_s: float,
     return out
 
 
+def _landmark_excursions(frames: pd.DataFrame, movement: str, start_s: float, end_s: float,
+                         blinks: tuple[tuple[float, float], ...]) -> dict[str, float]:
+    """Each side's excursion read from the landmarks alone, the way the measure is read, mm
+    (NaN for a table without landmark signals)."""
+    try:
+        travels = _travels(frames, movement, start_s, end_s, blinks, "landmarks")
+    except KeyError:
+        return dict.fromkeys(SIDES, float("nan"))
+    return largest_excursions(_held_levels(travels, movement))
+
+
 def _side_score(frames: pd.DataFrame, movement: str, side: str, times: np.ndarray,
                 moved: np.ndarray, during: np.ndarray, held: np.ndarray, excursion: float,
-                noise_mm: float) -> SideScore:
+                noise_mm: float, landmark_mm: float) -> SideScore:
     nan = float("nan")
     if np.isfinite(moved).sum() < 2 or not np.isfinite(excursion):
         return SideScore(nan, nan, nan, nan)
@@ -294,7 +316,7 @@ def _side_score(frames: pd.DataFrame, movement: str, side: str, times: np.ndarra
     interval = uncertainty.excursion_interval(excursion, noise_mm)
     return SideScore(excursion, float(times[peak]), float(times[reached[0]]),
                      float(np.nanmax(np.abs(velocity))), gap, interval.low, interval.high,
-                     noise_mm)
+                     noise_mm, landmark_mm)
 
 
 #: An upper lid cannot travel further than the eye is open: a closure read beyond this share of
@@ -362,13 +384,18 @@ def score_performance(frames: pd.DataFrame, movement: str, rep: int, start_s: fl
     values = largest_excursions(held)
     if movement == "eye_closure":
         flags, scored = _within_the_eye(frames, values, flags, scored)
+    cross_check = _landmark_excursions(frames, movement, start_s, end_s, blinks)
     left, right = (_side_score(frames, movement, side, *travels[side], held[side],
-                               values[side], sd[side]) for side in SIDES)
+                               values[side], sd[side], cross_check[side]) for side in SIDES)
     symmetry = symmetry_pct(left.excursion_mm, right.excursion_mm) if scored else None
     band = (uncertainty.symmetry_interval(left.interval, right.interval)
             if symmetry is not None else None)
     weaker = (uncertainty.weaker_side(left.interval, right.interval)
               if symmetry is not None else None)
+    if weaker and NOISE_ASSUMED_FLAG in flags:
+        weaker = None  # the intervals are assumed, not measured: no evidence either way
+    if weaker and not uncertainty.cross_check_agrees(weaker, cross_check):
+        weaker, flags = None, (*flags, CROSS_CHECK_FLAG)
     return PerformanceScore(movement, rep, start_s, end_s, left, right, symmetry, weaker,
                             right.onset_s - left.onset_s, sides, tuple(flags), scored,
                             band.low if band else None, band.high if band else None)

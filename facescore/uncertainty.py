@@ -153,6 +153,24 @@ def weaker_side(left: Interval, right: Interval,
     return name
 
 
+def cross_check_agrees(weaker: str, cross_check_mm: dict[str, float]) -> bool:
+    """Whether an independent reading of the sides (the landmarks alone,
+    :func:`facescore.scores.excursions` with ``method="landmarks"``) also has ``weaker`` as the
+    side that moved less; True when it cannot tell (a side unmeasured).
+
+    Only the order is asked for, not a margin: the landmarks are pulled toward symmetry (BRIEF
+    §4), so a true palsy's landmark ratio is close to 1 (0.75-0.92 on the added movements whose
+    weaker side was named, all 41 in the same order), while a decision that rides on one
+    measure's artefact — a whole mouth sliding sideways, a grey level of noise — finds no
+    support in the other.
+    """
+    values = [cross_check_mm.get(side, float("nan")) for side in SIDES]
+    if not all(np.isfinite(v) for v in values):
+        return True
+    other = "left" if weaker == "right" else "right"
+    return cross_check_mm[weaker] < cross_check_mm[other]
+
+
 def combine_repetitions(values: list[Interval]) -> Interval | None:
     """One movement's excursion over its repetitions: the median, with an interval from the
     larger of the single-performance error and the repetitions' own spread.

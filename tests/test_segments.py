@@ -231,3 +231,48 @@ def test_a_movement_made_while_talking_says_so_instead_of_a_side():
     score = _score_performance(frames, "brow_raise", 1, 0.9, 2.8,
                                noise={"left": 0.1, "right": 0.1}, flags=(TALKING_FLAG,))
     assert "talking" in replace(score, weaker_side=None).side_call
+
+
+@pytest.mark.parametrize("landmark_left, landmark_right, named", [
+    (0.7, 0.5, True),   # the landmarks, pulled toward symmetry, still order the sides alike
+    (0.7, 0.69, True),
+    (0.3, 0.9, False),  # the landmarks read the other side weaker: an artefact of one measure
+])
+def test_a_weaker_side_is_named_only_when_the_landmark_cross_check_agrees(
+        landmark_left, landmark_right, named):
+    frames = table(4.0)
+    t = frames["t_s"].to_numpy()
+    add(frames, "brow_lift", "left", bump(t, 1.0, 0.4, 0.8, 5.0), landmark_left)
+    add(frames, "brow_lift", "right", bump(t, 1.0, 0.4, 0.8, 2.0), landmark_right)
+    score = _score_performance(frames, "brow_raise", 1, 0.9, 2.8,
+                               noise={"left": 0.1, "right": 0.1})
+    assert score.symmetry_pct == pytest.approx(40.0, abs=1)  # the measure itself is unchanged
+    assert score.left.landmark_mm == pytest.approx(5.0 * landmark_left, abs=0.05)
+    assert (score.weaker_side == "right") == named
+    if not named:
+        assert score.side_call.startswith("undecided") and "cross-check" in score.side_call
+
+
+def test_no_side_is_named_without_a_measured_noise():
+    frames = table(4.0)
+    t = frames["t_s"].to_numpy()
+    add(frames, "brow_lift", "left", bump(t, 1.0, 0.4, 0.8, 5.0))
+    add(frames, "brow_lift", "right", bump(t, 1.0, 0.4, 0.8, 2.0))
+    score = _score_performance(frames, "brow_raise", 1, 0.9, 2.8)  # no rest measured
+    assert score.symmetry_pct == pytest.approx(40.0, abs=1)
+    assert score.weaker_side is None and "no rest" in score.side_call
+
+
+def test_a_movement_summary_follows_its_performances_cross_check():
+    from facescore.scales import movement_summary
+
+    def performance(landmark_right: float):
+        frames = table(4.0)
+        t = frames["t_s"].to_numpy()
+        add(frames, "brow_lift", "left", bump(t, 1.0, 0.4, 0.8, 5.0))
+        add(frames, "brow_lift", "right", bump(t, 1.0, 0.4, 0.8, 2.0), landmark_right)
+        return _score_performance(frames, "brow_raise", 1, 0.9, 2.8,
+                                  noise={"left": 0.1, "right": 0.1})
+
+    assert movement_summary([performance(0.7)] * 3)["weaker_side"] == "right"
+    assert movement_summary([performance(2.0)] * 3)["weaker_side"] is None
