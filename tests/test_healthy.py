@@ -4,8 +4,8 @@ Properties, on real recordings (skipped without ../shared/data): no affected sid
 summary, no weaker side on any scored performance, no performance at all on clips where the
 person only sits, talks or blinks, no scale estimate below normal, blinks found as labelled on
 low-frame-rate webcam clips behind glasses, and no side named under one grey level of dither.
-And, on the pure functions: intervals narrow with
-more repetitions, and a weaker side is named only beyond normal variation.
+And, on the pure functions: intervals narrow with more repetitions, and a weaker side is named
+only beyond normal variation.
 """
 
 from __future__ import annotations
