@@ -10,7 +10,12 @@ import numpy as np
 from . import uncertainty
 from .anatomy import SIDES
 from .protocol import MOVEMENTS
-from .scores import NOISE_ASSUMED_FLAG, PerformanceScore, symmetry_pct
+from .scores import (
+    NOISE_ASSUMED_FLAG,
+    PerformanceScore,
+    cross_check_disagrees,
+    symmetry_pct,
+)
 from .segments import TALKING_FLAG
 
 #: Fewer measured items than these and an estimate is withheld.
@@ -61,7 +66,7 @@ def movement_summary(reps: list[PerformanceScore]) -> dict:
     # The same two conditions as a performance's (:func:`facescore.scores.score_performance`).
     if any(NOISE_ASSUMED_FLAG in p.flags for p in scored):
         weaker = None
-    if weaker and not uncertainty.cross_check_agrees(weaker, _landmark_medians(scored)):
+    if weaker and cross_check_disagrees(scored[0].movement, weaker, _landmark_medians(scored)):
         weaker = None
     lefts = [p.left.excursion_mm for p in scored]
     rights = [p.right.excursion_mm for p in scored]
