@@ -634,8 +634,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "and the report says so at its top.",
         epilog="Sides are the patient's anatomical sides. A side is called weaker only "
                "outside normal variation (symmetry below 88 % and at least 1 mm difference, "
-               "beyond the recording's own measured noise) and when the face landmarks, "
-               "read alone as a cross-check, agree which side moved less.\n"
+               "beyond the recording's own measured noise) and, in a smile or a brow raise, "
+               "when the face landmarks read alone as a cross-check agree which side moved "
+               "less.\n"
                "Segments file (CSV, UTF-8): start,end,movement per row, seconds from the "
                "start, movements not overlapping, e.g.\n"
                "  start,end,movement\n  1.2,2.6,brow_raise\n  3.6,5.0,eye_closure")

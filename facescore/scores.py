@@ -165,8 +165,9 @@ DEADBAND_TEXT = ("a side is called weaker only when the symmetry's 95 % interval
                  f"symmetry), the sides differ by at least {DEADBAND_MM:g} mm (one expression "
                  "repeats to within about 1 mm) and that difference's interval excludes zero; "
                  "intervals come from the recording's own resting noise (no side is named "
-                 "where the recording has no rest to measure it on), and the landmarks, read "
-                 "alone as a cross-check, must order the sides the same way")
+                 "where the recording has no rest to measure it on), and for a smile or a brow "
+                 "raise the landmarks, read alone as a cross-check, must order the sides the "
+                 "same way")
 #: Below this stronger-side excursion, mm, the two sides are not compared as a percentage: the
 #: movement is within the measurement's own noise.
 MIN_COMPARABLE_MM = 1.0
