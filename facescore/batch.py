@@ -253,6 +253,7 @@ def video_summary(report: dict) -> dict:
         "not_performed": ", ".join(report["not_performed"]),
         "overall_symmetry_pct": summary.get("overall_symmetry"),
         "affected_side": summary.get("affected_side"),
+        "affected_side_support": summary.get("affected_side_support"),
         # why no affected side or grade (e.g. "no consistent weaker side: ...")
         "summary_note": summary.get("note"),
         "other_expressions": "; ".join(o["label"] for o in report.get("other_expressions", [])),

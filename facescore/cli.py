@@ -277,7 +277,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         weaker = p.side_call
         print(f"{p.movement:<12} rep {p.rep}  left {number(p.left.excursion_mm):>5} mm  "
               f"right {number(p.right.excursion_mm):>5} mm  symmetry {_symmetry(p)}  "
-              f"weaker: {weaker}" + (f"  ({p.sides} side led)" if p.sides != "both" else ""))
+              f"weaker: {weaker}"
+              + (f"  (detected on the {p.sides} side)" if p.sides != "both" else ""))
         for flag in p.flags:
             print(f"    note: {flag}")
     for other in analysis.others:
@@ -287,7 +288,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if analysis.measurement.info.kind == "image":
         pass  # a photo has no movement to summarise
     elif summary.get("affected_side"):
-        print(f"summary: the {summary['affected_side']} side moved less (the movements agree)")
+        print(f"summary: the {summary['affected_side']} side moved less "
+              f"({summary.get('affected_side_support', 'the movements agree')})")
     elif summary.get("note"):
         print(f"summary: {summary['note']}")
     blinks = analysis.blink_summary
@@ -309,7 +311,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                   f"right {number(item['right']):>6} mm  "
                   f"left-right {number(item['left_minus_right_mm']):>5} mm")
     if analysis.not_performed:
-        print(f"not performed: {', '.join(analysis.not_performed)}")
+        print(f"not detected as an exam movement: {', '.join(analysis.not_performed)}")
     for warning in analysis.measurement.quality.get("warnings", []):
         print(f"warning: {warning}")
     print(f"report: {paths[1]}  (data: {paths[0]}, per-frame table: {paths[2]})")

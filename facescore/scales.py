@@ -11,6 +11,7 @@ from . import uncertainty
 from .anatomy import SIDES
 from .protocol import MOVEMENTS
 from .scores import (
+    CROSS_CHECK_FLAG,
     NOISE_ASSUMED_FLAG,
     PerformanceScore,
     cross_check_disagrees,
@@ -23,6 +24,7 @@ MIN_EFACE_ITEMS = 2  # of 3 measured (brow, gentle eye closure, smile)
 MIN_SUNNYBROOK_ITEMS = 3  # of 5 (brow, eye closure, smile; snarl and pucker unmeasured)
 #: What the summary says when the movements do not agree on a weaker side.
 NO_CONSISTENT_SIDE = "no consistent weaker side"
+NOISE_WITHHELD = "too little rest in the recording to measure its noise on"
 #: Movements that must call the same side weaker (none calling the other) to name it.
 MIN_AGREEING_MOVEMENTS = 2
 
@@ -64,10 +66,11 @@ def movement_summary(reps: list[PerformanceScore]) -> dict:
     weaker = (uncertainty.weaker_side(combined["left"], combined["right"])
               if band is not None else None)
     # The same two conditions as a performance's (:func:`facescore.scores.score_performance`).
-    if any(NOISE_ASSUMED_FLAG in p.flags for p in scored):
-        weaker = None
+    withheld = None
+    if weaker and any(NOISE_ASSUMED_FLAG in p.flags for p in scored):
+        weaker, withheld = None, NOISE_WITHHELD
     if weaker and cross_check_disagrees(scored[0].movement, weaker, _landmark_medians(scored)):
-        weaker = None
+        weaker, withheld = None, CROSS_CHECK_FLAG
     lefts = [p.left.excursion_mm for p in scored]
     rights = [p.right.excursion_mm for p in scored]
     return {
@@ -82,6 +85,8 @@ def movement_summary(reps: list[PerformanceScore]) -> dict:
         "symmetry_low_pct": band.low if band else None,
         "symmetry_high_pct": band.high if band else None,
         "weaker_side": weaker,
+        # why a side that cleared normal variation was still not named (None: it was not)
+        "side_withheld": withheld,
         # Spread over repetitions: max − min (0 for a single performance).
         "left_spread_mm": float(np.nanmax(lefts) - np.nanmin(lefts)) if lefts else None,
         "right_spread_mm": float(np.nanmax(rights) - np.nanmin(rights)) if rights else None,
@@ -132,9 +137,12 @@ def summary_estimates(performances: list[PerformanceScore], rest: dict) -> dict:
                         "failed or was too noisy: see each movement's notes)"}
     affected = affected_side(compared)
     calls = {m["weaker_side"] for m in compared.values() if m["weaker_side"]}
+    withheld = sorted({m["side_withheld"] for m in compared.values() if m["side_withheld"]})
     note = None
     if affected is None:
         note = (NO_CONSISTENT_SIDE + (": the movements disagree" if len(calls) > 1 else
+                                      f": no side could be named ({'; '.join(withheld)})"
+                                      if not calls and withheld else
                                       ": the sides moved alike within the measurement's "
                                       "uncertainty and normal variation" if not calls else
                                       f": only one movement found the {next(iter(calls))} "
@@ -199,6 +207,10 @@ def summary_estimates(performances: list[PerformanceScore], rest: dict) -> dict:
         "per_movement": by_movement,
         "estimates": estimates,
     }
+    if affected:
+        named = sum(m["weaker_side"] == affected for m in compared.values())
+        out["affected_side_support"] = (f"{named} of {len(compared)} compared movements name "
+                                        "it, none the other")
     if note:
         out["note"] = note
     return out

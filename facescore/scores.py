@@ -175,13 +175,14 @@ TOO_SMALL_TEXT = "too small to compare"
 #: Resting noise assumed where the recording held no rest to measure it on, mm (a typical
 #: value of the shared real clips' resting travel, 0.2-2 mm); such performances are flagged.
 DEFAULT_NOISE_MM = 1.0
-NOISE_ASSUMED_FLAG = ("no rest to measure the noise on: a typical 1 mm assumed for the "
+NOISE_ASSUMED_FLAG = ("too little rest to measure this recording's noise on (it needs 10 "
+                      "pairs of still frames 0.3-1 s apart): a typical 1 mm assumed for the "
                       "intervals")
 #: Why a side that clears normal variation is still not named (:attr:`PerformanceScore.side_call`):
 #: an interval from an assumed noise is no evidence, and a difference one measure sees while the
 #: independent landmark reading orders the sides the other way rides on one measure's artefact
 #: (:func:`facescore.uncertainty.cross_check_agrees`).
-NOT_NAMED_NOISE_ASSUMED = "undecided (no rest in this recording to measure its noise on)"
+NOT_NAMED_NOISE_ASSUMED = "undecided (too little rest in this recording to measure its noise on)"
 CROSS_CHECK_FLAG = "the landmark cross-check reads the other side as weaker"
 #: Movements whose landmark reading can check the side: the landmarks follow them (their
 #: stronger side's travel as a share of the measure's, on the photo phantoms and the movements
@@ -257,6 +258,9 @@ class PerformanceScore:
             return f"undecided ({CROSS_CHECK_FLAG})"
         if self.symmetry_pct >= DEADBAND_SYMMETRY_PCT:
             return "neither (within normal variation)"
+        if abs(self.left.excursion_mm - self.right.excursion_mm) < DEADBAND_MM:
+            return (f"neither (within normal variation: the sides differ by less than "
+                    f"{DEADBAND_MM:g} mm)")
         if NOISE_ASSUMED_FLAG in self.flags:
             return NOT_NAMED_NOISE_ASSUMED
         return "undecided (the difference is within this recording's noise)"

@@ -206,6 +206,7 @@ def test_a_blink_caught_mid_way_by_one_frame_counts_once():
     (5.0, 2.0, 0.1, "right"),
     (5.0, 4.8, 0.1, "neither (within normal variation)"),
     (5.0, 3.0, 1.5, "undecided"),
+    (2.0, 1.5, 0.1, "neither (within normal variation: the sides differ by less than 1 mm)"),
     (0.4, 0.3, 0.1, "not compared"),
 ])
 def test_a_performance_names_its_weaker_side_or_says_why_not(left, right, noise_mm, call):
@@ -260,7 +261,7 @@ def test_no_side_is_named_without_a_measured_noise():
     add(frames, "brow_lift", "right", bump(t, 1.0, 0.4, 0.8, 2.0))
     score = _score_performance(frames, "brow_raise", 1, 0.9, 2.8)  # no rest measured
     assert score.symmetry_pct == pytest.approx(40.0, abs=1)
-    assert score.weaker_side is None and "no rest" in score.side_call
+    assert score.weaker_side is None and "too little rest" in score.side_call
 
 
 def test_a_movement_summary_follows_its_performances_cross_check():
@@ -287,3 +288,32 @@ def test_a_frown_is_not_vetoed_by_landmarks_that_barely_follow_it():
     score = _score_performance(frames, "frown", 1, 0.9, 2.8, noise={"left": 0.1, "right": 0.1})
     assert score.right.landmark_mm > score.left.landmark_mm
     assert score.weaker_side == "right"
+
+
+def _brow_and_smile(right_share: float, noise: dict | None):
+    """A brow raise and a smile, the right side moving ``right_share`` of the left."""
+    frames = table(6.0)
+    t = frames["t_s"].to_numpy()
+    for signal, start in (("brow_lift", 1.0), ("mouth_up", 3.5)):
+        add(frames, signal, "left", bump(t, start, 0.4, 0.8, 6.0))
+        add(frames, signal, "right", bump(t, start, 0.4, 0.8, 6.0 * right_share))
+    return [_score_performance(frames, "brow_raise", 1, 0.9, 2.8, noise=noise),
+            _score_performance(frames, "smile", 1, 3.4, 5.3, noise=noise)]
+
+
+def test_the_summary_says_how_many_movements_name_the_affected_side():
+    from facescore.scales import summary_estimates
+
+    rest = {"palpebral_fissure": {"left": 9.0, "right": 9.0}}
+    summary = summary_estimates(_brow_and_smile(0.4, {"left": 0.1, "right": 0.1}), rest)
+    assert summary["affected_side"] == "right"
+    assert summary["affected_side_support"].startswith("2 of 2")
+
+
+def test_the_summary_says_why_no_side_was_named_when_none_could_be():
+    from facescore.scales import summary_estimates
+
+    rest = {"palpebral_fissure": {"left": 9.0, "right": 9.0}}
+    summary = summary_estimates(_brow_and_smile(0.4, None), rest)  # no rest measured
+    assert summary["affected_side"] is None
+    assert "too little rest" in summary["note"]
