@@ -299,7 +299,12 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                                  if blinks.get(f"completeness_{side}") is not None)
         print(f"blinks: {blinks['count']}"
               + (f" ({blinks['rate_per_min']:.0f}/min)" if blinks.get("rate_per_min") else "")
-              + (f"; median completeness {completeness}" if completeness else ""))
+              + (f"; median completeness {completeness} on the "
+                 f"{blinks['completeness_blinks']} seen by both eyes (left minus right per "
+                 f"blink {100 * blinks['completeness_left_minus_right']:+.0f} %, middle half "
+                 + " to ".join(f"{100 * v:+.0f}"
+                               for v in blinks["completeness_left_minus_right_iqr"])
+                 + " %)" if completeness else ""))
     if analysis.measurement.info.kind == "image":
         shown = analysis.rest.get("expression")
         print("a photo: " + (f"the face shows {', '.join(shown).replace('_', ' ')}, not rest: "

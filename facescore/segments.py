@@ -671,14 +671,27 @@ def blink_min_share(frame_step_s: float) -> float:
 
 
 def blink_summary(blinks: list[Blink], duration_s: float) -> dict:
-    """Count, rate and each side's completeness and lag over all blinks."""
+    """Count, rate, and each side's completeness over the blinks measured on both eyes, with
+    their per-blink difference; the lag.
+
+    Both sides are read on the same blinks: each eye's measure is masked in different frames
+    (glare, a hand, a turned head), and medians over different blinks differ by themselves
+    (WolfgangLanger, a healthy face: 77 % vs 55 % over each eye's own blinks, a per-blink
+    difference of +3 % over the six blinks both eyes saw).
+    """
     out: dict = {"count": len(blinks),
                  "rate_per_min": 60.0 * len(blinks) / duration_s if duration_s > 0 else None}
+    paired = [b for b in blinks if all(b.completeness.get(side) is not None for side in SIDES)]
+    out["completeness_blinks"] = len(paired)
     for side in SIDES:
-        values = [b.completeness[side] for b in blinks if b.completeness.get(side) is not None]
-        out[f"completeness_{side}"] = float(np.median(values)) if values else None
-        out[f"complete_share_{side}"] = (float(np.mean(np.array(values) >= 0.8)) if values
-                                         else None)
+        values = np.array([b.completeness[side] for b in paired])
+        out[f"completeness_{side}"] = float(np.median(values)) if len(values) else None
+        out[f"complete_share_{side}"] = float(np.mean(values >= 0.8)) if len(values) else None
+    difference = np.array([b.completeness["left"] - b.completeness["right"] for b in paired])
+    out["completeness_left_minus_right"] = (float(np.median(difference)) if len(difference)
+                                            else None)
+    out["completeness_left_minus_right_iqr"] = (
+        [float(v) for v in np.percentile(difference, [25, 75])] if len(difference) else None)
     lags = [b.lag_s for b in blinks if b.lag_s is not None]
     out["median_lag_s"] = float(np.median(lags)) if lags else None
     return out

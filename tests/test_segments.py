@@ -317,3 +317,25 @@ def test_the_summary_says_why_no_side_was_named_when_none_could_be():
     summary = summary_estimates(_brow_and_smile(0.4, None), rest)  # no rest measured
     assert summary["affected_side"] is None
     assert "too little rest" in summary["note"]
+
+
+def test_blink_completeness_compares_the_sides_on_the_same_blinks():
+    """Each eye masked on different blinks must not read as one eye closing less: both sides
+    are read on the blinks both eyes saw, and swapping the sides negates the difference."""
+    from facescore.segments import Blink, blink_summary
+
+    def blink(left, right):
+        return Blink(0.0, 0.2, {"left": left, "right": right}, {"left": 0.1, "right": 0.1})
+
+    # Deep blinks seen by the left eye only, shallow ones by the right only, and three pairs.
+    blinks = ([blink(0.95, None)] * 4 + [blink(None, 0.5)] * 4
+              + [blink(0.8, 0.78), blink(0.7, 0.72), blink(0.9, 0.9)])
+    out = blink_summary(blinks, 60.0)
+    assert out["count"] == 11 and out["completeness_blinks"] == 3
+    assert out["completeness_left"] == pytest.approx(0.8)
+    assert out["completeness_right"] == pytest.approx(0.78)
+    assert abs(out["completeness_left_minus_right"]) <= 0.02
+    mirrored = blink_summary([blink(b.completeness["right"], b.completeness["left"])
+                              for b in blinks], 60.0)
+    assert mirrored["completeness_left_minus_right"] == pytest.approx(
+        -out["completeness_left_minus_right"])
