@@ -182,6 +182,8 @@ def summary_estimates(performances: list[PerformanceScore], rest: dict) -> dict:
         sunnybrook = {k: _sunnybrook_item(v) for k, v in measured.items()}
         estimates["sunnybrook_voluntary"] = {
             "items": sunnybrook, "score": 4 * sum(sunnybrook.values()),
+            # the most the measured items can give (each scores 1-5): 3 items read 36 of 60
+            "out_of": 4 * 5 * len(sunnybrook),
             "items_measured": f"{len(sunnybrook)} of 5 (snarl and lip pucker are not measured)",
             "label": "unvalidated partial estimate of Sunnybrook voluntary movement "
                      "(4 × sum of items scored 1-5)",
