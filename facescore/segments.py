@@ -674,10 +674,11 @@ def blink_summary(blinks: list[Blink], duration_s: float) -> dict:
     """Count, rate, and each side's completeness over the blinks measured on both eyes, with
     their per-blink difference; the lag.
 
-    Both sides are read on the same blinks: each eye's measure is masked in different frames
-    (glare, a hand, a turned head), and medians over different blinks differ by themselves
-    (WolfgangLanger, a healthy face: 77 % vs 55 % over each eye's own blinks, a per-blink
-    difference of +3 % over the six blinks both eyes saw).
+    Both sides are read on the same blinks (each eye's measure is masked in different frames
+    — glare, a hand, a turned head — and medians over different blinks would differ by
+    themselves), and the per-blink difference comes with its spread, because healthy blinks
+    vary widely: WolfgangLanger, a healthy face, reads medians of 77 % vs 55 % over the six
+    blinks both eyes saw, yet per blink the sides differ by +3 % (middle half -13 to +35 %).
     """
     out: dict = {"count": len(blinks),
                  "rate_per_min": 60.0 * len(blinks) / duration_s if duration_s > 0 else None}
