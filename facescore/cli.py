@@ -243,7 +243,9 @@ def _symmetry(performance) -> str:
             band = (f" ({number(performance.symmetry_low_pct, 0)}-"
                     f"{number(performance.symmetry_high_pct, 0)})")
         return f"{number(performance.symmetry_pct):>5} %{band}"
-    return "not scored (poor signal)" if not performance.scored else "too small to compare"
+    if not performance.scored:
+        return "not scored (too noisy, masked or implausible: see the notes)"
+    return "too small to compare"
 
 
 def _check_analyze_inputs(args: argparse.Namespace) -> None:

@@ -198,7 +198,9 @@ def summary_estimates(performances: list[PerformanceScore], rest: dict) -> dict:
         estimates["house_brackmann"] = {
             "points": points, "grade": _house_brackmann(points), "items_measured": "2 of 2",
             "label": "unvalidated estimate by the House-Brackmann measurement method (1 point "
-                     "per 2.5 mm of affected-side brow and mouth-corner travel, max 8)",
+                     "per 2.5 mm of affected-side brow and mouth-corner travel, max 8; the "
+                     "method counts millimetres, normal being about 10 mm an item, and does "
+                     "not compare with the other side)",
         }
     else:
         estimates["house_brackmann"] = {

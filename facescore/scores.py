@@ -250,8 +250,10 @@ class PerformanceScore:
         talking, or the sides were not compared."""
         if self.weaker_side:
             return self.weaker_side
+        if not self.scored:
+            return "not named (not scored: see its notes)"
         if self.symmetry_pct is None:
-            return "not compared"
+            return f"not compared ({TOO_SMALL_TEXT})"
         if TALKING_FLAG in self.flags:
             return "not named (made while talking)"
         if CROSS_CHECK_FLAG in self.flags:
