@@ -10,13 +10,7 @@ import numpy as np
 from . import uncertainty
 from .anatomy import SIDES
 from .protocol import MOVEMENTS
-from .scores import (
-    CROSS_CHECK_FLAG,
-    NOISE_ASSUMED_FLAG,
-    PerformanceScore,
-    cross_check_disagrees,
-    symmetry_pct,
-)
+from .scores import NOISE_ASSUMED_FLAG, PerformanceScore, side_withheld, symmetry_pct
 from .segments import TALKING_FLAG
 
 #: Fewer measured items than these and an estimate is withheld.
@@ -24,7 +18,6 @@ MIN_EFACE_ITEMS = 2  # of 3 measured (brow, gentle eye closure, smile)
 MIN_SUNNYBROOK_ITEMS = 3  # of 5 (brow, eye closure, smile; snarl and pucker unmeasured)
 #: What the summary says when the movements do not agree on a weaker side.
 NO_CONSISTENT_SIDE = "no consistent weaker side"
-NOISE_WITHHELD = "too little rest in the recording to measure its noise on"
 #: Movements that must call the same side weaker (none calling the other) to name it.
 MIN_AGREEING_MOVEMENTS = 2
 
@@ -65,12 +58,11 @@ def movement_summary(reps: list[PerformanceScore]) -> dict:
             if symmetry is not None and None not in combined.values() else None)
     weaker = (uncertainty.weaker_side(combined["left"], combined["right"])
               if band is not None else None)
-    # The same two conditions as a performance's (:func:`facescore.scores.score_performance`).
-    withheld = None
-    if weaker and any(NOISE_ASSUMED_FLAG in p.flags for p in scored):
-        weaker, withheld = None, NOISE_WITHHELD
-    if weaker and cross_check_disagrees(scored[0].movement, weaker, _landmark_medians(scored)):
-        weaker, withheld = None, CROSS_CHECK_FLAG
+    withheld = (side_withheld(scored[0].movement, weaker,
+                              any(NOISE_ASSUMED_FLAG in p.flags for p in scored),
+                              _landmark_medians(scored)) if weaker else None)
+    if withheld:
+        weaker = None
     lefts = [p.left.excursion_mm for p in scored]
     rights = [p.right.excursion_mm for p in scored]
     return {

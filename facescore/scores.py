@@ -182,7 +182,8 @@ NOISE_ASSUMED_FLAG = ("too little rest to measure this recording's noise on (it 
 #: an interval from an assumed noise is no evidence, and a difference one measure sees while the
 #: independent landmark reading orders the sides the other way rides on one measure's artefact
 #: (:func:`facescore.uncertainty.cross_check_agrees`).
-NOT_NAMED_NOISE_ASSUMED = "undecided (too little rest in this recording to measure its noise on)"
+NOISE_WITHHELD = "too little rest in this recording to measure its noise on"
+NOT_NAMED_NOISE_ASSUMED = f"undecided ({NOISE_WITHHELD})"
 CROSS_CHECK_FLAG = "the landmark cross-check reads the other side as weaker"
 #: Movements whose landmark reading can check the side: the landmarks follow them (their
 #: stronger side's travel as a share of the measure's, on the photo phantoms and the movements
@@ -193,11 +194,18 @@ CROSS_CHECK_FLAG = "the landmark cross-check reads the other side as weaker"
 CROSS_CHECKED = ("brow_raise", "smile")
 
 
-def cross_check_disagrees(movement: str, weaker: str, cross_check_mm: dict[str, float]) -> bool:
-    """Whether the landmarks, where they can check this movement's side, read the other side
-    as weaker (:func:`facescore.uncertainty.cross_check_agrees`)."""
-    return movement in CROSS_CHECKED and not uncertainty.cross_check_agrees(weaker,
-                                                                            cross_check_mm)
+def side_withheld(movement: str, weaker: str, noise_assumed: bool,
+                  cross_check_mm: dict[str, float]) -> str | None:
+    """Why ``weaker``, which clears normal variation, is still not named — or None: the
+    intervals rest on an assumed noise (:data:`NOISE_WITHHELD`), or the landmarks, where they
+    can check this movement's side, read the other side as weaker (:data:`CROSS_CHECK_FLAG`,
+    :func:`facescore.uncertainty.cross_check_agrees`). One rule for a performance and for a
+    movement's summary over its repetitions."""
+    if noise_assumed:
+        return NOISE_WITHHELD
+    if movement in CROSS_CHECKED and not uncertainty.cross_check_agrees(weaker, cross_check_mm):
+        return CROSS_CHECK_FLAG
+    return None
 
 
 @dataclass(frozen=True)
@@ -415,10 +423,12 @@ def score_performance(frames: pd.DataFrame, movement: str, rep: int, start_s: fl
             if symmetry is not None else None)
     weaker = (uncertainty.weaker_side(left.interval, right.interval)
               if symmetry is not None else None)
-    if weaker and NOISE_ASSUMED_FLAG in flags:
-        weaker = None  # the intervals are assumed, not measured: no evidence either way
-    if weaker and cross_check_disagrees(movement, weaker, cross_check):
-        weaker, flags = None, (*flags, CROSS_CHECK_FLAG)
+    withheld = (side_withheld(movement, weaker, NOISE_ASSUMED_FLAG in flags, cross_check)
+                if weaker else None)
+    if withheld:
+        weaker = None
+    if withheld == CROSS_CHECK_FLAG:
+        flags = (*flags, CROSS_CHECK_FLAG)  # an assumed noise is flagged already
     return PerformanceScore(movement, rep, start_s, end_s, left, right, symmetry, weaker,
                             right.onset_s - left.onset_s, sides, tuple(flags), scored,
                             band.low if band else None, band.high if band else None)
