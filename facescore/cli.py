@@ -307,6 +307,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                  + " to ".join(f"{100 * v:+.0f}"
                                for v in blinks["completeness_left_minus_right_iqr"])
                  + " %)" if completeness else ""))
+        if completeness:
+            print(f"blinks: {blinks['less_complete_call']}")
     if analysis.measurement.info.kind == "image":
         shown = analysis.rest.get("expression")
         print("a photo: " + (f"the face shows {', '.join(shown).replace('_', ' ')}, not rest: "

@@ -53,6 +53,8 @@ def test_healthy_clip_names_no_weaker_side(name, healthy_analyses):
         pytest.skip(f"{name} is not in ../shared/data")
     analysis = healthy_analyses[name]
     assert analysis.summary["affected_side"] is None
+    # Nor an eye that blinks less completely (healthy blinks differ per blink by up to 84 %).
+    assert analysis.blink_summary.get("less_complete_side") is None
     for p in analysis.performances:
         assert p.weaker_side is None, (p.movement, p.start_s, p.symmetry_pct)
         # No impossible value: intervals hold their value, symmetry within 0-100.

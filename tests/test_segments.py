@@ -319,6 +319,31 @@ def test_the_summary_says_why_no_side_was_named_when_none_could_be():
     assert "too little rest" in summary["note"]
 
 
+def test_an_eye_closing_less_is_named_only_when_the_blinks_agree_beyond_normal_variation():
+    """Properties of the blink side call: a consistent deficit is named, mirroring names the
+    other eye, and neither a wide healthy spread, a small consistent difference, nor too few
+    blinks names one."""
+    from facescore.segments import BLINK_NORMAL_DIFFERENCE, less_complete_eye
+
+    rng = np.random.default_rng(0)
+    deficit = -0.4 + rng.uniform(-0.1, 0.1, 12)  # left closes 40 % less on every blink
+    interval, side, _ = less_complete_eye(deficit)
+    assert side == "left" and interval[1] < 0
+    assert less_complete_eye(-deficit)[1] == "right"
+    # Growing deficits: once named, a larger one is named too (monotone).
+    named = [less_complete_eye(np.full(12, -d) + rng.uniform(-0.02, 0.02, 12))[1] is not None
+             for d in np.linspace(0, 0.6, 13)]
+    assert named == sorted(named) and named[-1] and not named[0]
+    # A healthy face's blinks: each differs a lot, in either direction (mahie's nine).
+    healthy = np.array([-0.0, -0.04, -0.0, -0.04, 0.56, 0.49, -0.31, -0.0, 0.68])
+    assert less_complete_eye(healthy)[1] is None
+    small = np.full(12, -0.8 * BLINK_NORMAL_DIFFERENCE)  # consistent but within normal
+    interval, side, reason = less_complete_eye(small)
+    assert side is None and interval[1] < 0 and "normal variation" in reason
+    interval, side, reason = less_complete_eye(deficit[:5])
+    assert interval is None and side is None and "too few" in reason
+
+
 def test_blink_completeness_compares_the_sides_on_the_same_blinks():
     """Each eye masked on different blinks must not read as one eye closing less: both sides
     are read on the blinks both eyes saw, and swapping the sides negates the difference."""
