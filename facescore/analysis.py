@@ -121,15 +121,28 @@ def check_quality(measurement: Measurement) -> list[str]:
             warnings.append(f"the head turned through {spread:.0f}° during the recording: "
                             "movements made while it turned are flagged, and the measure is "
                             "most reliable with the head held still")
-    found = max(int(frames["face_found"].sum()), 1)
-    for region_side, n in q.get("masked_frames", {}).items():
-        share = n / found
-        if share >= 0.05:
-            region, side = region_side.rsplit("_", 1)
-            warnings.append(f"{side} {region.replace('_', ' ')}: measure masked in "
-                            f"{100 * share:.0f} % of frames with a face (hand, hair, glare, blur "
-                            "or a turned head)")
+    masked = _masked_regions(q.get("masked_frames", {}), int(frames["face_found"].sum()))
+    if masked:
+        warnings.append(f"measure masked (hand, hair, glare, blur or a turned head) in this "
+                        f"share of the frames with a face: {masked}")
     return warnings
+
+
+#: A region's measure masked in at least this share of the frames with a face is reported.
+MASKED_WARN_SHARE = 0.05
+
+
+def _masked_regions(masked_frames: dict[str, int], frames_with_face: int) -> str:
+    """Regions masked in at least :data:`MASKED_WARN_SHARE` of the frames with a face, both
+    sides of a region together: "eye left 62 %, right 60 %; mouth right 6 %" ("" if none)."""
+    found = max(frames_with_face, 1)
+    by_region: dict[str, list[str]] = {}
+    for region_side, n in masked_frames.items():
+        if n / found >= MASKED_WARN_SHARE:
+            region, side = region_side.rsplit("_", 1)
+            by_region.setdefault(region.replace("_", " "), []).append(
+                f"{side} {100 * n / found:.0f} %")
+    return "; ".join(f"{region} {', '.join(sides)}" for region, sides in by_region.items())
 
 
 def analyze(path: str | Path, mirrored: bool = False, segments: str | Path | None = None,
@@ -295,11 +308,29 @@ def _standing_out(found: list[Segment], performances: list[PerformanceScore]
         if measured_noise and not (np.isfinite(strongest.excursion_mm)
                                    and strongest.excursion_mm >= STAND_OUT_SD
                                    * strongest.noise_mm):
-            faint.append(replace(segment, label=FAINT, scored=False, source="recognised",
-                                 flags=(f"a {segment.label.replace('_', ' ')} within "
-                                        "the recording's own noise",)))
+            faint.append(segment)
             continue
         reps[segment.label] += 1
         kept_segments.append(replace(segment, rep=reps[segment.label]))
         kept_scores.append(replace(score, rep=reps[segment.label]))
-    return kept_segments, kept_scores, faint
+    return kept_segments, kept_scores, _faint_events(faint)
+
+
+def _faint_events(segments: list[Segment]) -> list[Segment]:
+    """Faint movements as :data:`FAINT` events, those overlapping in time merged into one (a
+    faint smile and a faint brow raise at once are one faint movement of the face)."""
+    groups: list[list[Segment]] = []
+    for segment in sorted(segments, key=lambda s: s.onset):
+        if groups and segment.onset <= max(s.end for s in groups[-1]):
+            groups[-1].append(segment)
+        else:
+            groups.append([segment])
+    events = []
+    for group in groups:
+        onset, end = min(s.onset for s in group), max(s.end for s in group)
+        names = " and a ".join(dict.fromkeys(s.label.replace("_", " ") for s in group))
+        sides = {s.sides for s in group}
+        events.append(Segment(onset, end - onset, FAINT, source="recognised",
+                              sides=sides.pop() if len(sides) == 1 else "both", scored=False,
+                              flags=(f"a {names} within the recording's own noise",)))
+    return events

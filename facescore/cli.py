@@ -284,8 +284,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         for flag in p.flags:
             print(f"    note: {flag}")
     for other in analysis.others:
-        print(f"{other.label.replace('_', ' ')} at {other.onset:.1f}-{other.end:.1f} s: "
-              "not an exam movement, not scored")
+        print(f"{other.label.replace('_', ' ')} at {other.onset:.1f}-{other.end:.1f} s"
+              + (f" ({'; '.join(other.flags)})" if other.flags else "")
+              + ": not an exam movement, not scored")
     summary = analysis.summary
     if analysis.measurement.info.kind == "image":
         pass  # a photo has no movement to summarise

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from facescore.scores import score_performance as _score_performance
-from facescore.segments import detect_blinks, detect_movements
+from facescore.segments import Segment, detect_blinks, detect_movements
 from facescore.uncertainty import noise_table, quiet_frames
 
 FPS = 30.0
@@ -364,3 +364,16 @@ def test_blink_completeness_compares_the_sides_on_the_same_blinks():
                               for b in blinks], 60.0)
     assert mirrored["completeness_left_minus_right"] == pytest.approx(
         -out["completeness_left_minus_right"])
+
+
+def test_faint_movements_at_once_are_one_faint_event():
+    """A faint smile and a faint brow raise overlapping in time are listed once, naming both;
+    faint movements apart stay apart, and none is scored."""
+    from facescore.analysis import FAINT, _faint_events
+
+    events = _faint_events([Segment(12.5, 2.2, "smile"), Segment(12.5, 0.8, "brow_raise"),
+                            Segment(15.6, 4.0, "smile", sides="left")])
+    assert [(e.onset, round(e.end, 6)) for e in events] == [(12.5, 14.7), (15.6, 19.6)]
+    assert all(e.label == FAINT and not e.scored for e in events)
+    assert "smile and a brow raise" in events[0].flags[0]
+    assert events[1].sides == "left"
