@@ -536,6 +536,10 @@ def _quality(frames: pd.DataFrame, event: _Event, detector: Detector) -> tuple[t
                          "(measure does not fit)")
         if masked >= detector.unscored_masked_share:
             scored = False
+    for side in _unmeasured_at_peak(frames, event):
+        flags.append(f"{side} {region}: measure masked where the movement peaked (its "
+                     "excursion would be a lower bound)")
+        scored = False
     if "pose_ok" in frames and not frames["pose_ok"].iloc[event.start:event.stop].fillna(
             False).astype(bool).all():
         flags.append("head turned beyond limits during the movement")
@@ -545,6 +549,27 @@ def _quality(frames: pd.DataFrame, event: _Event, detector: Detector) -> tuple[t
         if turn >= detector.unscored_turn_deg:
             scored = False
     return tuple(flags), scored
+
+
+#: Frames within this share of the landmarks' largest travel are the movement's peak.
+PEAK_SHARE = 0.9
+
+
+def _unmeasured_at_peak(frames: pd.DataFrame, event: _Event) -> list[str]:
+    """Sides whose measure is masked in every frame where the movement peaked.
+
+    The peak is where both sides' landmark travel, summed, is within :data:`PEAK_SHARE` of its
+    largest (the landmarks are never masked, and their timing is right even where their size is
+    pulled toward symmetry). A side unmeasured there reads only the way up and down: an eye
+    whose closed frames were masked behind glasses read 1.2 mm for a true 5.4 mm."""
+    both = sum(activation(frames, event.movement, side, "landmarks")[event.start:event.stop]
+               for side in SIDES)
+    if not np.isfinite(both).any() or np.nanmax(both) <= 0:
+        return []
+    peak = np.nan_to_num(both, nan=-np.inf) >= PEAK_SHARE * np.nanmax(both)
+    return [side for side in SIDES
+            if not np.isfinite(activation(frames, event.movement, side)[event.start:event.stop][
+                peak]).any()]
 
 
 def _head_turn_deg(frames: pd.DataFrame, event: _Event) -> float:

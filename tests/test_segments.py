@@ -158,6 +158,34 @@ def test_a_mostly_masked_performance_is_flagged_and_not_scored():
     assert score.symmetry_pct is None and score.weaker_side is None
 
 
+@pytest.mark.parametrize("masked_side", ["left", "right"])
+def test_a_side_masked_only_where_the_movement_peaked_is_not_scored(masked_side):
+    """An eye whose closed frames were masked (glasses) reads only its way down and up: a
+    few masked frames, but the peak's, leave the performance unscored, on either side."""
+    frames = table(5.0)
+    t = frames["t_s"].to_numpy()
+    closure = bump(t, 1.0, 0.5, 0.4, 7.0)
+    for side in ("left", "right"):
+        add(frames, "lid_drop", side, closure)
+    peak = closure >= 0.8 * 7.0  # the nearly closed frames: 0.5 s of a 1.4 s closure
+    frames.loc[peak, f"valid_eye_{masked_side}"] = False
+    frames.loc[peak, [f"lid_drop_mm_{masked_side}", f"eye_aperture_mm_{masked_side}"]] = np.nan
+    found = detect_movements(frames)
+    assert [s.label for s in found] == ["eye_closure"]
+    assert not found[0].scored
+    assert any(f.startswith(f"{masked_side} eye: measure masked where the movement peaked")
+               for f in found[0].flags)
+    # The same few frames masked away from the peak leave it scored.
+    frames = table(5.0)
+    for side in ("left", "right"):
+        add(frames, "lid_drop", side, closure)
+    early = (t >= 1.05) & (t <= 1.2)
+    frames.loc[early, f"valid_eye_{masked_side}"] = False
+    frames.loc[early, f"lid_drop_mm_{masked_side}"] = np.nan
+    found = detect_movements(frames)
+    assert [s.label for s in found] == ["eye_closure"] and found[0].scored
+
+
 def test_a_tracking_glitch_the_landmarks_did_not_see_is_not_a_movement():
     frames = table(4.0)
     t = frames["t_s"].to_numpy()
