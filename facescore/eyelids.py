@@ -82,7 +82,8 @@ class LidReading:
     ----------
     narrowing : float
         How far the aperture narrowed at its widest point (the eye's centre) from rest,
-        working px (negative: opened wider).
+        working px (negative: opened wider); NaN when the best match lay at the search's
+        wide-open bound, i.e. no lid was found within it.
     registration : float
         Vertical shift of the lower band, working px (head-motion residual; lower lid rise).
     lid_cost, lower_cost : float
@@ -268,11 +269,16 @@ def read_lid(model: EyeModel, current: np.ndarray) -> LidReading:
     # own resting gap, so that the closed lid meets the lower lid all along.
     gap = np.clip(model.lower - model.margin, 0.0, None)
     profile = gap / max(float(gap.max()), 1e-6)
+    widest = TRAVEL_SEARCH[0] * a
     travel, lid_cost = best_shift(
-        model.rest, current, TRAVEL_SEARCH[0] * a, TRAVEL_SEARCH[1] * a,
+        model.rest, current, widest, TRAVEL_SEARCH[1] * a,
         model.margin - LID_BAND_ABOVE * a, model.margin + LID_BAND_BELOW * a,
         offset=registration, profile=profile)
-    return LidReading(travel, registration, lid_cost, lower_cost)
+    # The best match at the wide-open end of the search is no lid found: an eye does not open
+    # by half its aperture, and behind glasses this is where the band settles on the rim
+    # (soniya's webcam: one exact value in 164 of 460 frames, read as the eye at rest).
+    return LidReading(float("nan") if travel <= widest else travel, registration, lid_cost,
+                      lower_cost)
 
 
 def sample_region(gray: np.ndarray, model: EyeModel, to_current: np.ndarray) -> np.ndarray:

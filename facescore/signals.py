@@ -289,8 +289,8 @@ def confidence(raw: pd.DataFrame) -> pd.DataFrame:
     """Per frame, region and side: how far the measure can be trusted, 0-1.
 
     brow, mouth, lower_lid: the share of the region's patches measured; eye: the eye-model's
-    fit. All fall with the head's angle from its anchor, and to 0 without a face or when the
-    head's own motion could not be tracked.
+    fit (0 where no lid was found within the search). All fall with the head's angle from its
+    anchor, and to 0 without a face or when the head's own motion could not be tracked.
     """
     n = len(raw)
     found = raw["face_found"].to_numpy(dtype=bool)
@@ -308,6 +308,10 @@ def confidence(raw: pd.DataFrame) -> pd.DataFrame:
         cost = raw.get(f"lid_cost_{side}", pd.Series(np.full(n, np.nan))).to_numpy(dtype=float)
         lower = raw.get(f"lower_cost_{side}", pd.Series(np.full(n, np.nan))).to_numpy(dtype=float)
         fit = EYE_COST_HALF / (EYE_COST_HALF + np.nan_to_num(np.maximum(cost, lower), nan=np.inf))
+        # No lid found within the search (eyelids.read_lid): nothing to trust in the frame.
+        narrowing = raw.get(f"lid_narrowing_{side}", pd.Series(np.zeros(n))).to_numpy(
+            dtype=float)
+        fit = np.where(np.isfinite(narrowing), fit, 0.0)
         out[f"confidence_eye_{side}"] = base * 2 * np.minimum(fit, 0.5)
     return pd.DataFrame(out, index=raw.index)
 

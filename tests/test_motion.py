@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from facescore.eyelids import eye_model, read_lid
+from facescore.eyelids import TRAVEL_SEARCH, eye_model, read_lid
 from facescore.motion import area_reduce, choose_results, normalise_contrast, working_picture
 from facescore.segments import hysteresis, turning_points
 
@@ -98,6 +98,30 @@ def test_lid_travel_follows_a_sliding_lid_and_ignores_the_eye_below():
     assert abs(travels[0]) < 0.75
     assert np.all(np.diff(travels) > 2.0)  # monotone in the true travel
     assert abs(travels[-1] - 12.0) < 2.0
+
+
+def test_no_lid_within_the_search_is_no_reading():
+    """A lid search whose best match lies at its wide-open bound found no lid there (behind
+    glasses it settles on the rim): the frame gives no narrowing, not the bound as a value.
+    A lid raised within the search still reads as opened wider."""
+    rest = normalise_contrast(_eye_picture(25.0)).astype(np.float32)
+    upper = np.array([[20.0, 25.0], [40.0, 25.0], [60.0, 25.0]])
+    lower = np.array([[20.0, 40.0], [40.0, 40.0], [60.0, 40.0]])
+    model = eye_model(rest, upper, lower)
+    origin = model.origin.astype(int)
+    h, w = model.rest.shape
+    widest = -TRAVEL_SEARCH[0] * model.aperture  # rows the search allows the lid to rise
+
+    def reading(rise_rows: int) -> float:
+        picture = rest.copy()  # everything above the lower lid moved up, the lower lid kept
+        above = int(model.lower.min())
+        picture[:above] = np.roll(rest, -rise_rows, axis=0)[:above]
+        return read_lid(model, picture[origin[1]:origin[1] + h, origin[0]:origin[0] + w]
+                        ).narrowing
+
+    within = int(widest) - 1
+    assert reading(within) == pytest.approx(-within, abs=0.5)
+    assert np.isnan(reading(int(np.ceil(widest)) + 2))
 
 
 def test_hysteresis_needs_the_on_level_and_ends_below_off():
