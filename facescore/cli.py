@@ -88,19 +88,19 @@ def _print_table(table) -> None:
 
 
 def _parse_gains(args: argparse.Namespace) -> dict[str, dict[str, float]]:
-    from .protocol import MOVEMENTS
+    from .protocol import BLINK, MOVEMENTS
 
     gains = {m: {"left": args.left_gain, "right": args.right_gain} for m in MOVEMENTS}
     for item in args.gain or []:
         try:
             movement, side, value = item.split(":")
-            if movement not in gains or side not in ("left", "right"):
+            if movement not in (*MOVEMENTS, BLINK) or side not in ("left", "right"):
                 raise ValueError(item)
-            gains[movement][side] = float(value)
+            gains.setdefault(movement, {})[side] = float(value)
         except ValueError:
             raise FacescoreError(
                 f"--gain {item!r}: expected MOVEMENT:SIDE:GAIN, e.g. smile:right:0.3 "
-                f"(movements: {', '.join(MOVEMENTS)}; sides: left, right)"
+                f"(movements: {', '.join(MOVEMENTS)}, {BLINK}; sides: left, right)"
             ) from None
     return gains
 
@@ -590,7 +590,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="movement of the patient's left side as a share of normal (default 1)")
     p.add_argument("--gain", action="append", metavar="MOVEMENT:SIDE:GAIN",
                    help="override one movement's gain (share of normal) on one side, e.g. "
-                        "eye_closure:right:0.2; repeatable (default: none)")
+                        "eye_closure:right:0.2; blink:right:0.4 makes that eye's blinks "
+                        "(--distractors blink) close 40 %% of the way; repeatable (default: "
+                        "none)")
     p.add_argument("--order", nargs="+", default=list(MOVEMENTS), choices=MOVEMENTS,
                    metavar="MOVEMENT",
                    help=f"movements in the order performed, of {', '.join(MOVEMENTS)} "

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
@@ -111,7 +111,8 @@ class PhantomSpec:
     Attributes
     ----------
     gains : dict of movement to {"left": g, "right": g}
-        Per-side gain of each movement; missing sides or movements default to 1.
+        Per-side gain of each movement, and of ``"blink"`` (how far each eye's blinks close);
+        missing sides or movements default to 1.
     order : sequence of str
         Movements in the order performed (see :data:`MOVEMENTS`).
     repetitions : int
@@ -470,10 +471,12 @@ def talking_field(face: BaseFace) -> np.ndarray:
     return -drop[:, None] * face.up
 
 
-def blink_field(face: BaseFace) -> np.ndarray:
-    """A blink at its deepest: both sides' full eye closure (rendered by occlusion, as an eye
-    closure is), photo px."""
-    return eye_closure_field(face, "left") + eye_closure_field(face, "right")
+def blink_field(face: BaseFace, depth: Mapping[str, float] | None = None) -> np.ndarray:
+    """A blink at its deepest: each side's eye closure, full unless ``depth`` gives that side's
+    share (an eye that cannot close fully cannot blink fully either), rendered by occlusion as
+    an eye closure is, photo px."""
+    depth = depth or {}
+    return sum(depth.get(side, 1.0) * eye_closure_field(face, side) for side in SIDES)
 
 
 def glance_field(face: BaseFace) -> np.ndarray:
@@ -495,9 +498,14 @@ DISTRACTOR_FIELDS: dict[str, Callable[[BaseFace], np.ndarray]] = {
 OCCLUDING = {BLINK}
 
 
-def distractor_fields(face: BaseFace, names: Sequence[str]) -> dict[str, np.ndarray]:
-    """The fields of the distractors in ``names`` (each once), photo px."""
-    return {name: DISTRACTOR_FIELDS[name](face) for name in dict.fromkeys(names)}
+def distractor_fields(face: BaseFace, names: Sequence[str],
+                      spec: PhantomSpec | None = None) -> dict[str, np.ndarray]:
+    """The fields of the distractors in ``names`` (each once), photo px; blinks as deep on
+    each side as ``spec``'s ``blink`` gains say (full by default)."""
+    out = {name: DISTRACTOR_FIELDS[name](face) for name in dict.fromkeys(names)}
+    if BLINK in out and spec is not None:
+        out[BLINK] = blink_field(face, {side: spec.gain(BLINK, side) for side in SIDES})
+    return out
 
 
 # --- truth ---------------------------------------------------------------------------------------
@@ -825,7 +833,8 @@ def displacement_at(t: float, performances: Sequence[Performance], spec: Phantom
     fields : dict of movement to {side: (478, 2) ndarray}
         Each side's field at gain 1.
     distractors : sequence of Distractor
-        Non-exam events; their gains are always 1 (a distractor is the healthy face's own).
+        Non-exam events, as the healthy face makes them (a blink's depth per side is already
+        in its field: :func:`distractor_fields`).
     distractor_fields : dict of name to (478, 2) ndarray
         Each distractor's field at its peak (:func:`distractor_fields`), same units.
 
@@ -987,7 +996,7 @@ def generate(path: str | Path, spec: PhantomSpec | None = None, photo: np.ndarra
     face = load_base_face(photo, photo_name or "user photo", model_path)
     fields = {m: {side: FIELDS[m](face, side) for side in SIDES} for m in MOVEMENTS}
     performances, distractors, duration = full_schedule(spec)
-    extra = distractor_fields(face, spec.distractors)
+    extra = distractor_fields(face, spec.distractors, spec)
     placement = _placement(face, spec)
     to_photo = geometry.invert_affine(placement)
     anchors = _anchors(face, spec, to_photo)

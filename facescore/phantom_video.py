@@ -679,7 +679,7 @@ def video_truth(mesh: ClipMesh, spec: PhantomSpec, ref: BaseFace | None = None) 
                         face_width_frac=round(face_width, 4),
                         face_centre_frac=tuple(round(float(c), 4) for c in centre))
     truth = exam_truth(ref, effective, performances, mesh.duration_s, movement_fields(ref),
-                       distractors, distractor_fields(ref, spec.distractors))
+                       distractors, distractor_fields(ref, spec.distractors, spec))
     truth.update({
         "base_face": str(mesh.path),
         "base_mm_per_px": mesh.mm_per_px,
@@ -745,7 +745,7 @@ def generate_from_video(path: str | Path, base_video: str | Path,
     expected = n
     ref = reference_face(mesh)
     fields = movement_fields(ref)
-    extra = distractor_fields(ref, spec.distractors)
+    extra = distractor_fields(ref, spec.distractors, spec)
     px_per_mm = 1.0 / mesh.mm_per_px
     width, height = (v // 2 * 2 for v in mesh.size)
     rate = Fraction(mesh.fps or 30.0).limit_denominator(1001)

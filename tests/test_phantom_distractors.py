@@ -241,3 +241,39 @@ def test_base_video_performs_the_same_distractors(tmp_path):
     inside = [any(d["start_s"] <= t <= d["end_s"] for d in truth["distractors"])
               for t in changed]
     assert all(inside), changed
+
+
+# --- an eye that blinks incompletely --------------------------------------------------------------
+
+#: Eight blinks: the blink call needs six measured on both eyes.
+EIGHT_BLINKS = ("blink",) * 8
+
+
+@pytest.fixture(scope="session")
+def blink_depths(tmp_path_factory):
+    """Blink summaries of phantoms whose right (or left) eye's blinks close a share of the way,
+    with one short smile: {(side, depth): blink_summary}."""
+    root = tmp_path_factory.mktemp("blink_depths")
+    out, full = {}, {}
+    for side, depth in (("right", 1.0), ("right", 0.4), ("left", 0.4)):
+        spec = fast_spec(1.0, order=("smile",), distractors=EIGHT_BLINKS, size=(320, 320))
+        spec.gains["blink"] = {side: depth}
+        phantom = generate(root / f"{side}_{depth}.mp4", spec)
+        # The truth: that eye's lid drops by the share of a full blink's (the first phantom).
+        drops = {s: phantom.truth["distractors"][0][s]["lid_drop_mm"] for s in ("left", "right")}
+        full = full or drops
+        assert drops[side] == pytest.approx(depth * full[side], rel=0.01)
+        out[(side, depth)] = analyze(phantom.video).blink_summary
+    return out
+
+
+def test_an_eye_that_blinks_incompletely_is_named_and_full_blinks_name_none(blink_depths):
+    """The truth's per-side blink depth follows the spec; the analysis names the eye whose
+    blinks close less, on either side, and no eye when both close fully."""
+    assert blink_depths[("right", 1.0)]["less_complete_side"] is None
+    for side in ("right", "left"):
+        summary = blink_depths[(side, 0.4)]
+        assert summary["completeness_blinks"] >= 6
+        assert summary["less_complete_side"] == side, summary["less_complete_call"]
+        other = "left" if side == "right" else "right"
+        assert summary[f"completeness_{side}"] < summary[f"completeness_{other}"]
