@@ -186,6 +186,25 @@ def test_a_side_masked_only_where_the_movement_peaked_is_not_scored(masked_side)
     assert [s.label for s in found] == ["eye_closure"] and found[0].scored
 
 
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_a_smile_the_landmarks_barely_saw_is_listed_not_scored(side):
+    """The landmarks follow a smile (0.67-1.10 of the measure's stronger side on the added
+    smiles): one they saw a third of is the measure's slip, not scored; one they saw 0.7 of,
+    even one-sided, is scored."""
+    for share, scored in ((0.3, False), (0.7, True)):
+        frames = table(5.0)
+        t = frames["t_s"].to_numpy()
+        for signal in ("mouth_up", "mouth_out"):
+            add(frames, signal, side, bump(t, 1.0, 0.4, 1.0, 6.0), landmark_share=share)
+        (found,) = detect_movements(frames)
+        score = score_performance(frames, "smile", 1, found.onset, found.end, found.sides,
+                                  found.flags, found.scored)
+        assert score.scored is scored
+        assert any("landmarks saw" in f for f in score.flags) is not scored
+        if not scored:
+            assert score.symmetry_pct is None and score.weaker_side is None
+
+
 def test_a_tracking_glitch_the_landmarks_did_not_see_is_not_a_movement():
     frames = table(4.0)
     t = frames["t_s"].to_numpy()
