@@ -265,6 +265,9 @@ def video_summary(report: dict) -> dict:
     for side in ("left", "right"):
         # median share of the resting aperture each eye closed in a blink (0-1)
         row[f"blink_completeness_{side}"] = blinks.get(f"completeness_{side}")
+    # median per-blink left minus right (0-1), and the eye named as closing less (or None)
+    row["blink_completeness_left_minus_right"] = blinks.get("completeness_left_minus_right")
+    row["blink_less_complete_side"] = blinks.get("less_complete_side")
     for name in REST_MEASURES:
         for side in ("left", "right"):
             row[f"rest_{name}_mm_{side}"] = rest[name][side]

@@ -120,6 +120,7 @@ def test_per_video_table_gives_quality_rest_symmetry_blinks_and_provenance(local
     assert ((left - right - videos["rest_brow_height_left_minus_right_mm"]).abs() < 0.05).all()
     # Phantoms do not blink; the count is there (0), completeness unknown.
     assert (videos["blink_count"] == 0).all()
+    assert videos["blink_less_complete_side"].isna().all()
     assert videos["model_sha256"].nunique() == 1 and len(videos["model_sha256"].iloc[0]) == 64
     assert videos["facescore_version"].notna().all()
     assert pd.read_parquet(out / "videos.parquet").shape == everything.shape
