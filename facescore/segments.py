@@ -454,10 +454,19 @@ def detect_events(frames: pd.DataFrame, detector: Detector = Detector()
 
     # Coming back from a movement one way looks like a movement the other way (a brow raise
     # released after a long hold, against a reference taken during the hold): an event that
-    # starts as an opposite one ends (within :attr:`Detector.return_s`) is that return.
+    # starts as an opposite one ends (within :attr:`Detector.return_s`) is that return. Only a
+    # movement the expression scores confirm has a return: a brow the pixels alone read sinking
+    # for 2 s (soniya's webcam, unrecognised, the landmarks barely moving) swallowed the real
+    # brow raise that began as it ended.
+    def confirmed(event: _Event) -> bool:
+        return recognition.recognise(event.movement, recognition.peak_evidence(
+            rises, event.start, event.stop, hold_frames)) == event.movement
+
     ends = {}
-    for event in everything:
-        ends.setdefault(OPPOSITE.get(event.movement), []).append(t[min(event.stop, len(t) - 1)])
+    for event in candidates:
+        if confirmed(event):
+            ends.setdefault(OPPOSITE.get(event.movement), []).append(
+                t[min(event.stop, len(t) - 1)])
 
     def is_return(event: _Event) -> bool:
         return any(abs(t[event.start] - end) <= detector.return_s

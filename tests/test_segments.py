@@ -102,6 +102,24 @@ def test_a_held_brow_raise_then_a_frown_are_both_found(hold_s):
     assert frown.weaker_side == "right" and 40 < frown.symmetry_pct < 60
 
 
+def test_brows_sinking_before_a_raise_do_not_swallow_it():
+    """The pixels read the brows sinking for 2 s (the landmarks a little) while the expression
+    scores show no frown and already the raise that follows (soniya's webcam): that dip is no
+    frown (the recogniser calls it the raise's precursor), so the raise that begins as it ends
+    is not taken for its return."""
+    frames = table(12.0)
+    t = frames["t_s"].to_numpy()
+    raise_at = 3.5
+    for side in ("left", "right"):
+        add(frames, "brow_lift", side, -bump(t, 1.0, 0.5, 1.5, 3.0), landmark_share=0.5)
+        add(frames, "brow_lift", side, bump(t, raise_at, 0.4, 1.0, 7.0))
+    frames["bs_brow_down"] = 0.0
+    frames["bs_brow_inner_up"] = 0.05 + 0.7 * bump(t, raise_at - 0.8, 0.3, 1.8, 1.0)
+    found = detect_movements(frames)
+    assert [s.label for s in found] == ["brow_raise"]
+    assert abs(found[0].onset - raise_at) < 0.5
+
+
 def test_spontaneous_blinks_are_blinks_not_eye_closures():
     frames = table(6.0)
     t = frames["t_s"].to_numpy()
