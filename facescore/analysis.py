@@ -18,7 +18,7 @@ from . import __version__, model, recognition, uncertainty
 from .anatomy import SIDES
 from .errors import FaceError, SourceError
 from .pipeline import MIN_IOD_PX, Measurement, measure_video
-from .protocol import MOVEMENTS
+from .protocol import MOVEMENTS, a_name
 from .rest import rest_measures
 from .scales import summary_estimates
 from .scores import DEADBAND_TEXT, NOISE_ASSUMED_FLAG, PerformanceScore, score_performance
@@ -328,9 +328,9 @@ def _faint_events(segments: list[Segment]) -> list[Segment]:
     events = []
     for group in groups:
         onset, end = min(s.onset for s in group), max(s.end for s in group)
-        names = " and a ".join(dict.fromkeys(s.label.replace("_", " ") for s in group))
+        names = " and ".join(dict.fromkeys(a_name(s.label) for s in group))
         sides = {s.sides for s in group}
         events.append(Segment(onset, end - onset, FAINT, source="recognised",
                               sides=sides.pop() if len(sides) == 1 else "both", scored=False,
-                              flags=(f"a {names} within the recording's own noise",)))
+                              flags=(f"{names} within the recording's own noise",)))
     return events

@@ -163,3 +163,9 @@ def schedule_timing(name: str) -> Timing:
 def display_name(name: str) -> str:
     """A movement's or event's name as people read it."""
     return {OTHER: "other expression"}.get(name, name.replace("_", " "))
+
+
+def a_name(name: str) -> str:
+    """A movement's or event's name with its article: "a smile", "an eye closure"."""
+    shown = display_name(name)
+    return f"{'an' if shown[:1] in 'aeiou' else 'a'} {shown}"

@@ -16,6 +16,7 @@ import pandas as pd
 
 from . import uncertainty
 from .anatomy import SIDES
+from .protocol import a_name
 from .segments import TALKING_FLAG, Detector, activation
 
 METHODS = ("flow", "landmarks")
@@ -434,8 +435,8 @@ def score_performance(frames: pd.DataFrame, movement: str, rep: int, start_s: fl
     for side, value in sd.items():
         limit = NOISY_SHARE * TYPICAL_MM[movement]
         if value > limit:
-            flags = (*flags, f"{side} side's measure too noisy in this recording for a "
-                             f"{movement.replace('_', ' ')} (resting noise {value:.1f} mm, "
+            flags = (*flags, f"{side} side's measure too noisy in this recording for "
+                             f"{a_name(movement)} (resting noise {value:.1f} mm, "
                              f"limit {limit:.1f})")
             scored = False
     travels = _travels(frames, movement, start_s, end_s, blinks)

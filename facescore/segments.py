@@ -41,7 +41,7 @@ from scipy.ndimage import median_filter
 from . import recognition
 from .anatomy import SIDES
 from .errors import FacescoreError
-from .protocol import MOVEMENTS, REGION
+from .protocol import MOVEMENTS, REGION, a_name
 
 #: Pairs of movements of which one moves the other's signal as a side effect: when they
 #: overlap, the smaller (relative to its typical size) is not a performance of its own.
@@ -497,8 +497,7 @@ def detect_events(frames: pd.DataFrame, detector: Detector = Detector()
             others.append(Segment(float(onset), float(end - onset), name, source="recognised",
                                   sides="both" if len(event.sides) == 2 else
                                   next(iter(event.sides)), scored=False,
-                                  flags=(f"the per-side signals read a {event.movement}"
-                                         .replace("_", " "),)))
+                                  flags=(f"the per-side signals read {a_name(event.movement)}",)))
             continue
         flags, scored = _quality(frames, event, detector)
         if talking[event.start:event.stop].mean() > 0.5:
