@@ -407,3 +407,28 @@ def test_a_damaged_recordings_warning_is_at_the_top_of_the_visit_page(tmp_path):
     top = page.index("the file ends mid-frame")
     assert top < page.index('id="movement-table"') and top < page.index('id="results"')
     assert 'class="warn damage"' in page
+
+
+def test_the_visit_page_says_which_eye_blinks_less_or_why_none(tmp_path):
+    """The report's blink call reaches the clinician's visit page, in the report's own words."""
+    data = tmp_path / "data"
+    client = _client(data)
+    patient = _patient(client)
+    calls = {"right": "the right eye closes less: left minus right per blink +45 % (95 % "
+                      "interval +30 to +60 %, 9 blinks)",
+             None: "no eye named as closing less: the blinks do not agree on one (their 95 % "
+                   "interval spans zero)"}
+    for day, (side, call) in enumerate(calls.items(), start=1):
+        report = {"quality": {"warnings": []},
+                  "summary": {"overall_symmetry": None, "affected_side": None,
+                              "per_movement": {}},
+                  "blinks": {"summary": {"count": 9, "completeness_left": 0.9,
+                                         "completeness_right": 0.45,
+                                         "less_complete_side": side,
+                                         "less_complete_call": call}},
+                  "movements": [], "not_performed": [], "deadband": "normal variation"}
+        visit = _analysed_visit(data, patient, report, day)
+        page = client.get(f"/visits/{visit}").text
+        line = re.search(r'<p id="blinks">(.*?)</p>', page, re.S).group(1)
+        assert "Spontaneous blinks: 9" in line and "right 45 %" in line
+        assert call[0].upper() + call[1:] in line
