@@ -435,13 +435,12 @@ def detect_events(frames: pd.DataFrame, detector: Detector = Detector()
     hold_frames = max(1, int(round(detector.min_hold_s / max(step, 1e-3))))
     typical = dict(detector.typical_mm)
     talking = talking_mask(frames)
-    candidates: list[_Event] = []
-    everything: list[_Event] = []
-    for movement in MOVEMENTS:
-        for event in _pair_sides(_side_events(frames, movement, detector, talking)):
-            everything.append(event)
-            if _seen_by_landmarks(frames, event, detector):
-                candidates.append(event)
+    candidates = [event for movement in MOVEMENTS
+                  for event in _pair_sides(_side_events(frames, movement, detector, talking))
+                  if _seen_by_landmarks(frames, event, detector)]
+    # What the expression scores make of each (None: not the movement at all), read once.
+    names = {id(event): recognition.recognise(event.movement, recognition.peak_evidence(
+        rises, event.start, event.stop, hold_frames)) for event in candidates}
     # What a candidate is not: too brief or too long for a performance, begun before any rest
     # was seen, a blink. Those are set aside before they can hide a real movement.
     def plausible(event: _Event) -> bool:
@@ -458,13 +457,9 @@ def detect_events(frames: pd.DataFrame, detector: Detector = Detector()
     # movement the expression scores confirm has a return: a brow the pixels alone read sinking
     # for 2 s (soniya's webcam, unrecognised, the landmarks barely moving) swallowed the real
     # brow raise that began as it ended.
-    def confirmed(event: _Event) -> bool:
-        return recognition.recognise(event.movement, recognition.peak_evidence(
-            rises, event.start, event.stop, hold_frames)) == event.movement
-
     ends = {}
     for event in candidates:
-        if confirmed(event):
+        if names[id(event)] == event.movement:
             ends.setdefault(OPPOSITE.get(event.movement), []).append(
                 t[min(event.stop, len(t) - 1)])
 
@@ -484,8 +479,7 @@ def detect_events(frames: pd.DataFrame, detector: Detector = Detector()
     segments, others, reps = [], [], dict.fromkeys(MOVEMENTS, 0)
     for event in sorted(kept, key=lambda e: e.start):
         onset, end = t[event.start], t[min(event.stop, len(t) - 1)]
-        name = recognition.recognise(event.movement, recognition.peak_evidence(
-            rises, event.start, event.stop, hold_frames))
+        name = names[id(event)]
         if name is None:
             continue
         closing = rises["eye_closure"].to_numpy()

@@ -35,6 +35,12 @@ def _travel_during(frames: pd.DataFrame, segment: Segment, columns: list[str],
     return float(np.nanmax(held)) if np.isfinite(held).any() else float("nan")
 
 
+def _median(values: list[float]) -> float:
+    """The median of the measured values; NaN (without numpy's all-NaN warning) when none was."""
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.median(finite)) if finite else float("nan")
+
+
 def synkinesis_measures(frames: pd.DataFrame, movements: list[Segment], rest: dict) -> dict:
     """Involuntary movement of one region during another's movement, per side.
 
@@ -46,18 +52,19 @@ def synkinesis_measures(frames: pd.DataFrame, movements: list[Segment], rest: di
     closures = [s for s in movements if s.label == "eye_closure"]
     for side in SIDES:
         fissure = rest["palpebral_fissure"][side]
-        narrowing = [max(_travel_during(frames, s, [f"lid_drop_mm_{side}",
-                                                    f"lower_lid_rise_mm_{side}"], signed=True),
-                         0.0) for s in smiles]
+        # A lid that opened wider narrowed by 0; an unmeasured one stays NaN.
+        narrowing = [float(np.maximum(_travel_during(frames, s, [f"lid_drop_mm_{side}",
+                                                                 f"lower_lid_rise_mm_{side}"],
+                                                     signed=True), 0.0)) for s in smiles]
         mouth = [float(np.hypot(*[_travel_during(frames, s, [f"{c}_mm_{side}"])
                                   for c in ("mouth_out", "mouth_up")])) for s in closures]
-        narrow_mm = float(np.nanmedian(narrowing)) if narrowing else None
+        narrow_mm = _median(narrowing) if narrowing else None
         if narrow_mm is not None and fissure and narrow_mm > fissure:
             narrow_mm = None  # an eye cannot narrow by more than it is open: the measure failed
         out[side] = {
             "eye_narrowing_during_smile_mm": narrow_mm,
             "eye_narrowing_during_smile_pct": (100 * narrow_mm / fissure
                                                if narrow_mm is not None and fissure else None),
-            "mouth_during_eye_closure_mm": float(np.nanmedian(mouth)) if mouth else None,
+            "mouth_during_eye_closure_mm": _median(mouth) if mouth else None,
         }
     return out
