@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from dataclasses import dataclass, field
 
 import cv2
@@ -59,21 +60,28 @@ class FaceObservation:
         return float(np.ptp(self.points[:, 0]))
 
 
+#: fd 2 belongs to the whole process: two threads silencing it at once (the clinic app warms
+#: up in one thread while a session starts in another) would each restore what the other had
+#: put there, and could leave the process's stderr at /dev/null.
+_STDERR_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
 def _quiet_stderr():
     """Silence the C++ start-up chatter MediaPipe and TFLite write straight to fd 2."""
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    with open(os.devnull, "wb") as devnull:
-        os.dup2(devnull.fileno(), 2)
+    with _STDERR_LOCK:
         try:
+            saved = os.dup(2)
+        except OSError:
             yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+            return
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
 
 
 def _create(running_mode: str, num_faces: int, blendshapes: bool, model_path):
@@ -91,7 +99,13 @@ def _create(running_mode: str, num_faces: int, blendshapes: bool, model_path):
             output_face_blendshapes=blendshapes,
             output_facial_transformation_matrixes=True,
         )
-        return vision.FaceLandmarker.create_from_options(options)
+        landmarker = vision.FaceLandmarker.create_from_options(options)
+        # The graph opens its calculators on threads of its own, which log as they open;
+        # that creation waits for every one is not promised (a batch stopped on a busy machine
+        # once printed two of their lines). One detection does wait for every calculator on
+        # the way to a result: their chatter lands here, silenced.
+        landmarker.detect(_mp_image(np.zeros((64, 64, 3), dtype=np.uint8)))
+        return landmarker
 
 
 def _mp_image(rgb: np.ndarray):

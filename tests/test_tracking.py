@@ -102,3 +102,41 @@ def test_similarity_fit_recovers_a_known_motion():
     assert np.allclose(fit[:, :2], truth) and np.allclose(fit[:, 2], [3.0, -4.0])
     back = geometry.apply_affine(geometry.invert_affine(fit), target)
     assert np.allclose(back, source)
+
+
+def test_silencing_the_native_chatter_from_many_threads_gives_stderr_back():
+    """fd 2 is the process's: threads silencing it at once must not leave it at /dev/null."""
+    import os
+    import threading
+    import time
+
+    from facescore.landmarks import _quiet_stderr
+
+    before = os.fstat(2)
+
+    def quiet_for_a_moment():
+        with _quiet_stderr():
+            time.sleep(0.01)
+
+    threads = [threading.Thread(target=quiet_for_a_moment) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    after = os.fstat(2)
+    assert (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino)
+
+
+def test_starting_the_tracker_writes_nothing_to_the_terminal():
+    """MediaPipe's and TFLite's start-up lines (XNNPACK, feedback manager) stay silent, in a
+    fresh process where they are first printed."""
+    import subprocess
+    import sys
+
+    code = ("from facescore.landmarks import FaceTracker\n"
+            "for _ in range(2):\n"
+            "    FaceTracker().close()\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
