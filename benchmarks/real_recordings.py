@@ -319,8 +319,50 @@ def diagnose(analysis, tp: dict, margin_s: float = 0.6) -> str:
     return head + "\n" + table[near].round(2).to_string(index=False)
 
 
+def _true_weaker(tp: dict) -> str | None:
+    """The side the phantom made weaker, when it is beyond what the measure calls normal."""
+    return tp["weaker_side"] if tp["symmetry_pct"] < 88 else None
+
+
+def report_summary_row(name: str, truth: dict, analysis) -> dict:
+    """What a clinician reads first, against the truth: each movement's weaker side over its
+    repetitions, and the affected side the movements agree on (the true one by the report's
+    own rule, applied to the phantom's movements)."""
+    from facescore.scales import affected_side
+
+    true_calls = {tp["movement"]: _true_weaker(tp) for tp in truth["performances"]}
+    true_symmetry = {tp["movement"]: tp["symmetry_pct"] for tp in truth["performances"]}
+    true_affected = affected_side({m: {"weaker_side": w} for m, w in true_calls.items()})
+    measured = analysis.summary.get("per_movement", {})
+    row = {"case": name, "true_affected": true_affected or "none",
+           "affected": analysis.summary["affected_side"] or "none"}
+    row["affected_ok"] = row["affected"] == row["true_affected"]
+    right, held = [], []
+    for movement, true_weaker in true_calls.items():
+        summary = measured.get(movement)
+        weaker = summary["weaker_side"] if summary else None
+        symmetry = summary["symmetry_pct"] if summary else None
+        band = (f" ({summary['symmetry_low_pct']:.0f}-{summary['symmetry_high_pct']:.0f})"
+                if summary and summary["symmetry_low_pct"] is not None else "")
+        row[movement] = (f"{weaker or 'none'} / {true_weaker or 'none'}; "
+                         + (f"{symmetry:.0f}{band}" if symmetry is not None else "not compared"))
+        if summary and symmetry is not None:
+            right.append(weaker == true_weaker)
+        if summary and summary["symmetry_low_pct"] is not None:
+            held.append(_inside(true_symmetry[movement], summary["symmetry_low_pct"],
+                                summary["symmetry_high_pct"]))
+    row["movement_weaker_side_right"] = f"{sum(right)} / {len(right)}"
+    row["movement_symmetry_in_interval"] = f"{sum(held)} / {len(held)}"
+    row["movement_named_wrong_side"] = sum(
+        bool(measured.get(m) and measured[m]["weaker_side"] not in (None, w))
+        for m, w in true_calls.items())
+    return row
+
+
 def accuracy_table(data: Path, cases: list[str] | None = None, diagnose_misses: bool = False,
-                   bases: dict | None = None) -> pd.DataFrame:
+                   bases: dict | None = None, summaries: list | None = None) -> pd.DataFrame:
+    """One row per true performance (and per performance not in the truth); with
+    ``summaries``, one :func:`report_summary_row` per case is appended to it."""
     from facescore.analysis import analyze
     from facescore.scores import excursions, symmetry_pct
     from facescore.validation import load_truth
@@ -342,6 +384,8 @@ def accuracy_table(data: Path, cases: list[str] | None = None, diagnose_misses: 
         if clip not in bases:
             bases[clip] = analyze(data / clip)  # the whole clip: a cut keeps its timestamps
         print(f"  {name}: {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
+        if summaries is not None:
+            summaries.append(report_summary_row(name, truth, analysis))
         used = set()
         for tp in truth["performances"]:
             match = _match(tp, [p for p in analysis.performances if id(p) not in used])
@@ -396,7 +440,7 @@ def accuracy_table(data: Path, cases: list[str] | None = None, diagnose_misses: 
                         or _inside(with_own, score.low_mm, score.high_mm))
                 row["sym_in_ci"] = _inside(tp["symmetry_pct"], match.symmetry_low_pct,
                                            match.symmetry_high_pct)
-            true_weaker = tp["weaker_side"] if tp["symmetry_pct"] < 88 else None
+            true_weaker = _true_weaker(tp)
             row["weaker"] = match.weaker_side
             row["weaker_ok"] = match.weaker_side == true_weaker
             stronger_true = max(left_true, right_true)
@@ -516,7 +560,9 @@ def main(argv: list[str] | None = None) -> int:
                       "impossible values, masked frames", drift))
     if args.part in ("2", "both"):
         cases = args.cases or ([c[0] for c in ISSUE] if args.issue else None)
-        acc = accuracy_table(args.data, cases, args.diagnose, analyses)
+        summaries: list[dict] = []
+        acc = accuracy_table(args.data, cases, args.diagnose, analyses, summaries)
+        read_first = pd.DataFrame(summaries)
         base = acc["case"].str.split("_").str[0]
         summary = pd.DataFrame([{"bases": "all", **summarise(acc)}]
                                + [{"bases": b, **summarise(acc[base == b])}
@@ -526,7 +572,24 @@ def main(argv: list[str] | None = None) -> int:
         print("\nPart 2 - movements added onto real clips")
         print(acc.to_string(index=False))
         print(summary.to_string(index=False))
+        affected_right = _share(read_first["affected_ok"])
+        named = read_first["affected"] != "none"
+        wrong = int((named & ~read_first["affected_ok"]).sum())
+        totals = read_first["movement_weaker_side_right"].str.split(" / ", expand=True).astype(int)
+        held = read_first["movement_symmetry_in_interval"].str.split(" / ", expand=True).astype(int)
+        print("\nPart 2 - the report's summary of each case (measured / true)")
+        print(read_first.to_string(index=False))
+        print(f"affected side right in {affected_right} cases ({wrong} named wrongly); each "
+              f"movement's weaker side over its repetitions right in {totals[0].sum()} / "
+              f"{totals[1].sum()} ({read_first['movement_named_wrong_side'].sum()} named wrongly); "
+              f"its symmetry interval holds the truth in {held[0].sum()} / {held[1].sum()}")
         parts.append(("Added movements: summary (all, per base clip, per case)", summary))
+        parts.append(("Added movements: the report's summary of each case (measured / true; "
+                      f"affected side right in {affected_right}, {wrong} named wrongly; each "
+                      f"movement's weaker side over its repetitions right in {totals[0].sum()} "
+                      f"/ {totals[1].sum()}, {read_first['movement_named_wrong_side'].sum()} "
+                      f"named wrongly; its symmetry interval holds the truth in "
+                      f"{held[0].sum()} / {held[1].sum()})", read_first))
         parts.append(("Added movements on real clips, per performance", acc))
     if args.markdown:
         text = "\n\n".join(f"### {title}\n\n{table.to_markdown(index=False)}"
