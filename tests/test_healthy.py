@@ -142,6 +142,14 @@ def test_intervals_narrow_with_more_repetitions():
     assert widths[0] > widths[1] > widths[2]
 
 
+def test_repetitions_that_agree_narrow_the_interval_and_those_that_disagree_widen_it():
+    one = Interval(6.0, 5.0, 7.0)
+    agreeing = combine_repetitions([one, Interval(6.3, 5.3, 7.3)])
+    assert agreeing.half_width < one.half_width
+    disagreeing = combine_repetitions([Interval(3.0, 2.0, 4.0), Interval(9.0, 8.0, 10.0)])
+    assert disagreeing.low < 3.0 and disagreeing.high > 9.0
+
+
 def test_weaker_side_only_beyond_normal_variation():
     def side(value, half):
         return Interval(value, value - half, value + half)

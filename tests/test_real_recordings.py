@@ -53,13 +53,17 @@ def added(tmp_path_factory):
     made = {}
 
     def get(base: str, order, right: float, left: float = 1.0, lead_in: float = 1.0,
-            mirror: bool = False):
-        key = (base, tuple(order), right, left, mirror)
+            mirror: bool = False, repetitions: int = 1, brisk: bool = False):
+        key = (base, tuple(order), right, left, mirror, repetitions, brisk)
         if key not in made:
             gains = {m: {"left": left, "right": right} for m in order}
+            # Brisk: four performances in an 8 s clip, as the benchmark's cases on it.
+            timing = (Timing(lead_in_s=lead_in, ramp_s=0.3, hold_s=0.6, rest_s=0.5) if brisk
+                      else Timing(lead_in_s=lead_in))
             spec = PhantomSpec(gains=gains, order=tuple(order), mirror=mirror,
-                               timing=Timing(lead_in_s=lead_in))
-            name = f"{base.split('.')[0]}_{'_'.join(order)}_{right}_{left}_{mirror}.mp4"
+                               repetitions=repetitions, timing=timing)
+            name = (f"{base.split('.')[0]}_{'_'.join(order)}_{right}_{left}_{mirror}_"
+                    f"{repetitions}_{brisk}.mp4")
             made[key] = generate_from_video(root / name, clip(base), spec)
         return made[key]
 
@@ -138,6 +142,20 @@ def test_a_frozen_side_reads_near_zero_on_a_real_clip(added, analyses):
     for truth, found in _matched(analyses(phantom.video), phantom.truth):
         assert found is not None, truth["movement"]
         assert max(found.right.excursion_mm, 0) <= 0.1 * found.left.excursion_mm
+
+
+def test_a_half_palsy_repeated_is_named_by_every_movement_and_the_summary(added, analyses):
+    """The report's first line: each movement over its repetitions names the weaker side, and
+    the movements agree on it (two repetitions once widened the interval past any call)."""
+    phantom = added("not_expressive.mp4", ("brow_raise", "smile"), right=0.5, repetitions=2,
+                    brisk=True)
+    summary = analyses(phantom.video).summary
+    for movement in ("brow_raise", "smile"):
+        per_movement = summary["per_movement"][movement]
+        assert per_movement["scored_repetitions"] == 2, movement
+        assert per_movement["weaker_side"] == "right", (movement, per_movement)
+        assert per_movement["symmetry_low_pct"] <= 50 <= per_movement["symmetry_high_pct"]
+    assert summary["affected_side"] == "right"
 
 
 def test_the_signal_is_back_at_rest_after_each_movement(added, analyses):
