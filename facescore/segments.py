@@ -341,7 +341,10 @@ def held_s(signal: np.ndarray, t: np.ndarray, start: int, stop: int, level: floa
 
 
 def _above_half_peak_s(signal: np.ndarray, t: np.ndarray, start: int, stop: int) -> float:
-    return held_s(signal, t, start, stop, 0.5 * np.nanmax(signal[start:stop]))
+    part = signal[start:stop]
+    if not np.isfinite(part).any():  # a side masked throughout (glasses): it held nothing
+        return 0.0
+    return held_s(signal, t, start, stop, 0.5 * np.nanmax(part))
 
 
 def turning_points(values: np.ndarray, hysteresis_mm: float) -> list[int]:

@@ -442,3 +442,17 @@ def test_faint_movements_at_once_are_one_faint_event():
     assert all(e.label == FAINT and not e.scored for e in events)
     assert events[0].flags[0].startswith("a smile and a brow raise")
     assert events[1].sides == "left" and events[1].flags[0].startswith("an eye closure")
+
+
+def test_a_side_masked_throughout_an_event_held_nothing_and_says_nothing():
+    """An eye behind glasses masked through a whole closure: no all-NaN warning in the
+    user's terminal, and no time held."""
+    import warnings
+
+    from facescore.segments import _above_half_peak_s
+
+    t = np.arange(10) / 30
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _above_half_peak_s(np.full(10, np.nan), t, 2, 8) == 0.0
+        assert _above_half_peak_s(np.r_[np.zeros(4), 2.0, 2.0, np.zeros(4)], t, 2, 8) > 0
