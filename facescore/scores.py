@@ -339,15 +339,16 @@ def _side_score(frames: pd.DataFrame, movement: str, side: str, times: np.ndarra
     if not len(reached):
         reached = np.array([peak])
     finite = np.isfinite(moved)
-    velocity = (np.gradient(moved[finite], times[finite]) if finite.sum() > 2
-                else np.array([np.nan]))
+    # Two measured samples make no velocity profile: its peak is unknown (NaN), said quietly.
+    peak_velocity = (float(np.max(np.abs(np.gradient(moved[finite], times[finite]))))
+                     if finite.sum() > 2 else nan)
     gap = None
     if movement == "eye_closure":
         apertures = frames[f"eye_aperture_mm_{side}"].to_numpy(dtype=float)[during]
         gap = float(np.nanmin(apertures)) if np.isfinite(apertures).any() else None
     interval = uncertainty.excursion_interval(excursion, noise_mm)
     return SideScore(excursion, float(times[peak]), float(times[reached[0]]),
-                     float(np.nanmax(np.abs(velocity))), gap, interval.low, interval.high,
+                     peak_velocity, gap, interval.low, interval.high,
                      noise_mm, landmark_mm)
 
 
