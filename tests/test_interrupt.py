@@ -93,7 +93,8 @@ def _catches(pid: int, sig: int) -> bool:
 def _assert_stopped(watch: Watch, took: float, stderr: str, sig: int) -> None:
     assert took <= STOP_S, f"took {took:.2f} s to stop"
     assert watch.process.returncode == 128 + sig, stderr
-    assert stderr.strip().startswith("facescore: interrupted") and "Traceback" not in stderr
+    assert stderr.strip().startswith("facescore: interrupted") and "Traceback" not in stderr, \
+        stderr
     assert stderr.count("\n") == 1, stderr
     assert watch.survivors() == [], "a child process outlived the run"
 
