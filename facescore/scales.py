@@ -35,6 +35,29 @@ def _sunnybrook_item(ratio: float) -> int:
     return 5
 
 
+def _efface_estimate(ratios: dict[str, float]) -> dict:
+    """eFACE-style dynamic items from each measured item's affected/healthy ratio."""
+    if len(ratios) < MIN_EFACE_ITEMS:
+        return {"withheld": f"{len(ratios)} of 3 items measured (need {MIN_EFACE_ITEMS})"}
+    efface = {k: _ratio_score(v) for k, v in ratios.items()}
+    return {"items": efface, "mean": float(np.mean(list(efface.values()))),
+            "items_measured": f"{len(efface)} of 3",
+            "label": "unvalidated estimate in the style of eFACE dynamic items (100 = normal)"}
+
+
+def _sunnybrook_estimate(ratios: dict[str, float]) -> dict:
+    """Sunnybrook-style voluntary movement from each measured item's affected/healthy ratio."""
+    if len(ratios) < MIN_SUNNYBROOK_ITEMS:
+        return {"withheld": f"{len(ratios)} of 5 items measured (need {MIN_SUNNYBROOK_ITEMS})"}
+    sunnybrook = {k: _sunnybrook_item(v) for k, v in ratios.items()}
+    return {"items": sunnybrook, "score": 4 * sum(sunnybrook.values()),
+            # the most the measured items can give (each scores 1-5): 3 items read 36 of 60
+            "out_of": 4 * 5 * len(sunnybrook),
+            "items_measured": f"{len(sunnybrook)} of 5 (snarl and lip pucker are not measured)",
+            "label": "unvalidated partial estimate of Sunnybrook voluntary movement "
+                     "(4 × sum of items scored 1-5)"}
+
+
 def _house_brackmann(points: int) -> str:
     grades = {8: "I", 7: "II", 6: "III", 5: "III", 4: "IV", 3: "IV", 2: "V", 1: "V", 0: "VI"}
     return grades[int(points)]
@@ -159,30 +182,20 @@ def summary_estimates(performances: list[PerformanceScore], rest: dict) -> dict:
     items = {"brow_raise": ratio("brow_raise"), "gentle_eye_closure": ratio("eye_closure"),
              "smile": ratio("smile")}
     measured = {k: v for k, v in items.items() if v is not None}
-    estimates: dict = {}
-    if len(measured) >= MIN_EFACE_ITEMS:
-        efface = {k: _ratio_score(v) for k, v in measured.items()}
-        estimates["efface_dynamic"] = {
-            "items": efface, "mean": float(np.mean(list(efface.values()))),
-            "items_measured": f"{len(efface)} of 3",
-            "label": "unvalidated estimate in the style of eFACE dynamic items (100 = normal)",
-        }
+    if affected is None and calls:
+        # eFACE and Sunnybrook grade one side against the other. Named weaker sides with no
+        # affected side (they disagree, or one movement alone names one) would score every
+        # item as normal: a smile at 12 % on the left beside a brow at 46 % on the right read
+        # eFACE 100 and Sunnybrook 60 of 60.
+        reason = (f"the movements name different weaker sides ({', '.join(sorted(calls))}): "
+                  "a one-sided scale is not estimated" if len(calls) > 1 else
+                  f"only one movement names a weaker side ({next(iter(calls))}): a "
+                  "one-sided scale needs an affected side")
+        estimates: dict = {"efface_dynamic": {"withheld": reason},
+                           "sunnybrook_voluntary": {"withheld": reason}}
     else:
-        estimates["efface_dynamic"] = {"withheld": f"{len(measured)} of 3 items measured "
-                                                   f"(need {MIN_EFACE_ITEMS})"}
-    if len(measured) >= MIN_SUNNYBROOK_ITEMS:
-        sunnybrook = {k: _sunnybrook_item(v) for k, v in measured.items()}
-        estimates["sunnybrook_voluntary"] = {
-            "items": sunnybrook, "score": 4 * sum(sunnybrook.values()),
-            # the most the measured items can give (each scores 1-5): 3 items read 36 of 60
-            "out_of": 4 * 5 * len(sunnybrook),
-            "items_measured": f"{len(sunnybrook)} of 5 (snarl and lip pucker are not measured)",
-            "label": "unvalidated partial estimate of Sunnybrook voluntary movement "
-                     "(4 × sum of items scored 1-5)",
-        }
-    else:
-        estimates["sunnybrook_voluntary"] = {"withheld": f"{len(measured)} of 5 items measured "
-                                                         f"(need {MIN_SUNNYBROOK_ITEMS})"}
+        estimates = {"efface_dynamic": _efface_estimate(measured),
+                     "sunnybrook_voluntary": _sunnybrook_estimate(measured)}
     if affected is not None and "brow_raise" in compared and "smile" in compared:
         brow = compared["brow_raise"][affected]
         mouth = compared["smile"][affected]

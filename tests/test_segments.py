@@ -384,6 +384,32 @@ def test_the_summary_says_why_no_side_was_named_when_none_could_be():
     assert "too little rest" in summary["note"]
 
 
+def test_one_sided_scales_are_withheld_when_the_movements_name_different_sides():
+    """A brow weak on the right beside a smile weak on the left is not a normal face: eFACE
+    and Sunnybrook grade one side against the other, so they are withheld, not scored 100;
+    two movements alike still score as normal."""
+    from facescore.scales import summary_estimates
+
+    noise = {"left": 0.1, "right": 0.1}
+    frames = table(6.0)
+    t = frames["t_s"].to_numpy()
+    add(frames, "brow_lift", "left", bump(t, 1.0, 0.4, 0.8, 6.0))
+    add(frames, "brow_lift", "right", bump(t, 1.0, 0.4, 0.8, 2.0))
+    add(frames, "mouth_up", "left", bump(t, 3.5, 0.4, 0.8, 1.5))
+    add(frames, "mouth_up", "right", bump(t, 3.5, 0.4, 0.8, 6.0))
+    mixed = [_score_performance(frames, "brow_raise", 1, 0.9, 2.8, noise=noise),
+             _score_performance(frames, "smile", 1, 3.4, 5.3, noise=noise)]
+    assert [p.weaker_side for p in mixed] == ["right", "left"]
+    rest = {"palpebral_fissure": {"left": 9.0, "right": 9.0}}
+    summary = summary_estimates(mixed, rest)
+    assert summary["affected_side"] is None and "disagree" in summary["note"]
+    for scale in ("efface_dynamic", "sunnybrook_voluntary", "house_brackmann"):
+        assert "withheld" in summary["estimates"][scale], scale
+    alike = summary_estimates(_brow_and_smile(1.0, noise), rest)
+    assert alike["affected_side"] is None
+    assert alike["estimates"]["efface_dynamic"]["mean"] == 100.0
+
+
 def test_an_eye_closing_less_is_named_only_when_the_blinks_agree_beyond_normal_variation():
     """Properties of the blink side call: a consistent deficit is named, mirroring names the
     other eye, and neither a wide healthy spread, a small consistent difference, nor too few
