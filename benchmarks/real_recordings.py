@@ -353,6 +353,12 @@ def report_summary_row(name: str, truth: dict, analysis) -> dict:
                                 summary["symmetry_high_pct"]))
     row["movement_weaker_side_right"] = f"{sum(right)} / {len(right)}"
     row["movement_symmetry_in_interval"] = f"{sum(held)} / {len(held)}"
+    estimates = analysis.summary.get("estimates", {})
+    efface = estimates.get("efface_dynamic", {})
+    row["efface"] = (f"{efface['mean']:.0f}" if "mean" in efface
+                     else "withheld" if efface else "none")
+    grade = estimates.get("house_brackmann", {})
+    row["house_brackmann"] = grade.get("grade", "withheld" if grade else "none")
     row["movement_named_wrong_side"] = sum(
         bool(measured.get(m) and measured[m]["weaker_side"] not in (None, w))
         for m, w in true_calls.items())
