@@ -38,6 +38,7 @@ from .checks import read_text_utf8
 from .display import is_missing, path_text
 from .errors import FacescoreError, Interrupted, raise_interrupted
 from .outputs import check_output_folder
+from .protocol import MOVEMENTS
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv",
                   ".3gp", ".ts", ".mts", ".m2ts", ".gif"}
@@ -259,6 +260,7 @@ def video_summary(report: dict) -> dict:
         "other_expressions": "; ".join(o["label"] for o in report.get("other_expressions", [])),
         "rest_n_frames": rest.get("n_frames"),
     }
+    row.update(movement_columns(summary))
     blinks = report.get("blinks", {}).get("summary", {})
     row["blink_count"] = blinks.get("count")
     row["blink_rate_per_min"] = blinks.get("rate_per_min")
@@ -280,6 +282,24 @@ def video_summary(report: dict) -> dict:
                                if k in provenance}, sort_keys=True),
     })
     return row
+
+
+def movement_columns(summary: dict) -> dict:
+    """Each protocol movement over its repetitions (symmetry %, its 95 % interval, the weaker
+    side, how many repetitions were scored) and the scale estimates, as per-video columns
+    named alike for every video (None where not performed or withheld)."""
+    per_movement = summary.get("per_movement", {})
+    columns = {}
+    for movement in MOVEMENTS:
+        m = per_movement.get(movement, {})
+        for key in ("symmetry_pct", "symmetry_low_pct", "symmetry_high_pct", "weaker_side"):
+            columns[f"{movement}_{key}"] = m.get(key)
+        columns[f"{movement}_scored_repetitions"] = m.get("scored_repetitions", 0)
+    estimates = summary.get("estimates", {})
+    columns["efface_dynamic_mean"] = estimates.get("efface_dynamic", {}).get("mean")
+    columns["sunnybrook_voluntary_score"] = estimates.get("sunnybrook_voluntary", {}).get("score")
+    columns["house_brackmann_grade"] = estimates.get("house_brackmann", {}).get("grade")
+    return columns
 
 
 def _write_json_atomic(path: Path, data: dict) -> None:

@@ -115,6 +115,18 @@ def test_per_video_table_gives_quality_rest_symmetry_blinks_and_provenance(local
     by_gain = videos.groupby("gain")["overall_symmetry_pct"].median().sort_index()
     assert (by_gain.diff().dropna() > 0).all(), by_gain.to_dict()
     assert videos["overall_symmetry_pct"].between(0, 100).all()
+    # Each movement over its repetitions, as the report's summary gives it: the weaker the
+    # right side, the lower its symmetry; the weakest named on the right; not performed: none.
+    for movement in ("smile", "brow_raise"):
+        by_gain = videos.groupby("gain")[f"{movement}_symmetry_pct"].median().sort_index()
+        assert (by_gain.diff().dropna() > 0).all(), (movement, by_gain.to_dict())
+        weakest = videos[videos["gain"] == 0.3]
+        assert (weakest[f"{movement}_weaker_side"] == "right").all(), movement
+        assert (videos[f"{movement}_symmetry_low_pct"] <= videos[f"{movement}_symmetry_pct"]).all()
+    assert videos["eye_closure_symmetry_pct"].isna().all()
+    assert (videos["eye_closure_scored_repetitions"] == 0).all()
+    efface = videos.groupby("gain")["efface_dynamic_mean"].median()
+    assert efface[0.3] < efface[1.0] <= 100, efface.to_dict()
     # Rest measures for both sides, and their difference, in mm.
     left, right = videos["rest_brow_height_mm_left"], videos["rest_brow_height_mm_right"]
     assert ((left - right - videos["rest_brow_height_left_minus_right_mm"]).abs() < 0.05).all()
