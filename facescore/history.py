@@ -142,8 +142,9 @@ def record_session(connection: sqlite3.Connection, profile: str, summary: dict,
                    report_path: str | None, source: str, started_at: str | None = None) -> int:
     """Store one session's per-movement summary atomically; returns the session id.
 
-    ``summary`` is :attr:`facescore.analysis.Analysis.summary` (its ``per_movement``), with
-    ``weaker_side`` per movement taken from the median repetition.
+    ``summary`` is :attr:`facescore.analysis.Analysis.summary`: its ``per_movement``, each
+    movement over its repetitions (:func:`facescore.scales.movement_summary`), weaker side
+    included.
     """
     with connection:  # one transaction: all rows or none
         return insert_session(connection, profile, summary, report_path, source, started_at)
