@@ -288,6 +288,15 @@ def cmd_analyze(args: argparse.Namespace) -> int:
               + (f" ({'; '.join(other.flags)})" if other.flags else "")
               + ": not an exam movement, not scored")
     summary = analysis.summary
+    for name, m in summary.get("per_movement", {}).items():
+        if m["repetitions"] > 1:  # what the summary below reads, once per repeated movement
+            band = (f" ({number(m['symmetry_low_pct'], 0)}-{number(m['symmetry_high_pct'], 0)})"
+                    if m["symmetry_low_pct"] is not None else "")
+            symmetry = (f"symmetry {number(m['symmetry_pct'])} %{band}"
+                        if m["symmetry_pct"] is not None else "not compared")
+            print(f"{name:<12} over {m['scored_repetitions']} of {m['repetitions']} "
+                  f"repetitions: left {number(m['left'])} mm  right {number(m['right'])} mm  "
+                  f"{symmetry}  weaker: {m['side_call']}")
     if analysis.measurement.info.kind == "image":
         pass  # a photo has no movement to summarise
     elif summary.get("affected_side"):

@@ -10,7 +10,13 @@ import numpy as np
 from . import uncertainty
 from .anatomy import SIDES
 from .protocol import MOVEMENTS
-from .scores import NOISE_ASSUMED_FLAG, PerformanceScore, side_withheld, symmetry_pct
+from .scores import (
+    NOISE_ASSUMED_FLAG,
+    PerformanceScore,
+    side_withheld,
+    symmetry_pct,
+    within_normal_variation,
+)
 from .segments import TALKING_FLAG
 
 #: Fewer measured items than these and an estimate is withheld.
@@ -102,12 +108,26 @@ def movement_summary(reps: list[PerformanceScore]) -> dict:
         "weaker_side": weaker,
         # why a side that cleared normal variation was still not named (None: it was not)
         "side_withheld": withheld,
+        # the weaker side, or in words why none is named
+        "side_call": _side_call(weaker, withheld, symmetry, values["left"], values["right"]),
         # Spread over repetitions: max − min (0 for a single performance).
         "left_spread_mm": float(np.nanmax(lefts) - np.nanmin(lefts)) if lefts else None,
         "right_spread_mm": float(np.nanmax(rights) - np.nanmin(rights)) if rights else None,
         "symmetry_spread_pct": (float(max(symmetries) - min(symmetries)) if symmetries
                                 else None),
     }
+
+
+def _side_call(weaker: str | None, withheld: str | None, symmetry: float | None,
+               left_mm: float, right_mm: float) -> str:
+    if weaker:
+        return weaker
+    if withheld:
+        return f"undecided ({withheld})"
+    if symmetry is None:
+        return "not compared"
+    return (within_normal_variation(symmetry, left_mm, right_mm)
+            or "undecided (the difference is within the noise and the repetitions' spread)")
 
 
 def _landmark_medians(performances: list[PerformanceScore]) -> dict[str, float]:

@@ -267,11 +267,10 @@ class PerformanceScore:
             return "not named (made while talking)"
         if CROSS_CHECK_FLAG in self.flags:
             return f"undecided ({CROSS_CHECK_FLAG})"
-        if self.symmetry_pct >= DEADBAND_SYMMETRY_PCT:
-            return "neither (within normal variation)"
-        if abs(self.left.excursion_mm - self.right.excursion_mm) < DEADBAND_MM:
-            return (f"neither (within normal variation: the sides differ by less than "
-                    f"{DEADBAND_MM:g} mm)")
+        normal = within_normal_variation(self.symmetry_pct, self.left.excursion_mm,
+                                         self.right.excursion_mm)
+        if normal:
+            return normal
         if NOISE_ASSUMED_FLAG in self.flags:
             return NOT_NAMED_NOISE_ASSUMED
         return "undecided (the difference is within this recording's noise)"
@@ -281,6 +280,17 @@ class PerformanceScore:
         """Both sides measured, scored, and the stronger one moved at least
         :data:`MIN_COMPARABLE_MM`."""
         return self.symmetry_pct is not None
+
+
+def within_normal_variation(symmetry: float, left_mm: float, right_mm: float) -> str | None:
+    """In words, why two compared sides are within normal variation (symmetry at or above
+    the deadband, or sides within :data:`DEADBAND_MM` of each other); None when they are not."""
+    if symmetry >= DEADBAND_SYMMETRY_PCT:
+        return "neither (within normal variation)"
+    if abs(left_mm - right_mm) < DEADBAND_MM:
+        return ("neither (within normal variation: the sides differ by less than "
+                f"{DEADBAND_MM:g} mm)")
+    return None
 
 
 def symmetry_pct(left_mm: float, right_mm: float) -> float | None:

@@ -170,3 +170,34 @@ def test_still_photo_reports_rest_only(tmp_path):
     write_outputs(analysis, photo, tmp_path / "out")
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["rest"]["palpebral_fissure"]["left"] > 0
+
+
+def test_the_report_gives_each_movement_over_its_repetitions(unseen, tmp_path):
+    """Repeated movements with weak sides on either side: each movement's summary names its
+    own weaker side (or says why none), the report shows them in one table, and no one-sided
+    scale is estimated for a face whose movements disagree."""
+    phantom, analysis = unseen
+    per_movement = analysis.summary["per_movement"]
+    for movement, weaker in (("brow_raise", "left"), ("eye_closure", "right"),
+                             ("frown", None)):
+        summary = per_movement[movement]
+        assert summary["scored_repetitions"] == 2, movement
+        assert summary["weaker_side"] == weaker, (movement, summary)
+        assert summary["side_call"] == weaker or summary["side_call"].startswith("neither")
+    assert analysis.summary["affected_side"] is None
+    assert "withheld" in analysis.summary["estimates"]["efface_dynamic"]
+    write_outputs(analysis, phantom.video, tmp_path / "out")
+    html = (tmp_path / "out" / "report.html").read_text()
+    table = html[html.index('id="by-movement"'):]
+    table = table[:table.index("</table>")]
+    assert table.count('data-label="Repetitions scored">2 of 2') == len(per_movement)
+
+
+def test_the_terminal_gives_each_repeated_movement_and_its_call(unseen, tmp_path, capsys):
+    phantom, analysis = unseen
+    assert main(["analyze", str(phantom.video), "-o", str(tmp_path / "out"), "-q"]) == 0
+    out = capsys.readouterr().out
+    for movement, summary in analysis.summary["per_movement"].items():
+        line = next(line for line in out.splitlines()
+                    if line.startswith(f"{movement:<12} over 2 of 2 repetitions"))
+        assert line.endswith(f"weaker: {summary['side_call']}"), line
