@@ -253,6 +253,8 @@ def video_summary(report: dict) -> dict:
         "n_movements": len(report["movements"]),
         "not_performed": ", ".join(report["not_performed"]),
         "overall_symmetry_pct": summary.get("overall_symmetry"),
+        "overall_symmetry_low_pct": summary.get("overall_symmetry_low"),
+        "overall_symmetry_high_pct": summary.get("overall_symmetry_high"),
         "affected_side": summary.get("affected_side"),
         "affected_side_support": summary.get("affected_side_support"),
         # why no affected side or grade (e.g. "no consistent weaker side: ...")

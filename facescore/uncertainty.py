@@ -196,6 +196,16 @@ def combine_repetitions(values: list[Interval]) -> Interval | None:
     return Interval(centre, centre - half_width, centre + half_width)
 
 
+def mean_interval(values: list[Interval]) -> Interval | None:
+    """The mean of independently measured values, with its 95 % interval (half-widths added in
+    quadrature, over their number); None when any value has no interval."""
+    if not values or not all(np.isfinite([v.value, v.low, v.high]).all() for v in values):
+        return None
+    centre = float(np.mean([v.value for v in values]))
+    half_width = float(np.sqrt(np.sum([v.half_width ** 2 for v in values]))) / len(values)
+    return Interval(centre, centre - half_width, centre + half_width)
+
+
 def noise_table(frames: pd.DataFrame, quiet: np.ndarray, movements: tuple[str, ...]
                 ) -> dict[str, dict[str, float]]:
     """Resting-travel SD per movement signal and side, mm: ``{movement: {side: sd}}``.

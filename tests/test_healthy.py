@@ -150,6 +150,16 @@ def test_repetitions_that_agree_narrow_the_interval_and_those_that_disagree_wide
     assert disagreeing.low < 3.0 and disagreeing.high > 9.0
 
 
+def test_the_mean_of_independent_measures_is_surer_than_each():
+    from facescore.uncertainty import mean_interval
+
+    single = Interval(50.0, 40.0, 60.0)
+    mean = mean_interval([single, Interval(70.0, 60.0, 80.0), Interval(60.0, 50.0, 70.0),
+                          Interval(40.0, 30.0, 50.0)])
+    assert mean.value == 55.0 and mean.half_width == pytest.approx(single.half_width / 2)
+    assert mean_interval([single, Interval(60.0, float("nan"), float("nan"))]) is None
+
+
 def test_weaker_side_only_beyond_normal_variation():
     def side(value, half):
         return Interval(value, value - half, value + half)

@@ -373,6 +373,12 @@ def test_the_summary_says_how_many_movements_name_the_affected_side():
     summary = summary_estimates(_brow_and_smile(0.4, {"left": 0.1, "right": 0.1}), rest)
     assert summary["affected_side"] == "right"
     assert summary["affected_side_support"].startswith("2 of 2")
+    # The overall symmetry has its interval, from the movements' own.
+    low, high = summary["overall_symmetry_low"], summary["overall_symmetry_high"]
+    assert 0 <= low < summary["overall_symmetry"] < high <= 100
+    widest = max(m["symmetry_high_pct"] - m["symmetry_low_pct"]
+                 for m in summary["per_movement"].values())
+    assert high - low < widest
 
 
 def test_the_summary_says_why_no_side_was_named_when_none_could_be():
