@@ -232,11 +232,10 @@ def summary_estimates(performances: list[PerformanceScore], rest: dict) -> dict:
             "withheld": "needs an affected side and both brow raise and smile measured"}
     # The mean over movements; its interval carries each movement's measurement uncertainty
     # (the movements themselves differ, and the mean is of those movements, not of a face).
-    overall = uncertainty.mean_interval([
-        uncertainty.Interval(m["symmetry_pct"], m["symmetry_low_pct"], m["symmetry_high_pct"])
-        if m["symmetry_low_pct"] is not None else
-        uncertainty.Interval(m["symmetry_pct"], float("nan"), float("nan"))
-        for m in compared.values()])
+    bands = [(m["symmetry_pct"], m["symmetry_low_pct"], m["symmetry_high_pct"])
+             for m in compared.values()]
+    overall = (uncertainty.mean_interval([uncertainty.Interval(*band) for band in bands])
+               if all(low is not None for _, low, _ in bands) else None)
     out = {
         "overall_symmetry": float(np.mean([m["symmetry_pct"] for m in compared.values()])),
         "overall_symmetry_low": max(0.0, overall.low) if overall else None,
