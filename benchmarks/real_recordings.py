@@ -353,6 +353,19 @@ def report_summary_row(name: str, truth: dict, analysis) -> dict:
                                 summary["symmetry_high_pct"]))
     row["movement_weaker_side_right"] = f"{sum(right)} / {len(right)}"
     row["movement_symmetry_in_interval"] = f"{sum(held)} / {len(held)}"
+    # Overall symmetry: the mean over the movements the report compared, against the same
+    # movements' true symmetries.
+    overall = analysis.summary.get("overall_symmetry")
+    compared = [m for m, summary in measured.items() if summary["symmetry_pct"] is not None]
+    true_overall = (float(np.mean([true_symmetry[m] for m in compared if m in true_symmetry]))
+                    if compared else None)
+    low, high = (analysis.summary.get("overall_symmetry_low"),
+                 analysis.summary.get("overall_symmetry_high"))
+    row["overall"] = (f"{overall:.0f}" + (f" ({low:.0f}-{high:.0f})" if low is not None else "")
+                      if overall is not None else "none")
+    row["true_overall"] = f"{true_overall:.0f}" if true_overall is not None else "none"
+    row["overall_in_interval"] = (None if low is None or true_overall is None
+                                  else _inside(true_overall, low, high))
     estimates = analysis.summary.get("estimates", {})
     efface = estimates.get("efface_dynamic", {})
     row["efface"] = (f"{efface['mean']:.0f}" if "mean" in efface
@@ -583,19 +596,22 @@ def main(argv: list[str] | None = None) -> int:
         wrong = int((named & ~read_first["affected_ok"]).sum())
         totals = read_first["movement_weaker_side_right"].str.split(" / ", expand=True).astype(int)
         held = read_first["movement_symmetry_in_interval"].str.split(" / ", expand=True).astype(int)
+        overall_held = _share(read_first["overall_in_interval"])
         print("\nPart 2 - the report's summary of each case (measured / true)")
         print(read_first.to_string(index=False))
         print(f"affected side right in {affected_right} cases ({wrong} named wrongly); each "
               f"movement's weaker side over its repetitions right in {totals[0].sum()} / "
               f"{totals[1].sum()} ({read_first['movement_named_wrong_side'].sum()} named wrongly); "
-              f"its symmetry interval holds the truth in {held[0].sum()} / {held[1].sum()}")
+              f"its symmetry interval holds the truth in {held[0].sum()} / {held[1].sum()}; "
+              f"the overall symmetry's interval in {overall_held}")
         parts.append(("Added movements: summary (all, per base clip, per case)", summary))
         parts.append(("Added movements: the report's summary of each case (measured / true; "
                       f"affected side right in {affected_right}, {wrong} named wrongly; each "
                       f"movement's weaker side over its repetitions right in {totals[0].sum()} "
                       f"/ {totals[1].sum()}, {read_first['movement_named_wrong_side'].sum()} "
                       f"named wrongly; its symmetry interval holds the truth in "
-                      f"{held[0].sum()} / {held[1].sum()})", read_first))
+                      f"{held[0].sum()} / {held[1].sum()}; the overall symmetry's interval in "
+                      f"{overall_held})", read_first))
         parts.append(("Added movements on real clips, per performance", acc))
     if args.markdown:
         text = "\n\n".join(f"### {title}\n\n{table.to_markdown(index=False)}"
