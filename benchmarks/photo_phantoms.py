@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from report_first import report_summary_row, summary_verdict, true_weaker_side
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Faces from the shared data: photos, and the first frame of clips.
@@ -63,7 +64,9 @@ def _spec(gains):
     return right_weak(gains)
 
 
-def run(data: Path, workdir: Path) -> pd.DataFrame:
+def run(data: Path, workdir: Path, summaries: list | None = None) -> pd.DataFrame:
+    """One row per true performance (and per invented one); with ``summaries``, one
+    :func:`report_first.report_summary_row` per face and case is appended to it."""
     from facescore.analysis import analyze
     from facescore.errors import FacescoreError
     from facescore.phantom import generate
@@ -78,6 +81,8 @@ def run(data: Path, workdir: Path) -> pd.DataFrame:
             except FacescoreError as error:
                 rows.append({"face": label, "case": case, "found": f"refused: {error}"})
                 continue
+            if summaries is not None:
+                summaries.append(report_summary_row(f"{label} {case}", phantom.truth, analysis))
             used = set()
             for tp in phantom.truth["performances"]:
                 match = next((p for p in analysis.performances if id(p) not in used
@@ -86,7 +91,7 @@ def run(data: Path, workdir: Path) -> pd.DataFrame:
                              None)
                 row = {"face": label, "case": case, "movement": tp["movement"],
                        "true_sym": round(tp["symmetry_pct"], 1)}
-                true_weaker = tp["weaker_side"] if tp["symmetry_pct"] < 88 else None
+                true_weaker = true_weaker_side(tp)
                 if match is None:
                     others = [s.label for s in analysis.others
                               if min(s.end, tp["end_s"]) > max(s.onset, tp["start_s"])]
@@ -133,15 +138,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", type=Path)
     args = parser.parse_args(argv)
     pd.set_option("display.width", 200)
+    summaries: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
-        table = run(args.data, Path(tmp))
+        table = run(args.data, Path(tmp), summaries)
+    read_first = pd.DataFrame(summaries)
+    verdict = summary_verdict(read_first)
     summary = pd.DataFrame([{"face": "all", **summarise(table)}]
                            + [{"face": f, **summarise(table[table["face"] == f])}
                               for f in dict.fromkeys(table["face"])])
     print(table.to_string(index=False))
     print(summary.to_string(index=False))
+    print(read_first.to_string(index=False))
+    print(verdict)
     if args.markdown:
         args.markdown.write_text("### Summary\n\n" + summary.to_markdown(index=False)
+                                 + "\n\n### The report's summary of each face and case "
+                                 + f"(measured / true; {verdict})\n\n"
+                                 + read_first.to_markdown(index=False)
                                  + "\n\n### Per performance\n\n"
                                  + table.to_markdown(index=False) + "\n")
     return 0

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from report_first import inside, report_summary_row, share, summary_verdict, true_weaker_side
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(__file__).resolve().parent / ".cache" / "real"
@@ -282,12 +283,6 @@ def _own(performance, base) -> bool:
                for p in base.performances)
 
 
-def _inside(value: float, low, high) -> bool | None:
-    if low is None or high is None or not (np.isfinite(low) and np.isfinite(high)):
-        return None
-    return bool(low - 1e-9 <= value <= high + 1e-9)
-
-
 def diagnose(analysis, tp: dict, margin_s: float = 0.6) -> str:
     """Per frame around a true performance: both sides' activation (prior-free and landmarks),
     the expression evidence, what the report listed there."""
@@ -317,65 +312,6 @@ def diagnose(analysis, tp: dict, margin_s: float = 0.6) -> str:
             f"true L {tp['left']['excursion_mm']:.2f} R {tp['right']['excursion_mm']:.2f} mm; "
             f"noise SD {analysis.noise.get(movement)}; listed nearby: {listed or 'nothing'}")
     return head + "\n" + table[near].round(2).to_string(index=False)
-
-
-def _true_weaker(tp: dict) -> str | None:
-    """The side the phantom made weaker, when it is beyond what the measure calls normal."""
-    return tp["weaker_side"] if tp["symmetry_pct"] < 88 else None
-
-
-def report_summary_row(name: str, truth: dict, analysis) -> dict:
-    """What a clinician reads first, against the truth: each movement's weaker side over its
-    repetitions, and the affected side the movements agree on (the true one by the report's
-    own rule, applied to the phantom's movements)."""
-    from facescore.scales import affected_side
-
-    true_calls = {tp["movement"]: _true_weaker(tp) for tp in truth["performances"]}
-    true_symmetry = {tp["movement"]: tp["symmetry_pct"] for tp in truth["performances"]}
-    true_affected = affected_side({m: {"weaker_side": w} for m, w in true_calls.items()})
-    measured = analysis.summary.get("per_movement", {})
-    row = {"case": name, "true_affected": true_affected or "none",
-           "affected": analysis.summary["affected_side"] or "none"}
-    row["affected_ok"] = row["affected"] == row["true_affected"]
-    right, held = [], []
-    for movement, true_weaker in true_calls.items():
-        summary = measured.get(movement)
-        weaker = summary["weaker_side"] if summary else None
-        symmetry = summary["symmetry_pct"] if summary else None
-        band = (f" ({summary['symmetry_low_pct']:.0f}-{summary['symmetry_high_pct']:.0f})"
-                if summary and summary["symmetry_low_pct"] is not None else "")
-        row[movement] = (f"{weaker or 'none'} / {true_weaker or 'none'}; "
-                         + (f"{symmetry:.0f}{band}" if symmetry is not None else "not compared"))
-        if summary and symmetry is not None:
-            right.append(weaker == true_weaker)
-        if summary and summary["symmetry_low_pct"] is not None:
-            held.append(_inside(true_symmetry[movement], summary["symmetry_low_pct"],
-                                summary["symmetry_high_pct"]))
-    row["movement_weaker_side_right"] = f"{sum(right)} / {len(right)}"
-    row["movement_symmetry_in_interval"] = f"{sum(held)} / {len(held)}"
-    # Overall symmetry: the mean over the movements the report compared, against the same
-    # movements' true symmetries.
-    overall = analysis.summary.get("overall_symmetry")
-    compared = [m for m, summary in measured.items() if summary["symmetry_pct"] is not None]
-    true_overall = (float(np.mean([true_symmetry[m] for m in compared if m in true_symmetry]))
-                    if compared else None)
-    low, high = (analysis.summary.get("overall_symmetry_low"),
-                 analysis.summary.get("overall_symmetry_high"))
-    row["overall"] = (f"{overall:.0f}" + (f" ({low:.0f}-{high:.0f})" if low is not None else "")
-                      if overall is not None else "none")
-    row["true_overall"] = f"{true_overall:.0f}" if true_overall is not None else "none"
-    row["overall_in_interval"] = (None if low is None or true_overall is None
-                                  else _inside(true_overall, low, high))
-    estimates = analysis.summary.get("estimates", {})
-    efface = estimates.get("efface_dynamic", {})
-    row["efface"] = (f"{efface['mean']:.0f}" if "mean" in efface
-                     else "withheld" if efface else "none")
-    grade = estimates.get("house_brackmann", {})
-    row["house_brackmann"] = grade.get("grade", "withheld" if grade else "none")
-    row["movement_named_wrong_side"] = sum(
-        bool(measured.get(m) and measured[m]["weaker_side"] not in (None, w))
-        for m, w in true_calls.items())
-    return row
 
 
 def accuracy_table(data: Path, cases: list[str] | None = None, diagnose_misses: bool = False,
@@ -449,17 +385,17 @@ def accuracy_table(data: Path, cases: list[str] | None = None, diagnose_misses: 
                 None if match.symmetry_pct is None or sym_with_own is None
                 else round(match.symmetry_pct - sym_with_own, 1))
             if match.movement == tp["movement"]:
-                row["left_in_ci"] = _inside(left_true, match.left.low_mm, match.left.high_mm)
-                row["right_in_ci"] = _inside(right_true, match.right.low_mm, match.right.high_mm)
+                row["left_in_ci"] = inside(left_true, match.left.low_mm, match.left.high_mm)
+                row["right_in_ci"] = inside(right_true, match.right.low_mm, match.right.high_mm)
                 for side, true_mm in (("left", left_true), ("right", right_true)):
                     score = getattr(match, side)
                     with_own = true_mm + own_mm[side]
                     row[f"{side}_in_ci_with_base_own"] = (
-                        _inside(true_mm, score.low_mm, score.high_mm)
-                        or _inside(with_own, score.low_mm, score.high_mm))
-                row["sym_in_ci"] = _inside(tp["symmetry_pct"], match.symmetry_low_pct,
+                        inside(true_mm, score.low_mm, score.high_mm)
+                        or inside(with_own, score.low_mm, score.high_mm))
+                row["sym_in_ci"] = inside(tp["symmetry_pct"], match.symmetry_low_pct,
                                            match.symmetry_high_pct)
-            true_weaker = _true_weaker(tp)
+            true_weaker = true_weaker_side(tp)
             row["weaker"] = match.weaker_side
             row["weaker_ok"] = match.weaker_side == true_weaker
             stronger_true = max(left_true, right_true)
@@ -482,11 +418,6 @@ def accuracy_table(data: Path, cases: list[str] | None = None, diagnose_misses: 
                          "left_mm": round(p.left.excursion_mm, 2),
                          "right_mm": round(p.right.excursion_mm, 2)})
     return pd.DataFrame(rows)
-
-
-def _share(values: pd.Series) -> str:
-    values = values.dropna().astype(bool)
-    return f"{int(values.sum())} / {len(values)}"
 
 
 def summarise(acc: pd.DataFrame) -> dict:
@@ -528,13 +459,13 @@ def summarise(acc: pd.DataFrame) -> dict:
             f"{int((errors_own <= 10).sum())} / {len(errors_own)}",
         "symmetry_within_5_of_truth_plus_base_own":
             f"{int((errors_own <= 5).sum())} / {len(errors_own)}",
-        "weaker_side_right": _share(scored["weaker_ok"]) if "weaker_ok" in scored else "0 / 0",
+        "weaker_side_right": share(scored["weaker_ok"]) if "weaker_ok" in scored else "0 / 0",
         "frozen_side_worst_share": float(frozen.max()) if len(frozen) else None,
         "frozen_le_0.1": f"{int((frozen <= 0.1).sum())} / {len(frozen)}",
         "frozen_le_0.1_beyond_base_own": f"{int((beyond <= 0.1).sum())} / {len(beyond)}",
-        "excursion_in_interval": _share(sides_in),
-        "excursion_in_interval_truth_or_truth_plus_base_own": _share(sides_in_own),
-        "symmetry_in_interval": _share(scored.get("sym_in_ci", empty)),
+        "excursion_in_interval": share(sides_in),
+        "excursion_in_interval_truth_or_truth_plus_base_own": share(sides_in_own),
+        "symmetry_in_interval": share(scored.get("sym_in_ci", empty)),
     }
 
 
@@ -591,27 +522,13 @@ def main(argv: list[str] | None = None) -> int:
         print("\nPart 2 - movements added onto real clips")
         print(acc.to_string(index=False))
         print(summary.to_string(index=False))
-        affected_right = _share(read_first["affected_ok"])
-        named = read_first["affected"] != "none"
-        wrong = int((named & ~read_first["affected_ok"]).sum())
-        totals = read_first["movement_weaker_side_right"].str.split(" / ", expand=True).astype(int)
-        held = read_first["movement_symmetry_in_interval"].str.split(" / ", expand=True).astype(int)
-        overall_held = _share(read_first["overall_in_interval"])
+        verdict = summary_verdict(read_first)
         print("\nPart 2 - the report's summary of each case (measured / true)")
         print(read_first.to_string(index=False))
-        print(f"affected side right in {affected_right} cases ({wrong} named wrongly); each "
-              f"movement's weaker side over its repetitions right in {totals[0].sum()} / "
-              f"{totals[1].sum()} ({read_first['movement_named_wrong_side'].sum()} named wrongly); "
-              f"its symmetry interval holds the truth in {held[0].sum()} / {held[1].sum()}; "
-              f"the overall symmetry's interval in {overall_held}")
+        print(verdict)
         parts.append(("Added movements: summary (all, per base clip, per case)", summary))
         parts.append(("Added movements: the report's summary of each case (measured / true; "
-                      f"affected side right in {affected_right}, {wrong} named wrongly; each "
-                      f"movement's weaker side over its repetitions right in {totals[0].sum()} "
-                      f"/ {totals[1].sum()}, {read_first['movement_named_wrong_side'].sum()} "
-                      f"named wrongly; its symmetry interval holds the truth in "
-                      f"{held[0].sum()} / {held[1].sum()}; the overall symmetry's interval in "
-                      f"{overall_held})", read_first))
+                      f"{verdict})", read_first))
         parts.append(("Added movements on real clips, per performance", acc))
     if args.markdown:
         text = "\n\n".join(f"### {title}\n\n{table.to_markdown(index=False)}"
