@@ -130,6 +130,21 @@ def _side_call(weaker: str | None, withheld: str | None, symmetry: float | None,
             or "undecided (the difference is within the noise and the repetitions' spread)")
 
 
+def _overall_symmetry(movements: list[dict]) -> uncertainty.Interval | None:
+    """The mean symmetry over compared movements, %, with its 95 % interval from each
+    movement's measurement uncertainty (the movements themselves differ: the mean is of these
+    movements, not of a face). Each movement enters unfloored — a frozen side's noise reads
+    as often below zero as above — so that frozen movements average to zero, not above it;
+    the caller clips. None when a movement's sides have no interval."""
+    sides = [[m.get(f"{side}_low") for side in SIDES] for m in movements]
+    if any(None in lows for lows in sides):
+        return None
+    signed = [uncertainty.symmetry_interval(
+        *(uncertainty.Interval(m[side], m[f"{side}_low"], m[f"{side}_high"]) for side in SIDES),
+        floored=False) for m in movements]
+    return None if None in signed else uncertainty.mean_interval(signed)
+
+
 def _landmark_medians(performances: list[PerformanceScore]) -> dict[str, float]:
     """Each side's median landmark-read excursion over performances, mm (NaN: none read)."""
     out = {}
@@ -230,14 +245,10 @@ def summary_estimates(performances: list[PerformanceScore], rest: dict) -> dict:
     else:
         estimates["house_brackmann"] = {
             "withheld": "needs an affected side and both brow raise and smile measured"}
-    # The mean over movements; its interval carries each movement's measurement uncertainty
-    # (the movements themselves differ, and the mean is of those movements, not of a face).
-    bands = [(m["symmetry_pct"], m["symmetry_low_pct"], m["symmetry_high_pct"])
-             for m in compared.values()]
-    overall = (uncertainty.mean_interval([uncertainty.Interval(*band) for band in bands])
-               if all(low is not None for _, low, _ in bands) else None)
+    overall = _overall_symmetry(list(compared.values()))
     out = {
-        "overall_symmetry": float(np.mean([m["symmetry_pct"] for m in compared.values()])),
+        "overall_symmetry": (float(np.clip(overall.value, 0, 100)) if overall else
+                             float(np.mean([m["symmetry_pct"] for m in compared.values()]))),
         "overall_symmetry_low": max(0.0, overall.low) if overall else None,
         "overall_symmetry_high": min(100.0, overall.high) if overall else None,
         "affected_side": affected,

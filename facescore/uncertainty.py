@@ -108,13 +108,18 @@ def excursion_interval(excursion_mm: float, noise_sd_mm: float,
     return Interval(excursion_mm, excursion_mm - Z95 * sd, excursion_mm + Z95 * sd)
 
 
-def symmetry_interval(left: Interval, right: Interval) -> Interval | None:
+def symmetry_interval(left: Interval, right: Interval, floored: bool = True
+                      ) -> Interval | None:
     """Symmetry (100 × weaker / stronger) with its 95 % interval, %.
 
     First-order propagation of the sides' independent errors (SD = half-width / 1.96):
     SD(100 W/S) = 100 / S × sqrt(SD_W² + (W/S)² SD_S²), which stays finite when the weaker side
-    did not move at all. Clipped to 0-100. None when either side is unmeasured or the stronger
-    side did not move.
+    did not move at all. None when either side is unmeasured or the stronger side did not move.
+
+    ``floored``: a weaker side that moved the wrong way counts as still (0) and the interval
+    is clipped to 0-100, as a symmetry is read. Unfloored, a frozen side's noise reads as
+    often below zero as above, so an average over movements keeps no upward bias
+    (:func:`mean_interval`).
     """
     values = (left.value, right.value, left.low, right.low, left.high, right.high)
     if not all(np.isfinite(v) for v in values):
@@ -122,10 +127,12 @@ def symmetry_interval(left: Interval, right: Interval) -> Interval | None:
     stronger, weaker = (left, right) if left.value >= right.value else (right, left)
     if stronger.value <= 0:
         return None
-    ratio = max(weaker.value, 0.0) / stronger.value
+    ratio = (max(weaker.value, 0.0) if floored else weaker.value) / stronger.value
     sd = 100.0 / stronger.value * float(np.hypot(weaker.half_width / Z95,
                                                  ratio * stronger.half_width / Z95))
     value = 100.0 * ratio
+    if not floored:
+        return Interval(value, value - Z95 * sd, value + Z95 * sd)
     return Interval(value, max(0.0, value - Z95 * sd), min(100.0, value + Z95 * sd))
 
 
