@@ -233,16 +233,19 @@ def cmd_measure(args: argparse.Namespace) -> int:
     return 0
 
 
-def _symmetry(performance) -> str:
-    """A performance's symmetry as printed: a percentage, or why there is none."""
+def _percent(value: float, low: float | None, high: float | None) -> str:
+    """A symmetry as printed: the percentage, and its 95 % interval when there is one."""
     from .display import number
 
+    band = f" ({number(low, 0)}-{number(high, 0)})" if low is not None else ""
+    return f"{number(value):>5} %{band}"
+
+
+def _symmetry(performance) -> str:
+    """A performance's symmetry as printed: a percentage, or why there is none."""
     if performance.symmetry_pct is not None:
-        band = ""
-        if performance.symmetry_low_pct is not None:
-            band = (f" ({number(performance.symmetry_low_pct, 0)}-"
-                    f"{number(performance.symmetry_high_pct, 0)})")
-        return f"{number(performance.symmetry_pct):>5} %{band}"
+        return _percent(performance.symmetry_pct, performance.symmetry_low_pct,
+                        performance.symmetry_high_pct)
     if not performance.scored:
         return "not scored (too noisy, masked or implausible: see the notes)"
     return "too small to compare"
@@ -290,9 +293,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     summary = analysis.summary
     for name, m in summary.get("per_movement", {}).items():
         if m["repetitions"] > 1:  # what the summary below reads, once per repeated movement
-            band = (f" ({number(m['symmetry_low_pct'], 0)}-{number(m['symmetry_high_pct'], 0)})"
-                    if m["symmetry_low_pct"] is not None else "")
-            symmetry = (f"symmetry {number(m['symmetry_pct'])} %{band}"
+            symmetry = ("symmetry " + _percent(m["symmetry_pct"], m["symmetry_low_pct"],
+                                               m["symmetry_high_pct"]).lstrip()
                         if m["symmetry_pct"] is not None else "not compared")
             print(f"{name:<12} over {m['scored_repetitions']} of {m['repetitions']} "
                   f"repetitions: left {number(m['left'])} mm  right {number(m['right'])} mm  "

@@ -136,8 +136,7 @@ def _overall_symmetry(movements: list[dict]) -> uncertainty.Interval | None:
     movements, not of a face). Each movement enters unfloored — a frozen side's noise reads
     as often below zero as above — so that frozen movements average to zero, not above it;
     the caller clips. None when a movement's sides have no interval."""
-    sides = [[m.get(f"{side}_low") for side in SIDES] for m in movements]
-    if any(None in lows for lows in sides):
+    if any(m[f"{side}_low"] is None for m in movements for side in SIDES):
         return None
     signed = [uncertainty.symmetry_interval(
         *(uncertainty.Interval(m[side], m[f"{side}_low"], m[f"{side}_high"]) for side in SIDES),

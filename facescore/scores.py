@@ -16,7 +16,7 @@ import pandas as pd
 
 from . import uncertainty
 from .anatomy import SIDES
-from .protocol import a_name
+from .protocol import a_name, display_name
 from .segments import TALKING_FLAG, Detector, activation
 
 METHODS = ("flow", "landmarks")
@@ -404,7 +404,7 @@ def _followed_by_landmarks(movement: str, excursion: dict[str, float],
     if strongest <= 0:
         return flags, scored
     if seen < share * strongest:
-        flags = (*flags, f"the landmarks saw {seen:.1f} mm of this {movement.replace('_', ' ')}"
+        flags = (*flags, f"the landmarks saw {seen:.1f} mm of this {display_name(movement)}"
                          f" where the measure read {strongest:.1f} mm: the two disagree (a "
                          "tracking slip or a mouth sliding sideways), so it is not scored")
         scored = False
