@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ from . import figures, keyframes
 from .document import report_dict, validate_report
 
 OUTPUT_FILES = ("report.json", "report.html", "frames.parquet", "frames.csv")
-__all__ = ["OUTPUT_FILES", "atomic_directory", "render_html", "write_outputs"]
+__all__ = ["OUTPUT_FILES", "atomic_directory", "draw_figures", "render_html", "write_outputs"]
 
 
 def _key_times(analysis: Analysis) -> dict[str, float]:
@@ -50,8 +51,12 @@ def _frame_pairs(images: dict[str, bytes]) -> list[tuple[str, list[tuple[str, st
     for key, data in images.items():
         movement, phase = key.split("|")
         caption = f"{movement.replace('_', ' ')}: {phase}"
-        rows.setdefault(movement, []).append((caption, base64.b64encode(data).decode("ascii")))
+        rows.setdefault(movement, []).append((caption, _b64(data)))
     return list(rows.items())
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
 
 
 def _environment() -> Environment:
@@ -61,8 +66,25 @@ def _environment() -> Environment:
     return env
 
 
+def draw_figures(analysis: Analysis, is_photo: bool) -> tuple[list[str] | None, list[str] | None]:
+    """The page's figures as base64 PNG: the signals over time (wide and narrow; not for a
+    photo, whose one moment has no course over time) and the excursion bars (wide and narrow;
+    only with performances)."""
+    series = bars = None
+    if not is_photo:
+        series = [_b64(figures.time_series(analysis.frames, analysis.segments,
+                                           analysis.performances, analysis.others, **layout))
+                  for layout in ({}, figures.NARROW)]
+    if analysis.performances:
+        narrow = {k: figures.NARROW[k] for k in ("width_in", "fontsize")}
+        bars = [_b64(figures.excursion_bars(analysis.performances, **layout))
+                for layout in ({}, narrow)]
+    return series, bars
+
+
 def render_html(report: dict, analysis: Analysis, frame_images: dict[str, bytes],
-                photo: dict[str, bytes] | None = None, n_faces: int = 0) -> str:
+                photo: dict[str, bytes] | None = None, n_faces: int = 0,
+                drawn: tuple[list[str] | None, list[str] | None] | None = None) -> str:
     """The self-contained HTML page (images inline as base64; no external resources).
 
     Parameters
@@ -73,23 +95,35 @@ def render_html(report: dict, analysis: Analysis, frame_images: dict[str, bytes]
         A photo's pictures (``"face"``, and ``"overview"`` when it holds several faces).
     n_faces : int
         Faces in the photo.
+    drawn : tuple, optional
+        The figures from :func:`draw_figures`, when already drawn; drawn here otherwise.
     """
-    b64 = lambda data: base64.b64encode(data).decode("ascii")  # noqa: E731
     is_photo = report["input"].get("kind") == "image"
-    series = bars = None
-    if not is_photo:  # one moment has no course over time
-        series = [b64(figures.time_series(analysis.frames, analysis.segments,
-                                          analysis.performances, analysis.others, **layout))
-                  for layout in ({}, figures.NARROW)]
-    if analysis.performances:
-        narrow = {k: figures.NARROW[k] for k in ("width_in", "fontsize")}
-        bars = [b64(figures.excursion_bars(analysis.performances, **layout))
-                for layout in ({}, narrow)]
+    series, bars = drawn if drawn is not None else draw_figures(analysis, is_photo)
     return _environment().get_template("report.html.j2").render(
         r=report, fmt=number, dash=NONE, photo=is_photo,
-        photo_images={k: b64(v) for k, v in (photo or {}).items()}, n_faces=n_faces,
+        photo_images={k: _b64(v) for k, v in (photo or {}).items()}, n_faces=n_faces,
         frame_rows=_frame_pairs(frame_images), series=series, bars=bars,
     )
+
+
+def _pictures(analysis: Analysis, input_path: str | Path, frame_source
+              ) -> tuple[dict[str, bytes], dict[str, bytes] | None, int]:
+    """The report's pictures: a video's key frames, or a photo's pictures and its faces."""
+    mirrored = analysis.measurement.info.mirrored
+    if analysis.measurement.info.kind == "image" and frame_source is None:
+        photo, n_faces = keyframes.photo_images(input_path, mirrored)
+        return {}, photo, n_faces
+    if frame_source is None:
+        # A damaged file is read from its start: the measurement dropped the frames that
+        # depend on a damaged one, which seeking past the damage would not know.
+        damaged = bool(getattr(analysis.measurement.info, "damage", None))
+        images = keyframes.key_frames(input_path, _key_times(analysis), mirrored,
+                                      seek=not damaged)
+    else:
+        images = keyframes.annotate_frames({name: frame_source(t)
+                                            for name, t in _key_times(analysis).items()})
+    return images, None, 0
 
 
 def write_outputs(analysis: Analysis, input_path: str | Path, out_dir: str | Path,
@@ -111,20 +145,13 @@ def write_outputs(analysis: Analysis, input_path: str | Path, out_dir: str | Pat
     out_dir = Path(out_dir)
     report = report_dict(analysis, input_path)
     validate_report(report)
-    mirrored = analysis.measurement.info.mirrored
-    photo, n_faces, images = None, 0, {}
-    if analysis.measurement.info.kind == "image" and frame_source is None:
-        photo, n_faces = keyframes.photo_images(input_path, mirrored)
-    elif frame_source is None:
-        # A damaged file is read from its start: the measurement dropped the frames that
-        # depend on a damaged one, which seeking past the damage would not know.
-        damaged = bool(getattr(analysis.measurement.info, "damage", None))
-        images = keyframes.key_frames(input_path, _key_times(analysis), mirrored,
-                                      seek=not damaged)
-    else:
-        images = keyframes.annotate_frames({name: frame_source(t)
-                                            for name, t in _key_times(analysis).items()})
-    html = render_html(report, analysis, images, photo, n_faces)
+    # The pictures are decoded and searched (FFmpeg, OpenCV and MediaPipe release the GIL) in
+    # a thread while this one draws the figures: the two take about as long.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="facescore-pictures") as pool:
+        pictures = pool.submit(_pictures, analysis, input_path, frame_source)
+        drawn = draw_figures(analysis, report["input"].get("kind") == "image")
+        images, photo, n_faces = pictures.result()
+    html = render_html(report, analysis, images, photo, n_faces, drawn)
     with atomic_directory(out_dir) as staging:
         (staging / "report.json").write_text(json.dumps(report, indent=2))
         (staging / "report.html").write_text(html, encoding="utf-8")
