@@ -23,7 +23,6 @@ from .rest import rest_measures
 from .scales import summary_estimates
 from .scores import DEADBAND_TEXT, NOISE_ASSUMED_FLAG, PerformanceScore, score_performance
 from .segments import (
-    TALKING_FLAG,
     Blink,
     Detector,
     Segment,
@@ -210,10 +209,6 @@ def analyze_measurement(measurement: Measurement, segments: list[Segment] | None
     blink_times = tuple((b.onset_s, b.onset_s + b.duration_s) for b in blinks)
     performances = [score_performance(frames, s.label, s.rep, s.onset, s.end, s.sides, s.flags,
                                       s.scored, noise[s.label], blink_times) for s in found]
-    # A movement made while talking is listed with its excursions, but speech moves the lips,
-    # cheeks and brows beyond the resting noise the intervals know of: no side is named.
-    performances = [replace(p, weaker_side=None) if TALKING_FLAG in p.flags else p
-                    for p in performances]
     if segments is None:  # movements given by hand are scored whatever their size
         found, performances, faint = _standing_out(found, performances)
         others = sorted([*others, *faint], key=lambda s: s.onset)

@@ -1,7 +1,7 @@
 """Many recordings: parallel, resumable, one tidy table.
 
 Each video is analysed in its own worker (local processes, or a Dask cluster) and writes its
-analyze outputs plus a ``result.json`` marker into ``OUTDIR/videos/<name>/``; the marker is
+analyze outputs plus a ``result.json`` marker into ``OUTDIR/videos/<name>-<hash>/``; the marker is
 written last and atomically, and names the video's content hash and the settings, so a rerun
 skips what is already done and a run killed at any moment loses at most the videos in flight.
 The tidy tables are assembled from the markers at the end of every run, so they never hold a
@@ -288,13 +288,14 @@ def video_summary(report: dict) -> dict:
 
 def movement_columns(summary: dict) -> dict:
     """Each protocol movement over its repetitions (symmetry %, its 95 % interval, the weaker
-    side, how many repetitions were scored) and the scale estimates, as per-video columns
-    named alike for every video (None where not performed or withheld)."""
+    side or in words why none, how many repetitions were scored) and the scale estimates, as
+    per-video columns named alike for every video (None where not performed or withheld)."""
     per_movement = summary.get("per_movement", {})
     columns = {}
     for movement in MOVEMENTS:
         m = per_movement.get(movement, {})
-        for key in ("symmetry_pct", "symmetry_low_pct", "symmetry_high_pct", "weaker_side"):
+        for key in ("symmetry_pct", "symmetry_low_pct", "symmetry_high_pct", "weaker_side",
+                    "side_call"):
             columns[f"{movement}_{key}"] = m.get(key)
         columns[f"{movement}_scored_repetitions"] = m.get("scored_repetitions", 0)
     estimates = summary.get("estimates", {})
@@ -311,7 +312,7 @@ def _write_json_atomic(path: Path, data: dict) -> None:
 
 
 def process_video(path: str, out_root: str, settings: dict) -> dict:
-    """Analyse one video into ``out_root/videos/<name>/`` unless already done; never raises
+    """Analyse one video into ``out_root/videos/<name>-<hash>/`` unless already done; never raises
     for a bad video (the failure is returned and recorded), only when stopped (Ctrl-C)."""
     from .analysis import analyze
     from .report import write_outputs

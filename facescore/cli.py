@@ -28,7 +28,7 @@ Typical use:
   facescore analyze consult.mp4 -o report/      # report.html + report.json + per-frame table
   facescore analyze photo.jpg -o rest/          # a photo: resting symmetry only
   facescore photos diary/ -o diary_report/      # dated photos: each side, trend per expression
-  facescore analyze webcam.mp4 --mirrored       # a mirror-image (webcam preview) recording
+  facescore analyze webcam.mp4 --mirrored       # a file saved as a mirror image (see --help)
   facescore phantom exam.mp4 --right-gain 0.5   # a test video with a known weak right side
   facescore check exam.mp4                       # compare a phantom's measurement with its truth
   facescore measure exam.mp4 -o out/            # only the per-frame table
@@ -243,11 +243,14 @@ def _percent(value: float, low: float | None, high: float | None) -> str:
 
 def _symmetry(performance) -> str:
     """A performance's symmetry as printed: a percentage, or why there is none."""
+    from .segments import TALKING_FLAG
+
     if performance.symmetry_pct is not None:
         return _percent(performance.symmetry_pct, performance.symmetry_low_pct,
                         performance.symmetry_high_pct)
     if not performance.scored:
-        return "not scored (too noisy, masked or implausible: see the notes)"
+        return ("not scored (made while talking)" if TALKING_FLAG in performance.flags
+                else "not scored (too noisy, masked or implausible: see the notes)")
     return "too small to compare"
 
 
@@ -255,10 +258,12 @@ def _check_analyze_inputs(args: argparse.Namespace) -> None:
     """Everything ``analyze`` can know is wrong before it measures: the output folder, the
     video or photo (opened, not decoded), the segments file against the video's length."""
     from .checks import check_segments_file
-    from .outputs import check_output_folder
+    from .outputs import check_not_another_report, check_output_folder
     from .sources import open_source
 
     check_output_folder(args.output)
+    if not args.overwrite:
+        check_not_another_report(args.output, args.video)
     with open_source(args.video) as source:
         info = source.info
     if args.segments is not None:
@@ -270,8 +275,9 @@ def _check_analyze_inputs(args: argparse.Namespace) -> None:
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     from .analysis import analyze
-    from .display import number
+    from .display import number, signed
     from .report import write_outputs
+    from .segments import MIN_SPREAD_BLINKS
 
     _check_analyze_inputs(args)
     with _progress("analysing", not args.quiet) as progress:
@@ -283,7 +289,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         print(f"{p.movement:<12} rep {p.rep}  left {number(p.left.excursion_mm):>5} mm  "
               f"right {number(p.right.excursion_mm):>5} mm  symmetry {_symmetry(p)}  "
               f"weaker: {weaker}"
-              + (f"  (detected on the {p.sides} side)" if p.sides != "both" else ""))
+              + (f"  (found on the {p.sides} side's signal; both sides measured)"
+                 if p.sides != "both" else ""))
         for flag in p.flags:
             print(f"    note: {flag}")
     for other in analysis.others:
@@ -315,10 +322,11 @@ def cmd_analyze(args: argparse.Namespace) -> int:
               + (f" ({blinks['rate_per_min']:.0f}/min)" if blinks.get("rate_per_min") else "")
               + (f"; median completeness {completeness} on the "
                  f"{blinks['completeness_blinks']} seen by both eyes (left minus right per "
-                 f"blink {100 * blinks['completeness_left_minus_right']:+.0f} %, middle half "
-                 + " to ".join(f"{100 * v:+.0f}"
-                               for v in blinks["completeness_left_minus_right_iqr"])
-                 + " %)" if completeness else ""))
+                 f"blink {signed(100 * blinks['completeness_left_minus_right'])} %"
+                 + (", middle half " + " to ".join(
+                     signed(100 * v) for v in blinks["completeness_left_minus_right_iqr"])
+                    + " %" if blinks["completeness_blinks"] >= MIN_SPREAD_BLINKS else "")
+                 + ")" if completeness else ""))
         if completeness:
             print(f"blinks: {blinks['less_complete_call']}")
     if analysis.measurement.info.kind == "image":
@@ -402,8 +410,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
           f"{run['failed']} failed ({run['seconds']:.0f} s, {run['engine']})")
     for failure in result.failures.itertuples():
         print(f"failed: {failure.path}: {failure.reason}")
-    print(f"tables: {args.output / 'table.parquet'} ({len(result.table)} rows, one per movement, "
-          f"metric and side), {args.output / 'videos.parquet'} (one row per video: quality, "
+    print(f"tables: {args.output / 'table.parquet'} ({len(result.table)} rows, one per video, "
+          f"movement, repetition, metric and side), {args.output / 'videos.parquet'} (one row "
+          "per video: quality, "
           "rest, symmetry, provenance); both also as CSV")
     print(f"failures: {args.output / 'failures.csv'}, run record: {args.output / 'run.json'}")
     return EXIT_SOME_FAILED if result.n_failed else 0
@@ -554,8 +563,12 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _mirrored_and_quiet(parser: argparse.ArgumentParser,
-                        mirrored_help: str = "the recording is a mirror image (most webcam "
-                                             "previews); sides are corrected (default: off)"
+                        mirrored_help: str = "the saved file itself is a mirror image (some "
+                                             "webcam apps save what their preview shows; "
+                                             "camera and phone recordings are not): the "
+                                             "frames are flipped back before measuring. "
+                                             "Wrongly given, it swaps the patient's sides "
+                                             "(default: off)"
                         ) -> None:
     parser.add_argument("--mirrored", action="store_true", help=mirrored_help)
     parser.add_argument("-q", "--quiet", action="store_true",
@@ -673,6 +686,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--segments", type=Path, metavar="FILE",
                    help="CSV or JSON of start (s), end (s), movement: use these instead of "
                         "detection (default: detect the movements)")
+    a.add_argument("--overwrite", action="store_true",
+                   help="replace a report of another recording in OUTDIR (default: refuse; "
+                        "a re-run of the same file always replaces its own)")
     _mirrored_and_quiet(a)
     a.set_defaults(run=cmd_analyze)
 
@@ -705,8 +721,10 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser(
         "batch", help="analyse many recordings: parallel, resumable, one tidy table",
         formatter_class=_LinesFormatter,
-        description="Analyse every input video into OUTDIR/videos/<name>/ (the analyze "
-                    "outputs) and write OUTDIR/table.parquet and table.csv (one row per video, "
+        description="Analyse every input video into OUTDIR/videos/<name>-<8 hex>/ (the "
+                    "analyze outputs; <8 hex> is a hash of its full path, so that files of "
+                    "the same name stay apart) "
+                    "and write OUTDIR/table.parquet and table.csv (one row per video, "
                     "movement, repetition, metric and side, with its sides, scored and flags "
                     "as in report.json and any manifest metadata), videos.parquet and "
                     "videos.csv (one row per video: face_found_fraction, pose_ok_fraction, "
@@ -721,7 +739,8 @@ def build_parser() -> argparse.ArgumentParser:
                "doubled. Every listed file must exist, once.\n"
                "Exit status: 0 all analysed, 3 some failed (see failures.csv), 2 bad usage, "
                "130 stopped by Ctrl-C.")
-    b.add_argument("inputs", nargs="+", metavar="INPUT")
+    b.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="video files, folders, globs or one manifest CSV (see below)")
     b.add_argument("-o", "--output", type=Path, required=True, metavar="OUTDIR",
                    help="output folder (required)")
     b.add_argument("--workers", type=int, default=None, metavar="N",
@@ -729,7 +748,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--scheduler", metavar="ADDRESS",
                    help="run on a Dask distributed cluster, e.g. tcp://10.0.0.5:8786; needs "
                         "pip install 'facescore[cluster]' (default: none, run locally)")
-    _mirrored_and_quiet(b, "all recordings are mirror images (webcam previews) (default: off)")
+    _mirrored_and_quiet(b, "every saved file is itself a mirror image (some webcam apps save "
+                           "what their preview shows): frames flipped back before measuring "
+                           "(default: off)")
     b.set_defaults(run=cmd_batch)
 
     s = sub.add_parser(
@@ -924,7 +945,16 @@ def _interrupted(exc: KeyboardInterrupt, signum: int) -> int:
 def run() -> None:
     """The ``facescore`` command (its script and ``python -m facescore``): :func:`main`, and
     exit with its status."""
-    status = main()
+    try:
+        status = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader of our output left (``facescore analyze … | head``): the files are
+        # written; say nothing more to a closed pipe, and exit as a process killed by SIGPIPE.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(EXIT_SIGNAL_BASE + int(signal.SIGPIPE))
     if status > EXIT_SIGNAL_BASE:
         # CPython ends a process by killing itself with the signal, not with this status, once
         # a Ctrl-C has passed through an eval() (namedtuple and dataclasses use one while

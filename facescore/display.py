@@ -36,6 +36,15 @@ def number(value: object, digits: int = 1, unit: str = "") -> str:
     return f"{rounded:.{digits}f}{unit}"
 
 
+def signed(value: object, digits: int = 0, unit: str = "") -> str:
+    """``value`` with its sign (``+3``, ``-2``), rounded as :func:`number`; a value that
+    rounds to zero is written ``0``, never ``-0`` or ``+0``."""
+    if is_missing(value):
+        return NONE
+    rounded = round(float(value), digits)
+    return number(0.0, digits, unit) if rounded == 0 else f"{rounded:+.{digits}f}{unit}"
+
+
 def text(value: object) -> str:
     """A label (e.g. a weaker side) as text; :data:`NONE` when missing."""
     return NONE if is_missing(value) else str(value)

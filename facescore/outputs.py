@@ -80,6 +80,31 @@ def _probe(folder: Path, what: str) -> None:
     os.rmdir(probe)
 
 
+def check_not_another_report(folder: str | Path, recording: str | Path) -> None:
+    """Refuse to write a report over one of another recording, before any work.
+
+    A report folder named after the wrong patient, or the default folder reused, would
+    otherwise lose an earlier report without a word. The report of the same recording (by
+    file name: a re-run) is replaced.
+
+    Raises
+    ------
+    FacescoreError
+        ``folder`` holds a ``report.json`` whose input has another file name.
+    """
+    import json
+
+    report = Path(folder) / "report.json"
+    try:
+        earlier = json.loads(report.read_text(encoding="utf-8"))["input"]["path"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # no report there (or not one of ours)
+    if Path(str(earlier)).name != Path(recording).name:
+        raise FacescoreError(f"output folder {path_text(folder)} holds the report of "
+                             f"{path_text(Path(str(earlier)).name)}: choose another folder "
+                             "(-o), or pass --overwrite to replace it")
+
+
 def check_output_file(path: str | Path, what: str = "output file") -> Path:
     """Refuse an output file that cannot be written, before any work.
 

@@ -12,12 +12,13 @@ from .anatomy import SIDES
 from .protocol import MOVEMENTS
 from .scores import (
     NOISE_ASSUMED_FLAG,
+    NOISE_WITHHELD,
+    NOT_NAMED_NOISE_ASSUMED,
     PerformanceScore,
     side_withheld,
     symmetry_pct,
     within_normal_variation,
 )
-from .segments import TALKING_FLAG
 
 #: Fewer measured items than these and an estimate is withheld.
 MIN_EFACE_ITEMS = 2  # of 3 measured (brow, gentle eye closure, smile)
@@ -41,10 +42,21 @@ def _sunnybrook_item(ratio: float) -> int:
     return 5
 
 
+#: Each scale estimate's short name, for a row that gives only why it was withheld.
+SCALE_NAMES = {"efface_dynamic": "eFACE-style dynamic items",
+               "sunnybrook_voluntary": "Sunnybrook-style voluntary movement",
+               "house_brackmann": "House-Brackmann-style grade"}
+
+
+def _withheld(scale: str, reason: str) -> dict:
+    return {"name": SCALE_NAMES[scale], "withheld": reason}
+
+
 def _efface_estimate(ratios: dict[str, float]) -> dict:
     """eFACE-style dynamic items from each measured item's affected/healthy ratio."""
     if len(ratios) < MIN_EFACE_ITEMS:
-        return {"withheld": f"{len(ratios)} of 3 items measured (need {MIN_EFACE_ITEMS})"}
+        return _withheld("efface_dynamic",
+                         f"{len(ratios)} of 3 items measured (need {MIN_EFACE_ITEMS})")
     efface = {k: _ratio_score(v) for k, v in ratios.items()}
     return {"items": efface, "mean": float(np.mean(list(efface.values()))),
             "items_measured": f"{len(efface)} of 3",
@@ -54,7 +66,8 @@ def _efface_estimate(ratios: dict[str, float]) -> dict:
 def _sunnybrook_estimate(ratios: dict[str, float]) -> dict:
     """Sunnybrook-style voluntary movement from each measured item's affected/healthy ratio."""
     if len(ratios) < MIN_SUNNYBROOK_ITEMS:
-        return {"withheld": f"{len(ratios)} of 5 items measured (need {MIN_SUNNYBROOK_ITEMS})"}
+        return _withheld("sunnybrook_voluntary",
+                         f"{len(ratios)} of 5 items measured (need {MIN_SUNNYBROOK_ITEMS})")
     sunnybrook = {k: _sunnybrook_item(v) for k, v in ratios.items()}
     return {"items": sunnybrook, "score": 4 * sum(sunnybrook.values()),
             # the most the measured items can give (each scores 1-5): 3 items read 36 of 60
@@ -74,9 +87,9 @@ def movement_summary(reps: list[PerformanceScore]) -> dict:
     the performances' own noise and the repetitions' spread), symmetry with its interval, and
     the weaker side only when the intervals clear normal variation.
 
-    Repetitions made while talking or not scored are counted but left out.
+    Repetitions not scored (made while talking, masked, too noisy) are counted but left out.
     """
-    scored = [p for p in reps if p.scored and TALKING_FLAG not in p.flags]
+    scored = [p for p in reps if p.scored]
     combined = {side: uncertainty.combine_repetitions([getattr(p, side).interval
                                                        for p in scored]) for side in SIDES}
     nan = float("nan")
@@ -87,8 +100,8 @@ def movement_summary(reps: list[PerformanceScore]) -> dict:
             if symmetry is not None and None not in combined.values() else None)
     weaker = (uncertainty.weaker_side(combined["left"], combined["right"])
               if band is not None else None)
-    withheld = (side_withheld(scored[0].movement, weaker,
-                              any(NOISE_ASSUMED_FLAG in p.flags for p in scored),
+    noise_assumed = any(NOISE_ASSUMED_FLAG in p.flags for p in scored)
+    withheld = (side_withheld(scored[0].movement, weaker, noise_assumed,
                               _landmark_medians(scored)) if weaker else None)
     if withheld:
         weaker = None
@@ -109,7 +122,8 @@ def movement_summary(reps: list[PerformanceScore]) -> dict:
         # why a side that cleared normal variation was still not named (None: it was not)
         "side_withheld": withheld,
         # the weaker side, or in words why none is named
-        "side_call": _side_call(weaker, withheld, symmetry, values["left"], values["right"]),
+        "side_call": _side_call(weaker, withheld, symmetry, values["left"], values["right"],
+                                noise_assumed),
         # Spread over repetitions: max − min (0 for a single performance).
         "left_spread_mm": float(np.nanmax(lefts) - np.nanmin(lefts)) if lefts else None,
         "right_spread_mm": float(np.nanmax(rights) - np.nanmin(rights)) if rights else None,
@@ -118,8 +132,15 @@ def movement_summary(reps: list[PerformanceScore]) -> dict:
     }
 
 
+#: Why a movement whose sides differ beyond normal variation names no side.
+UNDECIDED_WITHIN_NOISE = ("undecided (the difference is within the noise and the repetitions' "
+                          "spread)")
+
+
 def _side_call(weaker: str | None, withheld: str | None, symmetry: float | None,
-               left_mm: float, right_mm: float) -> str:
+               left_mm: float, right_mm: float, noise_assumed: bool) -> str:
+    """A movement summary's weaker side or, in words, why none: as
+    :attr:`facescore.scores.PerformanceScore.side_call` says it of one performance."""
     if weaker:
         return weaker
     if withheld:
@@ -127,7 +148,24 @@ def _side_call(weaker: str | None, withheld: str | None, symmetry: float | None,
     if symmetry is None:
         return "not compared"
     return (within_normal_variation(symmetry, left_mm, right_mm)
-            or "undecided (the difference is within the noise and the repetitions' spread)")
+            or (NOT_NAMED_NOISE_ASSUMED if noise_assumed else UNDECIDED_WITHIN_NOISE))
+
+
+def _no_side_named(compared: dict[str, dict], calls: set[str], withheld: list[str]) -> str:
+    """Why the summary names no affected side, in words after :data:`NO_CONSISTENT_SIDE`."""
+    if len(calls) > 1:
+        return ": the movements disagree"
+    if calls:
+        return f": only one movement found the {next(iter(calls))} side weaker"
+    if withheld:
+        return f": no side could be named ({'; '.join(withheld)})"
+    undecided = {m["side_call"] for m in compared.values()
+                 if m["side_call"].startswith("undecided")}
+    if NOT_NAMED_NOISE_ASSUMED in undecided:
+        return f": undecided, {NOISE_WITHHELD}"
+    if undecided:
+        return ": the differences are within the measurement's uncertainty"
+    return ": the sides moved alike within normal variation"
 
 
 def _overall_symmetry(movements: list[dict]) -> uncertainty.Interval | None:
@@ -187,15 +225,7 @@ def summary_estimates(performances: list[PerformanceScore], rest: dict) -> dict:
     affected = affected_side(compared)
     calls = {m["weaker_side"] for m in compared.values() if m["weaker_side"]}
     withheld = sorted({m["side_withheld"] for m in compared.values() if m["side_withheld"]})
-    note = None
-    if affected is None:
-        note = (NO_CONSISTENT_SIDE + (": the movements disagree" if len(calls) > 1 else
-                                      f": no side could be named ({'; '.join(withheld)})"
-                                      if not calls and withheld else
-                                      ": the sides moved alike within the measurement's "
-                                      "uncertainty and normal variation" if not calls else
-                                      f": only one movement found the {next(iter(calls))} "
-                                      "side weaker"))
+    note = None if affected else NO_CONSISTENT_SIDE + _no_side_named(compared, calls, withheld)
 
     def ratio(movement: str) -> float | None:
         m = compared.get(movement)
@@ -225,8 +255,8 @@ def summary_estimates(performances: list[PerformanceScore], rest: dict) -> dict:
                   "a one-sided scale is not estimated" if len(calls) > 1 else
                   f"only one movement names a weaker side ({next(iter(calls))}): a "
                   "one-sided scale needs an affected side")
-        estimates: dict = {"efface_dynamic": {"withheld": reason},
-                           "sunnybrook_voluntary": {"withheld": reason}}
+        estimates: dict = {scale: _withheld(scale, reason)
+                           for scale in ("efface_dynamic", "sunnybrook_voluntary")}
     else:
         estimates = {"efface_dynamic": _efface_estimate(measured),
                      "sunnybrook_voluntary": _sunnybrook_estimate(measured)}
@@ -242,8 +272,8 @@ def summary_estimates(performances: list[PerformanceScore], rest: dict) -> dict:
                      "not compare with the other side)",
         }
     else:
-        estimates["house_brackmann"] = {
-            "withheld": "needs an affected side and both brow raise and smile measured"}
+        estimates["house_brackmann"] = _withheld(
+            "house_brackmann", "needs an affected side and both brow raise and smile measured")
     overall = _overall_symmetry(list(compared.values()))
     out = {
         "overall_symmetry": (float(np.clip(overall.value, 0, 100)) if overall else

@@ -259,12 +259,12 @@ class PerformanceScore:
         talking, or the sides were not compared."""
         if self.weaker_side:
             return self.weaker_side
+        if TALKING_FLAG in self.flags:
+            return "not named (made while talking)"
         if not self.scored:
             return "not named (not scored: see its notes)"
         if self.symmetry_pct is None:
             return f"not compared ({TOO_SMALL_TEXT})"
-        if TALKING_FLAG in self.flags:
-            return "not named (made while talking)"
         if CROSS_CHECK_FLAG in self.flags:
             return f"undecided ({CROSS_CHECK_FLAG})"
         normal = within_normal_variation(self.symmetry_pct, self.left.excursion_mm,

@@ -40,6 +40,7 @@ from scipy.ndimage import median_filter
 
 from . import recognition
 from .anatomy import SIDES
+from .display import signed
 from .errors import FacescoreError
 from .protocol import MOVEMENTS, REGION, a_name
 
@@ -498,7 +499,10 @@ def detect_events(frames: pd.DataFrame, detector: Detector = Detector()
             continue
         flags, scored = _quality(frames, event, detector)
         if talking[event.start:event.stop].mean() > 0.5:
-            flags = (*flags, TALKING_FLAG)
+            # Speech moves the lips, cheeks and brows beyond the resting noise the intervals
+            # know of: listed with its excursions, but not scored (no symmetry, no side, left
+            # out of the summary), so that ``scored`` says what the summary reads.
+            flags, scored = (*flags, TALKING_FLAG), False
         if event.stop >= len(t):
             flags = (*flags, "not back at rest when the recording ended")
         reps[event.movement] += 1
@@ -706,6 +710,10 @@ def blink_min_share(frame_step_s: float) -> float:
 BLINK_NORMAL_DIFFERENCE = 0.15
 #: Confidence of the interval on the median per-blink difference.
 BLINK_CONFIDENCE = 0.95
+#: Recordings shorter than this, s, give no blink rate.
+MIN_RATE_S = 30.0
+#: Fewer blinks seen by both eyes than this, and their spread (middle half) is not shown.
+MIN_SPREAD_BLINKS = 4
 
 
 def less_complete_eye(difference: np.ndarray) -> tuple[list[float] | None, str | None, str]:
@@ -759,7 +767,10 @@ def blink_summary(blinks: list[Blink], duration_s: float) -> dict:
     An eye is named as closing less only as :func:`less_complete_eye` allows.
     """
     out: dict = {"count": len(blinks),
-                 "rate_per_min": 60.0 * len(blinks) / duration_s if duration_s > 0 else None}
+                 # Healthy faces blink 10-20 times a minute, so a shorter recording holds too
+                 # few for a rate (one blink in 2.4 s is no "25 a minute").
+                 "rate_per_min": (60.0 * len(blinks) / duration_s if duration_s >= MIN_RATE_S
+                                  else None)}
     paired = [b for b in blinks if all(b.completeness.get(side) is not None for side in SIDES)]
     out["completeness_blinks"] = len(paired)
     for side in SIDES:
@@ -777,8 +788,9 @@ def blink_summary(blinks: list[Blink], duration_s: float) -> dict:
     out["less_complete_reason"] = reason
     out["less_complete_call"] = (
         f"the {less_complete} eye closes less: left minus right per blink "
-        f"{100 * out['completeness_left_minus_right']:+.0f} % (95 % interval "
-        f"{100 * interval[0]:+.0f} to {100 * interval[1]:+.0f} %, {len(difference)} blinks)"
+        f"{signed(100 * out['completeness_left_minus_right'])} % (95 % interval "
+        f"{signed(100 * interval[0])} to {signed(100 * interval[1])} %, "
+        f"{len(difference)} blinks)"
         if less_complete else f"no eye named as closing less: {reason}")
     lags = [b.lag_s for b in blinks if b.lag_s is not None]
     out["median_lag_s"] = float(np.median(lags)) if lags else None

@@ -286,7 +286,8 @@ class VideoSource:
         try:
             self._container = av.open(str(self.path))
         except (av.FFmpegError, UnicodeDecodeError, OSError) as exc:
-            raise SourceError(f"not a readable video: {self.path} ({_reason(exc)})") from exc
+            reason = (MISSING_INDEX if _mp4_index_missing(self.path) else _reason(exc))
+            raise SourceError(f"not a readable video: {self.path} ({reason})") from exc
         if not self._container.streams.video:
             audio_only = bool(self._container.streams.audio)
             self._container.close()
@@ -550,6 +551,41 @@ def open_source(spec: str | Path | int, mirrored: bool = False,
     if path.suffix.lower() in IMAGE_SUFFIXES:
         return ImageSource(path, mirrored=mirrored, max_side=max_side)
     return VideoSource(path, mirrored=mirrored, max_side=max_side)
+
+
+#: Why an MP4/MOV file that ends before its index cannot be read at all.
+MISSING_INDEX = ("cut short before its index: an MP4 or MOV file's index (its 'moov' box), "
+                 "which phones and cameras write at the end, is missing, and without it no "
+                 "frame can be found")
+
+
+def _mp4_index_missing(path: Path) -> bool:
+    """An ISO media file (MP4, MOV, M4V, 3GP: it starts with an ``ftyp`` box) whose top-level
+    boxes end without a ``moov`` box, or with a box cut short before it: a recording copied
+    or uploaded only in part, where the camera writes the index last."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            offset, first = 0, True
+            while offset + 8 <= size:
+                handle.seek(offset)
+                header = handle.read(16)
+                length, kind = int.from_bytes(header[:4], "big"), header[4:8]
+                if first and kind != b"ftyp":
+                    return False  # not an ISO media file: FFmpeg's own reason stands
+                first = False
+                if kind == b"moov":
+                    return False
+                if length == 1:  # a 64-bit length follows the type
+                    length = int.from_bytes(header[8:16], "big")
+                elif length == 0:  # the box runs to the end of the file
+                    return True
+                if length < 8 or offset + length > size:
+                    return True  # cut inside this box, before any index
+                offset += length
+    except OSError:
+        return False
+    return not first
 
 
 def _reason(exc: BaseException) -> str:

@@ -122,6 +122,9 @@ def test_per_video_table_gives_quality_rest_symmetry_blinks_and_provenance(local
         assert (by_gain.diff().dropna() > 0).all(), (movement, by_gain.to_dict())
         weakest = videos[videos["gain"] == 0.3]
         assert (weakest[f"{movement}_weaker_side"] == "right").all(), movement
+        # Where no side is named the table says why, as the report does.
+        unnamed = videos[videos[f"{movement}_weaker_side"].isna()]
+        assert unnamed[f"{movement}_side_call"].str.len().gt(0).all(), movement
         assert (videos[f"{movement}_symmetry_low_pct"] <= videos[f"{movement}_symmetry_pct"]).all()
     assert videos["eye_closure_symmetry_pct"].isna().all()
     assert (videos["eye_closure_scored_repetitions"] == 0).all()

@@ -103,6 +103,42 @@ def test_ctrl_c_stops_cleanly_with_its_landmark_worker(phantom_video, tmp_path):
     assert not out.exists()
 
 
+def test_a_reader_that_leaves_early_gets_no_traceback(phantom_video, tmp_path):
+    """``facescore analyze … | head``: the report is written; the closed pipe ends the
+    command quietly, as a process killed by SIGPIPE, not with a BrokenPipeError traceback."""
+    out = tmp_path / "out"
+    process = subprocess.Popen([sys.executable, "-m", "facescore", "analyze", str(phantom_video),
+                                "-o", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # the reader is gone before the first line
+    stderr = process.stderr.read().decode()
+    process.wait(timeout=120)
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr
+    assert process.returncode == 128 + signal.SIGPIPE
+    assert (out / "report.json").exists()
+
+
+def test_a_report_of_another_recording_is_not_overwritten_unasked(phantom_video, tmp_path,
+                                                                  capsys):
+    """Patient B's report written into patient A's folder is refused before any work (A's
+    report left whole); --overwrite replaces it, and a re-run of the same file replaces its
+    own."""
+    import shutil
+
+    other = tmp_path / "patient_b.mp4"
+    shutil.copyfile(phantom_video, other)
+    out = tmp_path / "patient_a"
+    assert main(["analyze", str(phantom_video), "-o", str(out), "-q"]) == 0
+    before = (out / "report.json").read_bytes()
+    capsys.readouterr()
+    assert main(["analyze", str(other), "-o", str(out), "-q"]) == EXIT_INPUT
+    err = capsys.readouterr().err.strip()
+    assert "holds the report of" in err and phantom_video.name in err and "\n" not in err
+    assert (out / "report.json").read_bytes() == before
+    assert main(["analyze", str(other), "-o", str(out), "-q", "--overwrite"]) == 0
+    assert json.loads((out / "report.json").read_text())["input"]["path"].endswith(other.name)
+    assert main(["analyze", str(other), "-o", str(out), "-q"]) == 0
+
+
 def test_help_and_parser_load_no_numerical_library():
     """--help (and so Ctrl-C while the command starts) must not wait for numpy, scipy, OpenCV
     or pandas: measured in a fresh interpreter, as the command starts."""

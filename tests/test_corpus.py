@@ -360,7 +360,7 @@ def test_photo_with_several_faces_says_which_was_measured(corpus, tmp_path, caps
 BAD = {
     "zero_bytes": "empty", "text": "not a readable video", "random_bytes": "not a readable",
     "truncated_to_nothing": "no decodable frames", "truncated_too_early": "too short",
-    "truncated_no_index": "not a readable video",
+    "truncated_no_index": "cut short before its index",
     "audio_only": "only sound", "one_frame": "too short", "too_short": "too short",
     "huge_video": "larger than facescore reads", "huge_image": "larger than facescore reads",
     "no_face": "no face", "text_as_photo": "not a readable image", "folder": "folder",

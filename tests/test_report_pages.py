@@ -15,7 +15,7 @@ from test_app_support import headless_chromium
 from facescore import history
 from facescore.analysis import analyze
 from facescore.cli import main
-from facescore.display import NONE, number
+from facescore.display import NONE, number, signed
 from facescore.report import write_outputs
 
 PHONE_PX = 420
@@ -128,6 +128,18 @@ def test_numbers_read_cleanly():
     assert number(-0.04) == "0.0" and number(-0.0, 2) == "0.00"
     assert number(None) == NONE and number(float("nan")) == NONE
     assert number(12.345, 1, " %") == "12.3 %"
+    # A difference keeps its sign, but one that rounds to zero has none ("-0 %" read oddly).
+    assert signed(-0.4) == "0" and signed(0.3) == "0" and signed(-2.6) == "-3"
+    assert signed(4.04, 1, " %") == "+4.0 %" and signed(None) == NONE
+
+
+def test_a_short_recording_gives_no_blink_rate():
+    """One blink in 2.4 s is no "25 a minute"."""
+    from facescore.segments import MIN_RATE_S, Blink, blink_summary
+
+    one = [Blink(1.0, 0.2, {"left": 0.8, "right": 0.7}, {"left": 0.1, "right": 0.1})]
+    assert blink_summary(one, 2.4)["rate_per_min"] is None
+    assert blink_summary(one * 10, MIN_RATE_S)["rate_per_min"] == pytest.approx(20.0)
 
 
 def test_history_prints_dashes_not_nan(tmp_path, capsys):

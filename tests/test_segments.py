@@ -249,6 +249,7 @@ def test_talking_is_flagged():
     found = detect_movements(frames)
     assert [s.label for s in found] == ["brow_raise"]
     assert "performed while talking" in found[0].flags
+    assert not found[0].scored  # what the summary reads: speech is beyond the resting noise
 
 
 def test_a_blink_caught_mid_way_by_one_frame_counts_once():
@@ -286,17 +287,22 @@ def test_a_performance_names_its_weaker_side_or_says_why_not(left, right, noise_
 
 
 def test_a_movement_made_while_talking_says_so_instead_of_a_side():
-    from dataclasses import replace
-
+    """Listed with its excursions, unscored as detection leaves it: no symmetry, no side, and
+    the summary counts it without reading it, as the per-performance rows say."""
+    from facescore.scales import movement_summary
     from facescore.segments import TALKING_FLAG
 
     frames = table(4.0)
     t = frames["t_s"].to_numpy()
     add(frames, "brow_lift", "left", bump(t, 1.0, 0.4, 0.8, 5.0))
     add(frames, "brow_lift", "right", bump(t, 1.0, 0.4, 0.8, 2.0))
-    score = _score_performance(frames, "brow_raise", 1, 0.9, 2.8,
+    score = _score_performance(frames, "brow_raise", 1, 0.9, 2.8, scored=False,
                                noise={"left": 0.1, "right": 0.1}, flags=(TALKING_FLAG,))
-    assert "talking" in replace(score, weaker_side=None).side_call
+    assert score.left.excursion_mm > 2 * score.right.excursion_mm > 0
+    assert score.symmetry_pct is None and score.weaker_side is None
+    assert "talking" in score.side_call
+    summary = movement_summary([score])
+    assert summary["repetitions"] == 1 and summary["scored_repetitions"] == 0
 
 
 @pytest.mark.parametrize("landmark_left, landmark_right, named", [
@@ -404,6 +410,14 @@ def test_the_summary_says_why_no_side_was_named_when_none_could_be():
     summary = summary_estimates(_brow_and_smile(0.4, None), rest)  # no rest measured
     assert summary["affected_side"] is None
     assert "too little rest" in summary["note"]
+    # Sides 30 % apart whose intervals, from an assumed noise, do not part: each movement and
+    # the summary give that reason, as each performance does, not "the sides moved alike".
+    close = _brow_and_smile(0.7, None)
+    assert all(p.side_call.startswith("undecided (too little rest") for p in close)
+    summary = summary_estimates(close, rest)
+    assert [m["side_call"] for m in summary["per_movement"].values()] == [
+        p.side_call for p in close]
+    assert "too little rest" in summary["note"] and "alike" not in summary["note"]
 
 
 def test_one_sided_scales_are_withheld_when_the_movements_name_different_sides():
@@ -427,8 +441,9 @@ def test_one_sided_scales_are_withheld_when_the_movements_name_different_sides()
     assert summary["affected_side"] is None and "disagree" in summary["note"]
     for scale in ("efface_dynamic", "sunnybrook_voluntary", "house_brackmann"):
         assert "withheld" in summary["estimates"][scale], scale
+        assert "_" not in summary["estimates"][scale]["name"]  # the report's row names it
     alike = summary_estimates(_brow_and_smile(1.0, noise), rest)
-    assert alike["affected_side"] is None
+    assert alike["affected_side"] is None and "alike within normal variation" in alike["note"]
     assert alike["estimates"]["efface_dynamic"]["mean"] == 100.0
 
 

@@ -126,8 +126,10 @@ def time_series(frames: pd.DataFrame, segments: list[Segment],
 
 
 def excursion_bars(performances, width_in: float = 6.0, fontsize: float = 9) -> bytes:
-    """Per-movement median excursion, left vs right, with every repetition as a dot and each
-    repetition's 95 % interval as a line through it.
+    """Per-movement median excursion of the scored repetitions, left vs right, with each
+    scored repetition as a dot and its 95 % interval as a line through it; a repetition not
+    scored (made while talking, masked, too noisy) is a hollow dot in its side's colour, kept
+    out of the bar as the summary keeps it out.
 
     Parameters
     ----------
@@ -136,25 +138,41 @@ def excursion_bars(performances, width_in: float = 6.0, fontsize: float = 9) -> 
     fontsize : float
         Size of the labels, points.
     """
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
     present = [m for m in MOVEMENTS if any(p.movement == m for p in performances)]
     figure, ax = new_figure(width_in, 2.8 * max(1.0, 6.0 / width_in) ** 0.5)
     x = np.arange(len(present))
+    any_unscored = False
     for offset, side in ((-0.18, "left"), (0.18, "right")):
-        values = [[getattr(p, side).excursion_mm for p in performances if p.movement == m]
-                  for m in present]
-        ax.bar(x + offset, [np.nanmedian(v) for v in values], width=0.34,
-               color=SIDE_COLOURS[side], alpha=0.8, label=f"patient's {side}")
         for i, movement in enumerate(present):
-            scores = [getattr(p, side) for p in performances if p.movement == movement]
-            for score in scores:
+            reps = [p for p in performances if p.movement == movement]
+            scored = [getattr(p, side) for p in reps if p.scored]
+            values = [s.excursion_mm for s in scored]
+            if np.isfinite(values).any():
+                ax.bar(x[i] + offset, np.nanmedian(values), width=0.34,
+                       color=SIDE_COLOURS[side], alpha=0.8)
+            for score in scored:
                 if np.isfinite(score.low_mm):
                     ax.plot([x[i] + offset] * 2, [score.low_mm, score.high_mm], color="k",
                             lw=0.8, zorder=3)
-            ax.scatter(np.full(len(values[i]), x[i] + offset), values[i], color="k", s=8,
-                       zorder=4)
+            ax.scatter(np.full(len(values), x[i] + offset), values, color="k", s=8, zorder=4)
+            others = [getattr(p, side).excursion_mm for p in reps if not p.scored]
+            any_unscored |= bool(others)
+            ax.scatter(np.full(len(others), x[i] + offset), others, s=16, zorder=4,
+                       facecolors="none", edgecolors=SIDE_COLOURS[side], linewidths=1.0)
+    # Bars start at zero; a movement with no scored repetition keeps its place.
+    ax.set_xlim(-0.6, len(present) - 0.4)
+    ax.set_ylim(bottom=min(0.0, ax.get_ylim()[0]))
+    handles = [Patch(facecolor=SIDE_COLOURS[side], alpha=0.8, label=f"patient's {side}")
+               for side in ("left", "right")]
+    if any_unscored:
+        handles.append(Line2D([], [], marker="o", linestyle="", markerfacecolor="none",
+                              markeredgecolor="0.4", label="not scored"))
     ax.set_xticks(x, [m.replace("_", " ") for m in present], fontsize=fontsize)
     ax.set_ylabel("excursion (mm)", fontsize=fontsize)
     ax.tick_params(labelsize=fontsize)
-    ax.legend(fontsize=fontsize - 1)
+    ax.legend(handles=handles, fontsize=fontsize - 1)
     figure.tight_layout()
     return _png(figure)

@@ -16,9 +16,9 @@ import numpy as np
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ..analysis import Analysis
-from ..display import NONE, number
+from ..display import NONE, number, signed
 from ..outputs import atomic_directory
-from ..segments import rest_mask
+from ..segments import MIN_SPREAD_BLINKS, TALKING_FLAG, rest_mask
 from ..table import write_table
 from ..uncertainty import NORMAL_SYMMETRY_PCT
 from . import figures, keyframes
@@ -63,6 +63,9 @@ def _environment() -> Environment:
     env = Environment(loader=PackageLoader("facescore.report", "templates"),
                       autoescape=select_autoescape(["html", "j2"]))
     env.globals["normal_symmetry_pct"] = NORMAL_SYMMETRY_PCT
+    env.globals["min_spread_blinks"] = MIN_SPREAD_BLINKS
+    env.globals["signed"] = signed
+    env.globals["talking_flag"] = TALKING_FLAG
     return env
 
 
