@@ -124,6 +124,28 @@ def test_no_lid_within_the_search_is_no_reading():
     assert np.isnan(reading(int(np.ceil(widest)) + 2))
 
 
+def test_a_lid_can_close_all_the_way_at_the_centre_of_a_curved_eye(monkeypatch):
+    """The lid search reaches down to the eye's central resting gap (the lid meeting the lower
+    lid where they are furthest apart), not only to the mean gap of the central lid points:
+    bounded by the mean, every complete blink of mahie's webcam read 93.5 % closed."""
+    from facescore import eyelids
+
+    rest = normalise_contrast(_eye_picture(25.0)).astype(np.float32)
+    upper = np.array([[20.0, 25.0], [40.0, 25.0], [60.0, 25.0]])
+    lower = np.array([[20.0, 37.0], [40.0, 40.0], [60.0, 37.0]])  # deepest at the centre
+    model = eye_model(rest, upper, lower)
+    central_gap = float((model.lower - model.margin).max())
+    assert central_gap > model.aperture + 1
+    bounds = []
+    real = eyelids.best_shift
+    monkeypatch.setattr(eyelids, "best_shift", lambda *args, **kwargs: (
+        bounds.append(args[2:4]), real(*args, **kwargs))[1])
+    read_lid(model, rest)
+    lid_search = bounds[-1]  # registration first, then the lid
+    assert lid_search[1] == pytest.approx(central_gap)
+    assert lid_search[0] == pytest.approx(TRAVEL_SEARCH[0] * model.aperture)
+
+
 def test_hysteresis_needs_the_on_level_and_ends_below_off():
     signal = np.array([0, 0.8, 2.5, 1.0, 0.9, 0.2, 0, 1.5, 0.1])
     assert hysteresis(signal, on=2.0, off=0.7) == [(1, 5)]
