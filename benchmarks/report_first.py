@@ -11,8 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-#: The report calls a side weaker only below this symmetry, %: a truer phantom side is "none".
-NORMAL_SYMMETRY_PCT = 88
+from facescore.uncertainty import NORMAL_SYMMETRY_PCT  # no side weaker above it: "none"
 
 
 def inside(value: float, low, high) -> bool | None:

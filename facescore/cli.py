@@ -243,15 +243,41 @@ def _percent(value: float, low: float | None, high: float | None) -> str:
 
 def _symmetry(performance) -> str:
     """A performance's symmetry as printed: a percentage, or why there is none."""
-    from .segments import TALKING_FLAG
+    from .scores import not_scored_text
 
     if performance.symmetry_pct is not None:
         return _percent(performance.symmetry_pct, performance.symmetry_low_pct,
                         performance.symmetry_high_pct)
     if not performance.scored:
-        return ("not scored (made while talking)" if TALKING_FLAG in performance.flags
-                else "not scored (too noisy, masked or implausible: see the notes)")
+        return not_scored_text(performance.flags, see="the notes")
     return "too small to compare"
+
+
+def _blink_lines(blinks: dict) -> list[str]:
+    """The blink summary as printed (:func:`facescore.segments.blink_summary`): the count and
+    rate, each eye's median completeness with the per-blink difference (and its middle half
+    from enough blinks), and which eye closes less; nothing without blinks."""
+    from .display import signed
+    from .segments import MIN_SPREAD_BLINKS
+
+    if not blinks.get("count"):
+        return []
+    line = f"{blinks['count']}"
+    if blinks.get("rate_per_min"):
+        line += f" ({blinks['rate_per_min']:.0f}/min)"
+    completeness = ", ".join(f"{side} {100 * blinks[f'completeness_{side}']:.0f} %"
+                             for side in ("left", "right")
+                             if blinks.get(f"completeness_{side}") is not None)
+    if not completeness:
+        return [line]
+    spread = ""
+    if blinks["completeness_blinks"] >= MIN_SPREAD_BLINKS:
+        low, high = blinks["completeness_left_minus_right_iqr"]
+        spread = f", middle half {signed(100 * low)} to {signed(100 * high)} %"
+    line += (f"; median completeness {completeness} on the {blinks['completeness_blinks']} "
+             f"seen by both eyes (left minus right per blink "
+             f"{signed(100 * blinks['completeness_left_minus_right'])} %{spread})")
+    return [line, blinks["less_complete_call"]]
 
 
 def _check_analyze_inputs(args: argparse.Namespace) -> None:
@@ -275,9 +301,8 @@ def _check_analyze_inputs(args: argparse.Namespace) -> None:
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     from .analysis import analyze
-    from .display import number, signed
+    from .display import number
     from .report import write_outputs
-    from .segments import MIN_SPREAD_BLINKS
 
     _check_analyze_inputs(args)
     with _progress("analysing", not args.quiet) as progress:
@@ -313,22 +338,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
               f"({summary.get('affected_side_support', 'the movements agree')})")
     elif summary.get("note"):
         print(f"summary: {summary['note']}")
-    blinks = analysis.blink_summary
-    if blinks.get("count"):
-        completeness = ", ".join(f"{side} {100 * blinks[f'completeness_{side}']:.0f} %"
-                                 for side in ("left", "right")
-                                 if blinks.get(f"completeness_{side}") is not None)
-        print(f"blinks: {blinks['count']}"
-              + (f" ({blinks['rate_per_min']:.0f}/min)" if blinks.get("rate_per_min") else "")
-              + (f"; median completeness {completeness} on the "
-                 f"{blinks['completeness_blinks']} seen by both eyes (left minus right per "
-                 f"blink {signed(100 * blinks['completeness_left_minus_right'])} %"
-                 + (", middle half " + " to ".join(
-                     signed(100 * v) for v in blinks["completeness_left_minus_right_iqr"])
-                    + " %" if blinks["completeness_blinks"] >= MIN_SPREAD_BLINKS else "")
-                 + ")" if completeness else ""))
-        if completeness:
-            print(f"blinks: {blinks['less_complete_call']}")
+    for line in _blink_lines(analysis.blink_summary):
+        print(f"blinks: {line}")
     if analysis.measurement.info.kind == "image":
         shown = analysis.rest.get("expression")
         print("a photo: " + (f"the face shows {', '.join(shown).replace('_', ' ')}, not rest: "

@@ -15,9 +15,9 @@ from .scores import (
     NOISE_WITHHELD,
     NOT_NAMED_NOISE_ASSUMED,
     PerformanceScore,
+    no_side_because,
     side_withheld,
     symmetry_pct,
-    within_normal_variation,
 )
 
 #: Fewer measured items than these and an estimate is withheld.
@@ -147,8 +147,7 @@ def _side_call(weaker: str | None, withheld: str | None, symmetry: float | None,
         return f"undecided ({withheld})"
     if symmetry is None:
         return "not compared"
-    return (within_normal_variation(symmetry, left_mm, right_mm)
-            or (NOT_NAMED_NOISE_ASSUMED if noise_assumed else UNDECIDED_WITHIN_NOISE))
+    return no_side_because(symmetry, left_mm, right_mm, noise_assumed, UNDECIDED_WITHIN_NOISE)
 
 
 def _no_side_named(compared: dict[str, dict], calls: set[str], withheld: list[str]) -> str:

@@ -267,13 +267,9 @@ class PerformanceScore:
             return f"not compared ({TOO_SMALL_TEXT})"
         if CROSS_CHECK_FLAG in self.flags:
             return f"undecided ({CROSS_CHECK_FLAG})"
-        normal = within_normal_variation(self.symmetry_pct, self.left.excursion_mm,
-                                         self.right.excursion_mm)
-        if normal:
-            return normal
-        if NOISE_ASSUMED_FLAG in self.flags:
-            return NOT_NAMED_NOISE_ASSUMED
-        return "undecided (the difference is within this recording's noise)"
+        return no_side_because(self.symmetry_pct, self.left.excursion_mm,
+                               self.right.excursion_mm, NOISE_ASSUMED_FLAG in self.flags,
+                               "undecided (the difference is within this recording's noise)")
 
     @property
     def comparable(self) -> bool:
@@ -291,6 +287,23 @@ def within_normal_variation(symmetry: float, left_mm: float, right_mm: float) ->
         return ("neither (within normal variation: the sides differ by less than "
                 f"{DEADBAND_MM:g} mm)")
     return None
+
+
+def not_scored_text(flags: tuple[str, ...] | list[str], see: str) -> str:
+    """Why a performance not scored has no symmetry, in words, from its flags; ``see``: where
+    its notes are (the terminal's lines below it, the report's ⚠)."""
+    if TALKING_FLAG in flags:
+        return "not scored (made while talking)"
+    return f"not scored (too noisy, masked or implausible: see {see})"
+
+
+def no_side_because(symmetry: float, left_mm: float, right_mm: float, noise_assumed: bool,
+                    undecided: str) -> str:
+    """Why compared sides that no check withheld name no weaker side: within normal variation,
+    an interval resting on an assumed noise, else ``undecided`` (the interval did not clear).
+    One wording for a performance and for a movement over its repetitions."""
+    return (within_normal_variation(symmetry, left_mm, right_mm)
+            or (NOT_NAMED_NOISE_ASSUMED if noise_assumed else undecided))
 
 
 def symmetry_pct(left_mm: float, right_mm: float) -> float | None:

@@ -18,7 +18,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from ..analysis import Analysis
 from ..display import NONE, number, signed
 from ..outputs import atomic_directory
-from ..segments import MIN_SPREAD_BLINKS, TALKING_FLAG, rest_mask
+from ..scores import not_scored_text
+from ..segments import MIN_SPREAD_BLINKS, rest_mask
 from ..table import write_table
 from ..uncertainty import NORMAL_SYMMETRY_PCT
 from . import figures, keyframes
@@ -65,7 +66,7 @@ def _environment() -> Environment:
     env.globals["normal_symmetry_pct"] = NORMAL_SYMMETRY_PCT
     env.globals["min_spread_blinks"] = MIN_SPREAD_BLINKS
     env.globals["signed"] = signed
-    env.globals["talking_flag"] = TALKING_FLAG
+    env.globals["not_scored_text"] = not_scored_text
     return env
 
 
