@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
+from facescore import eyelids
 from facescore.eyelids import TRAVEL_SEARCH, eye_model, read_lid
 from facescore.motion import area_reduce, choose_results, normalise_contrast, working_picture
 from facescore.segments import hysteresis, turning_points
@@ -39,6 +40,26 @@ def test_area_reduce_is_opencvs_area_average(factor):
     h, w = region.shape[0] // factor, region.shape[1] // factor
     expected = cv2.resize(region[:h * factor, :w * factor], (w, h), interpolation=cv2.INTER_AREA)
     assert np.array_equal(area_reduce(region, factor), expected)
+
+
+@pytest.mark.parametrize("per_column", [False, True])
+def test_lid_band_costs_inside_the_picture_equal_the_masked_ones_to_the_bit(per_column):
+    """The shortcut for a band that stays inside the picture gives the masked computation's
+    costs exactly (same numbers, so that a faster measure changes no reading), for shifts
+    common to all columns and per column."""
+    rng = np.random.default_rng(3)
+    rest = rng.uniform(0, 255, (40, 30)).astype(np.float32)
+    current = rng.uniform(0, 255, (40, 30)).astype(np.float32)
+    band = eyelids.Band.of(rest, np.full(30, 12.0) + rng.uniform(0, 3, 30), np.full(30, 20.0))
+    trials = np.arange(-3.0, 6.0, 0.25)
+    shifts = trials[:, None] * rng.uniform(0.5, 1.0, 30)[None, :] if per_column else trials
+    per_pixel = (np.asarray(shifts, dtype=np.float32)[:, band.cols] if per_column
+                 else np.asarray(shifts, dtype=np.float32)[:, None])
+    target = np.ascontiguousarray(band.rows[None, :] + per_pixel)  # as band_costs makes it
+    flat = current.ravel()
+    inside = eyelids._inside_costs(band, flat, 30, target)
+    assert np.array_equal(inside, eyelids._masked_costs(band, flat, 30, target))
+    assert np.array_equal(inside, eyelids.band_costs(band, current, shifts))
 
 
 def test_contrast_normalisation_ignores_gain_and_offset():
