@@ -133,6 +133,30 @@ def test_numbers_read_cleanly():
     assert signed(4.04, 1, " %") == "+4.0 %" and signed(None) == NONE
 
 
+def test_a_figure_is_drawn_while_pyplot_is_half_imported(monkeypatch):
+    """The report's figures are drawn in one thread while another may be loading mediapipe,
+    which imports pyplot: a half-imported pyplot (here a module with nothing in it yet) must
+    not fail the drawing, as it once failed a whole command. A pyplot figure is still freed."""
+    import sys
+    import types
+
+    import matplotlib
+
+    from facescore.report import figures
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with monkeypatch.context() as patch:
+        patch.setitem(sys.modules, "matplotlib.pyplot", types.ModuleType("matplotlib.pyplot"))
+        figure, ax = figures.new_figure(2.0, 1.0)
+        ax.plot([0, 1], [0, 1])
+        assert figures._png(figure).startswith(b"\x89PNG")
+    figure, ax = plt.subplots()
+    figures._png(figure)
+    assert not plt.fignum_exists(figure.number)
+
+
 def test_a_short_recording_gives_no_blink_rate():
     """One blink in 2.4 s is no "25 a minute"."""
     from facescore.segments import MIN_RATE_S, Blink, blink_summary

@@ -42,11 +42,13 @@ def _png(figure) -> bytes:
     of two (savefig draws once to find the content's box and again inside it): the rendered
     picture is cropped to the box.
     """
-    import sys
-
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from PIL import Image
 
+    # Only pyplot gives a figure a manager. (Not "is pyplot imported?": mediapipe imports it,
+    # and while the report's pictures thread loads mediapipe this thread could see it half
+    # imported — it did, and the command failed.)
+    made_by_pyplot = getattr(figure.canvas, "manager", None) is not None
     if not isinstance(figure.canvas, FigureCanvasAgg):
         FigureCanvasAgg(figure)
     figure.set_dpi(DPI)
@@ -61,8 +63,10 @@ def _png(figure) -> bytes:
     rgba = np.asarray(canvas.buffer_rgba())[y0:y0 + height, x0:x0 + width]
     buffer = io.BytesIO()
     Image.fromarray(rgba).save(buffer, format="png")
-    if "matplotlib.pyplot" in sys.modules:  # a figure made with pyplot (the diary's) is freed
-        sys.modules["matplotlib.pyplot"].close(figure)
+    if made_by_pyplot:  # pyplot keeps its figures (the diary's) until they are closed
+        import matplotlib.pyplot as plt
+
+        plt.close(figure)
     return buffer.getvalue()
 
 
