@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shlex
 import signal
@@ -299,12 +300,26 @@ def _check_analyze_inputs(args: argparse.Namespace) -> None:
         check_segments_file(args.segments, info.duration_s)
 
 
+def _quietly(work) -> None:
+    """``work()``, any exception dropped (for work done ahead of time that is done again)."""
+    with contextlib.suppress(Exception):
+        work()
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
+    import threading
+
     from .analysis import analyze
     from .display import number
     from .report import write_outputs
+    from .report.writer import prepare
 
     _check_analyze_inputs(args)
+    # The report's libraries load while the landmark model starts (the measuring waits ~0.8 s
+    # for its first frame on a 1080p clip), not after the measuring. A failure there is met
+    # again, and reported, by write_outputs.
+    threading.Thread(target=_quietly, args=(prepare,), name="facescore-prepare-report",
+                     daemon=True).start()
     with _progress("analysing", not args.quiet) as progress:
         analysis = analyze(args.video, mirrored=args.mirrored, segments=args.segments,
                            progress=progress)

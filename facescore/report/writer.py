@@ -8,6 +8,7 @@ nor the staging folder.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,7 +27,8 @@ from . import figures, keyframes
 from .document import report_dict, validate_report
 
 OUTPUT_FILES = ("report.json", "report.html", "frames.parquet", "frames.csv")
-__all__ = ["OUTPUT_FILES", "atomic_directory", "draw_figures", "render_html", "write_outputs"]
+__all__ = ["OUTPUT_FILES", "atomic_directory", "draw_figures", "prepare", "render_html",
+           "write_outputs"]
 
 
 def _key_times(analysis: Analysis) -> dict[str, float]:
@@ -60,6 +62,22 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+def prepare() -> None:
+    """Load what writing a report needs that a measurement does not — matplotlib and its
+    fonts, the page's template, the report schema's validator (~0.4 s on the first call, none
+    after) — so that it can be done while a recording is measured: the command line calls it
+    in a thread while the landmark model's process starts."""
+    from matplotlib import font_manager
+
+    from .document import _validator
+
+    font_manager.findfont(font_manager.FontProperties())
+    figures.new_figure(1.0, 1.0)
+    _environment().get_template("report.html.j2")
+    _validator()
+
+
+@functools.cache
 def _environment() -> Environment:
     env = Environment(loader=PackageLoader("facescore.report", "templates"),
                       autoescape=select_autoescape(["html", "j2"]))
