@@ -51,3 +51,9 @@ RIGID = (168, 6, 197, 195, 5, 4, 122, 351)
 #: movement on real clips), the alae (122, 351: lifted in a smile), the inner canthi (their
 #: patches see the lids, and eye closure then reads as head motion).
 NASAL_RIDGE = (6, 197, 195, 5)
+
+#: The landmarks a report marks on a picture of the face: the brows, the central lid pairs,
+#: the mouth corners and the head-fixed origin's points (the mouth corners' reference).
+MARKED: tuple[int, ...] = tuple(sorted(
+    {*BROW["left"], *BROW["right"], *MOUTH_CORNER.values(), *RIGID}
+    | {i for side in SIDES for pair in LID_CENTRE_PAIRS[side] for i in pair}))

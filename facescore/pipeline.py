@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from . import features, geometry, model_schedule, signals
-from .anatomy import IRIS_CENTRE, SIDES
+from .anatomy import IRIS_CENTRE, MARKED, SIDES
 from .concurrency import prefetch
 from .errors import FaceError
 from .landmark_worker import LandmarkWorker
@@ -57,12 +57,27 @@ class Measurement:
     quality : dict
         face_found_fraction, pose_ok_fraction, max_faces_seen, median_iod_px, small_face,
         n_anchors, implausible_tracks, masked_frames (per region and side).
+    marked_px : (n_frames, len(MARKED) + 2, 2) float32 ndarray or None
+        Where each frame's face was, in frame px (of the decoded size, ``info``'s): the
+        landmarks a report marks (:data:`facescore.anatomy.MARKED`, in that order), then the
+        least and the greatest corner of the whole landmark cloud; NaN without a face. A
+        report draws its key frames from these rather than finding the face again.
     """
 
     frames: pd.DataFrame
     info: SourceInfo
     calibration: Calibration
     quality: dict = field(default_factory=dict)
+    marked_px: np.ndarray | None = None
+
+
+def marked_points(points: np.ndarray | None) -> np.ndarray:
+    """One frame's row of :attr:`Measurement.marked_px` from its (478, 2+) landmarks (frame
+    px), or NaN for a frame without a face."""
+    if points is None:
+        return np.full((len(MARKED) + 2, 2), np.nan, dtype=np.float32)
+    xy = points[:, :2]
+    return np.vstack([xy[list(MARKED)], xy.min(axis=0), xy.max(axis=0)]).astype(np.float32)
 
 
 def _face_row(face, head: np.ndarray, pose: geometry.HeadPose) -> dict:
@@ -128,6 +143,8 @@ class FrameMeasurer:
     def __init__(self) -> None:
         self._chunks: list[pd.DataFrame] = []
         self._recent: list[dict] = []
+        self._marked_chunks: list[np.ndarray] = []
+        self._marked_recent: list[np.ndarray] = []
         self.tracker = AnchoredTracker()
         self._epoch = -1
         self._tracking = False
@@ -155,9 +172,11 @@ class FrameMeasurer:
             self._tracking = False
         row["epoch"] = self._epoch
         self._recent.append(row)
+        self._marked_recent.append(marked_points(None if face is None else face.points))
         if len(self._recent) >= self.CHUNK_FRAMES:
             self._chunks.append(pd.DataFrame(self._recent))
-            self._recent = []
+            self._marked_chunks.append(np.stack(self._marked_recent))
+            self._recent, self._marked_recent = [], []
         return row
 
     def raw_rows(self) -> pd.DataFrame:
@@ -195,7 +214,10 @@ class FrameMeasurer:
             "implausible_tracks": int(self.tracker.n_dropped),
             "masked_frames": masked,
         }
-        return Measurement(table, info, Calibration(scale, float(np.nanmedian(iris))), quality)
+        marked = np.concatenate([*self._marked_chunks, *(
+            [np.stack(self._marked_recent)] if self._marked_recent else [])])
+        return Measurement(table, info, Calibration(scale, float(np.nanmedian(iris))), quality,
+                           marked)
 
 
 #: Videos at least this large (px per frame) and long (frames) get the landmark model in its

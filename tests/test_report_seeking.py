@@ -1,5 +1,5 @@
 """The report's key frames fetched by seeking are the frames, and the pictures, that a
-streaming pass from the start finds."""
+streaming pass from the start finds; their points are the measurement's own."""
 
 from __future__ import annotations
 
@@ -58,3 +58,28 @@ def test_unsure_falls_back_to_streaming(gop_clip):
     grabbed = keyframes.grab_frames(gop_clip, [60.0, 2.0], False)
     expected = seeking.stream_nearest(gop_clip, [2.0, 60.0], False)
     assert all(np.array_equal(grabbed[t], expected[t]) for t in (2.0, 60.0))
+
+
+def test_key_frames_are_drawn_from_the_measurement_without_the_landmark_model(monkeypatch):
+    """With the measurement's marked points the landmark model is not loaded; points measured
+    on frames decoded at half size are drawn where they belong on the full-size picture, and
+    a frame the measurement found no face in is searched for."""
+    from facescore.anatomy import MARKED
+
+    rgb = np.random.default_rng(1).integers(0, 255, (400, 600, 3), dtype=np.uint8)
+    points = np.full((478, 2), np.nan)
+    points[list(MARKED)] = np.random.default_rng(2).uniform([200, 120], [400, 300],
+                                                            (len(MARKED), 2))
+    extent = np.array([[180.0, 80.0], [420.0, 340.0]])
+    row = np.vstack([points[list(MARKED)], extent]) / 2  # measured at 300 x 200 px
+
+    class NoModel:
+        def __init__(self, *args, **kwargs):
+            raise AssertionError("the landmark model was loaded")
+
+    monkeypatch.setattr(keyframes, "FaceTracker", NoModel)
+    drawn = keyframes.annotate_frames({"smile|peak": rgb}, {"smile|peak": row}, (300, 200))
+    assert drawn == {"smile|peak": keyframes.jpeg(keyframes.face_crop(rgb, points,
+                                                                      extent=extent))}
+    with pytest.raises(AssertionError, match="landmark model was loaded"):
+        keyframes.annotate_frames({"smile|peak": rgb}, {"smile|peak": row * np.nan}, (300, 200))

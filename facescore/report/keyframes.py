@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from ..anatomy import BROW, LID_CENTRE_PAIRS, MOUTH_CORNER, RIGID, SIDES
+from ..anatomy import BROW, LID_CENTRE_PAIRS, MARKED, MOUTH_CORNER, RIGID, SIDES
 from ..landmarks import FaceTracker, choose_face
 from ..pipeline import WORKING_MAX_SIDE
 from ..sources import Frame, open_source
@@ -104,15 +105,24 @@ CROP_ASPECT = 1.15
 
 
 def face_crop(rgb: np.ndarray, points: np.ndarray, width_px: int = CROP_WIDTH_PX,
-              pad: float = 0.18) -> np.ndarray:
+              pad: float = 0.18, extent: np.ndarray | None = None) -> np.ndarray:
     """The face cut out and scaled to ``width_px`` wide, its measured points drawn at that
     scale, and labelled R and L on the sides where the patient's right and left are.
 
     The cut is a box of one shape (:data:`CROP_ASPECT`) around the landmark cloud's centre,
     ``pad`` of the face's size wider than it, so that a movement's rest and peak frames come
     out the same size side by side (trimmed only where the frame ends).
+
+    Parameters
+    ----------
+    points : (478, 2) ndarray
+        Landmarks, px of ``rgb`` (only the marked ones are read when ``extent`` is given).
+    extent : (2, 2) ndarray, optional
+        The landmark cloud's least and greatest corner, px; by default ``points``' own.
     """
-    (x0, y0), (x1, y1) = points.min(axis=0), points.max(axis=0)
+    if extent is None:
+        extent = np.array([points.min(axis=0), points.max(axis=0)])
+    (x0, y0), (x1, y1) = extent
     centre_x, centre_y = (x0 + x1) / 2, (y0 + y1) / 2
     half_w = (1 + 2 * pad) * max(x1 - x0, (y1 - y0) / CROP_ASPECT) / 2
     half_h = CROP_ASPECT * half_w
@@ -172,19 +182,53 @@ def jpeg(rgb: np.ndarray) -> bytes:
     return data.tobytes() if ok else b""
 
 
-def annotate_frames(pictures: dict[str, np.ndarray | None]) -> dict[str, bytes]:
+def _from_measurement(marked: np.ndarray | None, size: tuple[int, int],
+                      shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray] | None:
+    """A frame's landmarks (478, 2; NaN but the marked ones) and its cloud's extent (2, 2)
+    in px of a picture of ``shape``, from its row of the measurement's ``marked_px`` (px of
+    ``size``, width by height: the measurement may have decoded a large video smaller);
+    None where the measurement found no face."""
+    if marked is None or not np.isfinite(marked).all():
+        return None
+    scale = np.array([shape[1] / size[0], shape[0] / size[1]])
+    points = np.full((478, 2), np.nan)
+    points[list(MARKED)] = marked[:len(MARKED)] * scale
+    return points, marked[len(MARKED):] * scale
+
+
+def annotate_frames(pictures: dict[str, np.ndarray | None],
+                    marked: dict[str, np.ndarray] | None = None,
+                    size: tuple[int, int] | None = None) -> dict[str, bytes]:
     """JPEG bytes of each picture (frames of one video) with its measured points drawn (None
     pictures skipped).
 
-    The face is searched for in the first picture, by the measurement's own rule, and then
-    followed from picture to picture as the measurement follows it (one landmark call instead
-    of a ~25-window search each: ~0.1 s a 1080p frame); searched for again where it is lost.
+    Parameters
+    ----------
+    marked : dict, optional
+        Per picture, its row of the measurement's ``marked_px`` (see
+        :class:`facescore.pipeline.Measurement`): the points are drawn where the measurement
+        found them, with no landmark model to load and run.
+    size : (int, int)
+        Width and height of the frames the measurement measured, px (with ``marked``).
+
+    Where a picture has no such row, the face is searched for, by the measurement's own rule,
+    in the first picture and then followed from picture to picture as the measurement follows
+    it (one landmark call instead of a ~25-window search each: ~0.1 s a 1080p frame);
+    searched for again where it is lost.
     """
     out = {}
-    with FaceTracker(blendshapes=False) as tracker:
+    with contextlib.ExitStack() as stack:
+        tracker = None
         for index, (name, rgb) in enumerate(pictures.items()):
             if rgb is None:
                 continue
+            measured = _from_measurement((marked or {}).get(name), size, rgb.shape) \
+                if size is not None else None
+            if measured is not None:
+                out[name] = jpeg(face_crop(rgb, measured[0], extent=measured[1]))
+                continue
+            if tracker is None:
+                tracker = stack.enter_context(FaceTracker(blendshapes=False))
             face = tracker.track(Frame.from_rgb(index, 0.0, rgb))
             if face is None:  # the tracker searches only every few frames: here, every time
                 _, face = _measured_face(rgb, tracker)
@@ -193,11 +237,13 @@ def annotate_frames(pictures: dict[str, np.ndarray | None]) -> dict[str, bytes]:
 
 
 def key_frames(path: str | Path, times_s: dict[str, float], mirrored: bool,
-               seek: bool = True) -> dict[str, bytes]:
+               seek: bool = True, marked: dict[str, np.ndarray] | None = None,
+               size: tuple[int, int] | None = None) -> dict[str, bytes]:
     """JPEG bytes of annotated frames read back from a video, by name (``seek``: see
-    :func:`grab_frames`)."""
+    :func:`grab_frames`; ``marked`` and ``size``: see :func:`annotate_frames`)."""
     grabbed = grab_frames(path, list(times_s.values()), mirrored, seek)
-    return annotate_frames({name: grabbed.get(t) for name, t in times_s.items()})
+    return annotate_frames({name: grabbed.get(t) for name, t in times_s.items()}, marked,
+                           size)
 
 
 def photo_images(path: str | Path, mirrored: bool) -> tuple[dict[str, bytes], int]:

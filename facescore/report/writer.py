@@ -136,16 +136,28 @@ def _pictures(analysis: Analysis, input_path: str | Path, frame_source
     if analysis.measurement.info.kind == "image" and frame_source is None:
         photo, n_faces = keyframes.photo_images(input_path, mirrored)
         return {}, photo, n_faces
+    times = _key_times(analysis)
+    info = analysis.measurement.info
+    marked, size = _marked_at(analysis, times), (info.width, info.height)
     if frame_source is None:
         # A damaged file is read from its start: the measurement dropped the frames that
         # depend on a damaged one, which seeking past the damage would not know.
-        damaged = bool(getattr(analysis.measurement.info, "damage", None))
-        images = keyframes.key_frames(input_path, _key_times(analysis), mirrored,
-                                      seek=not damaged)
+        damaged = bool(getattr(info, "damage", None))
+        images = keyframes.key_frames(input_path, times, mirrored, seek=not damaged,
+                                      marked=marked, size=size)
     else:
-        images = keyframes.annotate_frames({name: frame_source(t)
-                                            for name, t in _key_times(analysis).items()})
+        images = keyframes.annotate_frames({name: frame_source(t) for name, t in times.items()},
+                                           marked, size)
     return images, None, 0
+
+
+def _marked_at(analysis: Analysis, times: dict[str, float]) -> dict[str, np.ndarray] | None:
+    """Each key frame's row of the measurement's ``marked_px`` (the frame nearest its time)."""
+    marked = analysis.measurement.marked_px
+    if marked is None or len(marked) != len(analysis.frames):
+        return None
+    t = analysis.frames["t_s"].to_numpy()
+    return {name: marked[int(np.argmin(np.abs(t - time)))] for name, time in times.items()}
 
 
 def write_outputs(analysis: Analysis, input_path: str | Path, out_dir: str | Path,
