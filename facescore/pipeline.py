@@ -71,13 +71,17 @@ class Measurement:
     marked_px: np.ndarray | None = None
 
 
+_MARKED_INDEX = np.array(MARKED)
+_NO_FACE_MARKED = np.full((len(MARKED) + 2, 2), np.nan, dtype=np.float32)
+
+
 def marked_points(points: np.ndarray | None) -> np.ndarray:
     """One frame's row of :attr:`Measurement.marked_px` from its (478, 2+) landmarks (frame
     px), or NaN for a frame without a face."""
     if points is None:
-        return np.full((len(MARKED) + 2, 2), np.nan, dtype=np.float32)
+        return _NO_FACE_MARKED
     xy = points[:, :2]
-    return np.vstack([xy[list(MARKED)], xy.min(axis=0), xy.max(axis=0)]).astype(np.float32)
+    return np.vstack([xy[_MARKED_INDEX], xy.min(axis=0), xy.max(axis=0)]).astype(np.float32)
 
 
 def _face_row(face, head: np.ndarray, pose: geometry.HeadPose) -> dict:
@@ -186,6 +190,11 @@ class FrameMeasurer:
             return pd.DataFrame({"frame": [], "face_found": []})
         return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
 
+    def _marked_rows(self) -> np.ndarray:
+        """Every frame's row of :attr:`Measurement.marked_px` so far."""
+        recent = [np.stack(self._marked_recent)] if self._marked_recent else []
+        return np.concatenate([*self._marked_chunks, *recent])
+
     def finish(self, info: SourceInfo, max_faces: int) -> Measurement:
         """The per-frame table in mm, calibration and quality.
 
@@ -214,10 +223,8 @@ class FrameMeasurer:
             "implausible_tracks": int(self.tracker.n_dropped),
             "masked_frames": masked,
         }
-        marked = np.concatenate([*self._marked_chunks, *(
-            [np.stack(self._marked_recent)] if self._marked_recent else [])])
         return Measurement(table, info, Calibration(scale, float(np.nanmedian(iris))), quality,
-                           marked)
+                           self._marked_rows())
 
 
 #: Videos at least this large (px per frame) and long (frames) get the landmark model in its

@@ -182,13 +182,13 @@ def jpeg(rgb: np.ndarray) -> bytes:
     return data.tobytes() if ok else b""
 
 
-def _from_measurement(marked: np.ndarray | None, size: tuple[int, int],
+def _from_measurement(marked: np.ndarray | None, size: tuple[int, int] | None,
                       shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray] | None:
     """A frame's landmarks (478, 2; NaN but the marked ones) and its cloud's extent (2, 2)
     in px of a picture of ``shape``, from its row of the measurement's ``marked_px`` (px of
     ``size``, width by height: the measurement may have decoded a large video smaller);
-    None where the measurement found no face."""
-    if marked is None or not np.isfinite(marked).all():
+    None without a row or where the measurement found no face."""
+    if marked is None or size is None or not np.isfinite(marked).all():
         return None
     scale = np.array([shape[1] / size[0], shape[0] / size[1]])
     points = np.full((478, 2), np.nan)
@@ -222,8 +222,7 @@ def annotate_frames(pictures: dict[str, np.ndarray | None],
         for index, (name, rgb) in enumerate(pictures.items()):
             if rgb is None:
                 continue
-            measured = _from_measurement((marked or {}).get(name), size, rgb.shape) \
-                if size is not None else None
+            measured = _from_measurement((marked or {}).get(name), size, rgb.shape)
             if measured is not None:
                 out[name] = jpeg(face_crop(rgb, measured[0], extent=measured[1]))
                 continue
