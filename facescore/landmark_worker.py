@@ -147,8 +147,9 @@ class LandmarkWorker:
         self._n_faces_seen: int | None = None
 
     # --- parent side --------------------------------------------------------------------
-    def submit(self, frame: Frame) -> None:
-        """Hand one frame to the worker (at most ``depth`` ahead of :meth:`result`)."""
+    def submit(self, frame: Frame, near: np.ndarray | None = None) -> None:
+        """Hand one frame to the worker (at most ``depth`` ahead of :meth:`result`); ``near``
+        as for :meth:`facescore.landmarks.FaceTracker.track`."""
         if frame.shape != self.frame_size:
             height, width = frame.shape
             raise WorkerError(f"frame {frame.index} is {width}x{height}, not the "
@@ -158,7 +159,10 @@ class LandmarkWorker:
                              offset=slot * self.slot_bytes)
         _write_slot(view, frame)
         del view  # a live view would keep the map from closing
-        self._outbox.send((slot, frame.index, frame.t_s, frame.planar))
+        message = (slot, frame.index, frame.t_s, frame.planar)
+        if near is not None:
+            message += (np.ascontiguousarray(near[:, :2], dtype=np.float32),)
+        self._outbox.send(message)
         self._submitted += 1
 
     def _receive(self):
@@ -175,12 +179,12 @@ class LandmarkWorker:
         """The next frame's face (a FaceObservation, or None when no face), in frame order."""
         return self._receive()[2]
 
-    def track(self, frame: Frame):
+    def track(self, frame: Frame, near: np.ndarray | None = None):
         """The face in this one frame (or None), waiting for it: a drop-in for
         :meth:`facescore.landmarks.FaceTracker.track` where the caller chooses the frames
         (:class:`facescore.model_schedule.SparseLandmarker`, run a stage ahead of the measuring).
         Only the frames asked about are copied to the child."""
-        self.submit(frame)
+        self.submit(frame, near)
         return self.result()
 
     def track_all(self, frames: Iterable[Frame]) -> Iterator[tuple[Frame, object]]:
@@ -253,11 +257,11 @@ def serve(inbox: Connection, outbox: Connection, ring_fd: int) -> None:
             if message is None:
                 outbox.send(("end", tracker.n_faces_seen))
                 return
-            slot, index, t_s, planar = message
+            slot, index, t_s, planar, *near = message
             view = np.frombuffer(ring, dtype=np.uint8, count=slot_bytes,
                                  offset=slot * slot_bytes)
             frame = _read_slot(view, index, t_s, height, width, planar)
-            outbox.send(("face", index, tracker.track(frame)))
+            outbox.send(("face", index, tracker.track(frame, *near)))
 
 
 def main(argv: list[str]) -> int:

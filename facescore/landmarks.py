@@ -260,7 +260,10 @@ class FaceTracker:
         self._set_roi(face)
 
     def _set_roi(self, face: FaceObservation) -> None:
-        xy = face.points[:, :2]
+        self._set_roi_points(face.points)
+
+    def _set_roi_points(self, points: np.ndarray) -> None:
+        xy = points[:, :2]
         (xmin, ymin), (xmax, ymax) = xy.min(axis=0), xy.max(axis=0)
         size = max(xmax - xmin, ymax - ymin) * self.roi_scale
         self._roi = ((xmin + xmax) / 2, (ymin + ymax) / 2, size)
@@ -274,12 +277,18 @@ class FaceTracker:
         faces = _observations(result, x0, y0, w, h)
         return faces[0] if faces else None
 
-    def track(self, frame: Frame) -> FaceObservation | None:
+    def track(self, frame: Frame, near: np.ndarray | None = None) -> FaceObservation | None:
         """Landmarks of the followed face in this frame, or None when there is no face.
 
         Each frame's landmarks come from that frame alone (no temporal filtering); only the
         region of interest follows the face from one frame to the next.
+
+        ``near``: landmarks (frame px) of the followed face in the frame before this one, when
+        the last frame tracked was not that one (:mod:`facescore.model_schedule`): the region
+        of interest is placed from them, as it would have been from that frame's own.
         """
+        if near is not None and self._roi is not None:
+            self._set_roi_points(near)
         face = self._track_roi(frame) if self._roi is not None else None
         if face is None:
             self._roi = None

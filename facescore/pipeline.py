@@ -129,7 +129,7 @@ def _landmarked(frames, tracker: FaceTracker | LandmarkWorker, step: int):
             yield frame, tracker.track(frame)
     else:
         yield from model_schedule.landmark_sparsely(
-            frames, model_schedule.SparseLandmarker(tracker.track, step))
+            frames, model_schedule.SparseLandmarker(tracker.track, step, near=True))
 
 
 class FrameMeasurer:

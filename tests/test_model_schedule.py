@@ -4,6 +4,7 @@ phantom agrees with the model on every frame."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from conftest import fast_spec
@@ -117,3 +118,37 @@ def test_sparse_measurement_agrees_with_every_frame(phantoms, monkeypatch):
     # Measured: changes of at most 0.005 in the ratio; 0.10 is the phantom benchmark's target.
     assert change.max() <= 0.05
     assert sparse_rows["ratio_error"].abs().max() <= 0.10
+
+
+def test_frames_between_are_carried_by_their_pixels():
+    """A face that jumps 2.5 px just after a key frame and then holds: the frames between are
+    where their pixels show it, not a share of the way by time; and the model, called on the
+    next key frame, is told where the face was the frame before."""
+    rng = np.random.default_rng(0)
+    texture = cv2.GaussianBlur(rng.normal(0, 1, SIZE).astype(np.float32), (0, 0), 2.0)
+    texture = (100 + 8 * texture / texture.std()).astype(np.float32)
+    shift = [0.0, 2.5, 2.5, 2.5, 2.5]
+
+    def moved(dx: float) -> np.ndarray:
+        m = np.float32([[1, 0, dx], [0, 1, 0]])
+        return np.clip(cv2.warpAffine(texture, m, SIZE[::-1], flags=cv2.INTER_CUBIC,
+                                      borderMode=cv2.BORDER_REFLECT), 0, 255).astype(np.uint8)
+
+    frames = [Frame(i, i / 30, gray=moved(dx)) for i, dx in enumerate(shift)]
+    face0 = _face(0.0)
+    asked = []
+
+    def model(frame, near=None):
+        asked.append((frame.index, None if near is None else near[:, :2].copy()))
+        face = _face(0.0)
+        face.points[:, 0] += shift[frame.index]
+        return face
+
+    out = list(landmark_sparsely(frames, SparseLandmarker(model, 4, near=True)))
+    assert [f.index for f, _ in out] == [0, 1, 2, 3, 4]
+    for frame, face in out[1:4]:
+        assert face.interpolated
+        error = np.abs(face.points[:, :2] - face0.points[:, :2] - [2.5, 0]).max()
+        assert error < 0.5, (frame.index, error)  # linear blending: 0.6-1.9 px off
+    (index, near), = [a for a in asked if a[0] == 4]
+    assert np.abs(near - face0.points[:, :2] - [2.5, 0]).max() < 0.5
