@@ -519,3 +519,32 @@ def test_a_side_masked_throughout_an_event_held_nothing_and_says_nothing():
         warnings.simplefilter("error")
         assert _above_half_peak_s(np.full(10, np.nan), t, 2, 8) == 0.0
         assert _above_half_peak_s(np.r_[np.zeros(4), 2.0, 2.0, np.zeros(4)], t, 2, 8) > 0
+
+
+def _key_framed(values: np.ndarray, step: int = 4) -> np.ndarray:
+    """``values`` as a key-frame schedule leaves them: read on every ``step``-th frame and
+    blended linearly between."""
+    index = np.arange(len(values))
+    keys = index[::step]
+    return np.interp(index, keys, values[keys])
+
+
+@pytest.mark.parametrize("key_frames", [False, True], ids=["every frame", "key frames"])
+@pytest.mark.parametrize("share, seen", [(0.3, True), (0.1, False)])
+def test_the_landmark_cross_check_reads_held_levels_not_the_jitter(share, seen, key_frames):
+    """The landmarks follow a frown by ``share`` of the measure's travel, under frame-to-frame
+    jitter as large as that share of the travel (the model's own, on a small warped frown):
+    the check decides by the share alone, whether every frame was modelled or every fourth.
+    The largest jittered frame of the 0.1 share reads 0.43 of the peak with every frame, 0.28
+    with key frames: a check on it let both through."""
+    frames = table(5.0)
+    t = frames["t_s"].to_numpy()
+    travel = bump(t, 1.5, 0.3, 0.9, 3.0)
+    rng = np.random.default_rng(0)
+    for side, gain in (("left", 1.0), ("right", 0.5)):
+        add(frames, "brow_lift", side, -gain * travel, landmark_share=share)
+        jitter = rng.normal(0.0, 0.3, len(t))  # mm, about the phantom frown's own
+        landmarks = frames[f"brow_lift_lm_mm_{side}"].to_numpy() + jitter
+        frames[f"brow_lift_lm_mm_{side}"] = _key_framed(landmarks) if key_frames else landmarks
+    found = [s.label for s in detect_movements(frames)]
+    assert found == (["frown"] if seen else [])
