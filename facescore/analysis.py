@@ -147,7 +147,7 @@ def _masked_regions(masked_frames: dict[str, int], frames_with_face: int) -> str
 def analyze(path: str | Path, mirrored: bool = False, segments: str | Path | None = None,
             progress: Callable[[int, int | None], None] | None = None,
             model_path: str | Path | None = None,
-            detector: Detector | None = None) -> Analysis:
+            detector: Detector | None = None, key_frames: bool | None = None) -> Analysis:
     """Measure a consult video of the facial-nerve exam.
 
     Parameters
@@ -160,6 +160,9 @@ def analyze(path: str | Path, mirrored: bool = False, segments: str | Path | Non
         Sidecar CSV/JSON of (start, end, movement) that replaces movement detection.
     progress : callable, optional
         ``progress(frames_done, frames_expected_or_None)``.
+    key_frames : bool or None
+        The landmark model on key frames or on every frame (see
+        :func:`facescore.pipeline.measure_video`; default key frames).
 
     Raises
     ------
@@ -169,7 +172,7 @@ def analyze(path: str | Path, mirrored: bool = False, segments: str | Path | Non
     detector = detector or Detector()
     sidecar = read_sidecar(segments) if segments is not None else None
     measurement = measure_video(path, mirrored=mirrored, progress=progress,
-                                model_path=model_path)
+                                model_path=model_path, key_frames=key_frames)
     source = f"sidecar {segments}" if sidecar is not None else "detected"
     return analyze_measurement(measurement, sidecar, detector, segments_source=source)
 

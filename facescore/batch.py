@@ -61,6 +61,8 @@ class Settings:
     """Everything that changes a video's result; part of its resume key."""
 
     mirrored: bool = False
+    #: The landmark model on key frames (the default) or on every frame.
+    key_frames: bool = True
     facescore_version: str = __version__
     model_sha256: str = model.MODEL_SHA256
     #: What a marker holds; a new format makes old markers be redone.
@@ -249,6 +251,7 @@ def video_summary(report: dict) -> dict:
         "face_found_fraction": quality["face_found_fraction"],
         "pose_ok_fraction": quality.get("pose_ok_fraction"),
         "max_faces_seen": quality.get("max_faces_seen"),
+        "landmark_model_share": quality.get("landmark_model_share"),
         "n_warnings": len(warnings), "warnings": "; ".join(warnings),
         "n_movements": len(report["movements"]),
         "not_performed": ", ".join(report["not_performed"]),
@@ -332,7 +335,8 @@ def process_video(path: str, out_root: str, settings: dict) -> dict:
                 return {**previous, "skipped": True}
     started = time.time()
     try:
-        analysis = analyze(path, mirrored=settings_obj.mirrored)
+        analysis = analyze(path, mirrored=settings_obj.mirrored,
+                           key_frames=settings_obj.key_frames)
         write_outputs(analysis, path, folder)
         report = json.loads((folder / "report.json").read_text())
         result = {"path": path, "status": "done", "key": key, "folder": str(folder),
@@ -544,7 +548,8 @@ def _write_frame(frame: pd.DataFrame, path: Path, parquet: bool = True) -> None:
 
 def run_batch(inputs: Iterable[str | Path], out_dir: str | Path, workers: int | None = None,
               scheduler: str | None = None, mirrored: bool = False,
-              progress: Callable[[int, int, dict], None] | None = None) -> BatchResult:
+              progress: Callable[[int, int, dict], None] | None = None,
+              key_frames: bool | None = None) -> BatchResult:
     """Analyse many videos; resumable, parallel, with tidy outputs in ``out_dir``.
 
     Parameters
@@ -558,6 +563,10 @@ def run_batch(inputs: Iterable[str | Path], out_dir: str | Path, workers: int | 
         Address of a Dask distributed scheduler; when given, the work runs there.
     progress : callable, optional
         ``progress(done, total, result)`` after each video.
+    key_frames : bool or None
+        The landmark model on key frames or on every frame (None: as
+        :func:`facescore.pipeline.wants_key_frames`, key frames by default); part of each
+        video's resume key.
 
     Returns
     -------
@@ -572,6 +581,8 @@ def run_batch(inputs: Iterable[str | Path], out_dir: str | Path, workers: int | 
     facescore.errors.Interrupted
         Stopped by Ctrl-C or SIGTERM; the videos finished are kept for the next run.
     """
+    from .pipeline import wants_key_frames  # the measuring's libraries: only when needed
+
     out_dir = check_output_folder(out_dir)
     videos = collect_inputs(inputs)
     if workers is not None and workers < 1:
@@ -579,7 +590,9 @@ def run_batch(inputs: Iterable[str | Path], out_dir: str | Path, workers: int | 
     # The cluster is reached before anything is written.
     client = connect_scheduler(scheduler) if scheduler else None
     try:
-        return _run(videos, out_dir, workers, scheduler, client, mirrored, progress)
+        return _run(videos, out_dir, workers, scheduler, client,
+                    Settings(mirrored=mirrored, key_frames=wants_key_frames(key_frames)),
+                    progress)
     finally:
         if client is not None:
             with contextlib.suppress(Exception):
@@ -587,9 +600,9 @@ def run_batch(inputs: Iterable[str | Path], out_dir: str | Path, workers: int | 
 
 
 def _run(videos: pd.DataFrame, out_dir: Path, workers: int | None, scheduler: str | None,
-         client, mirrored: bool, progress) -> BatchResult:
+         client, settings_obj: Settings, progress) -> BatchResult:
     """:func:`run_batch` once its inputs and outputs are checked."""
-    settings = Settings(mirrored=mirrored).as_dict()
+    settings = settings_obj.as_dict()
     paths = list(videos["path"])
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

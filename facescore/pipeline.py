@@ -56,7 +56,9 @@ class Measurement:
     calibration : Calibration
     quality : dict
         face_found_fraction, pose_ok_fraction, max_faces_seen, median_iod_px, small_face,
-        n_anchors, implausible_tracks, masked_frames (per region and side).
+        n_anchors, implausible_tracks, masked_frames (per region and side),
+        landmark_model_share (share of the frames with a face whose landmarks the model
+        computed rather than carried from key frames: 1.0 with every frame modelled).
     marked_px : (n_frames, len(MARKED) + 2, 2) float32 ndarray or None
         Where each frame's face was, in frame px (of the decoded size, ``info``'s): the
         landmarks a report marks (:data:`facescore.anatomy.MARKED`, in that order), then the
@@ -222,6 +224,8 @@ class FrameMeasurer:
             "n_anchors": len(self.tracker.anchors),
             "implausible_tracks": int(self.tracker.n_dropped),
             "masked_frames": masked,
+            "landmark_model_share": float(1.0 - table.loc[found, "landmarks_interpolated"]
+                                          .fillna(False).astype(bool).mean()),
         }
         return Measurement(table, info, Calibration(scale, float(np.nanmedian(iris))), quality,
                            self._marked_rows())
@@ -250,18 +254,23 @@ def wants_landmark_process(info: SourceInfo) -> bool:
             and long_enough)
 
 
-def model_step(info: SourceInfo) -> int:
-    """Frames from one landmark-model key frame to the next for this source: 1 (every frame)
-    unless ``FACESCORE_MODEL_KEY_FRAMES=1`` is set in the environment, then
-    :func:`facescore.model_schedule.key_step` for a video (1 for stills and cameras).
+def wants_key_frames(key_frames: bool | None = None) -> bool:
+    """``key_frames``; None (default): True unless ``FACESCORE_MODEL_KEY_FRAMES=0`` is set in
+    the environment.
 
-    Key frames are not the default yet: they run ~1.4x faster on 1080p exams, but a movement
-    the landmark model barely sees can fall below the detector's landmark cross-check, whose
-    every-frame maximum rides on the model's frame-to-frame jitter (a warped phantom frown
-    was lost), and movements added onto a fast-turning talking head were found less often
-    (docs/throughput.md).
+    Key frames run ~1.4x faster on 1080p exams; the tables they give are the every-frame
+    ones within the run-to-run noise of one grey level of dither (docs/throughput.md).
     """
-    if os.environ.get("FACESCORE_MODEL_KEY_FRAMES", "").strip() != "1" or info.kind != "video":
+    if key_frames is None:
+        return os.environ.get("FACESCORE_MODEL_KEY_FRAMES", "").strip() != "0"
+    return bool(key_frames)
+
+
+def model_step(info: SourceInfo, key_frames: bool | None = None) -> int:
+    """Frames from one landmark-model key frame to the next for this source:
+    :func:`facescore.model_schedule.key_step` for a video (1 for stills and cameras), or 1
+    (every frame) unless :func:`wants_key_frames`."""
+    if not wants_key_frames(key_frames) or info.kind != "video":
         return 1
     return model_schedule.key_step(info.fps)
 
@@ -273,12 +282,13 @@ def measure_video(
     model_path: str | Path | None = None,
     max_side: int | None = WORKING_MAX_SIDE,
     landmark_process: bool | None = None,
+    key_frames: bool | None = None,
 ) -> Measurement:
     """Track the face through a recording and measure each side in every frame.
 
-    With ``FACESCORE_MODEL_KEY_FRAMES=1`` the landmark model sees one frame in every 0.134 s of
-    a video of 20 fps or more, and every frame where interpolating between those would not hold
-    (:mod:`facescore.model_schedule`, :func:`model_step`); the pixel measures read every frame.
+    The landmark model sees one frame in every 0.134 s of a video of 20 fps or more, and every
+    frame where interpolating between those would not hold (:mod:`facescore.model_schedule`);
+    the pixel measures read every frame.
 
     Parameters
     ----------
@@ -298,6 +308,10 @@ def measure_video(
         rather than a thread of this one; the results are the same. None (default): the
         environment variable ``FACESCORE_LANDMARK_PROCESS`` (1 or 0) if set, else
         :func:`wants_landmark_process`. Where no child process can be started, a thread is used.
+    key_frames : bool or None
+        The landmark model on key frames (True) or on every frame (False); None (default):
+        key frames unless ``FACESCORE_MODEL_KEY_FRAMES=0`` is set (:func:`wants_key_frames`). The
+        table's ``landmarks_interpolated`` says which frames' landmarks the model did not see.
 
     Raises
     ------
@@ -311,7 +325,7 @@ def measure_video(
         expected = frames.info.n_frames
         if landmark_process is None:
             landmark_process = wants_landmark_process(frames.info)
-        step = model_step(frames.info)
+        step = model_step(frames.info, key_frames)
         worker = None
         if landmark_process and frames.info.kind == "video":
             # Without shared memory or child processes, a thread below does the same work.

@@ -98,6 +98,7 @@ def report_dict(analysis: Analysis, input_path: str | Path) -> dict:
             "pose_ok_fraction": m.quality["pose_ok_fraction"],
             "max_faces_seen": m.quality["max_faces_seen"],
             "median_iod_px": m.quality["median_iod_px"],
+            "landmark_model_share": m.quality.get("landmark_model_share"),
             "flagged_frames": _flagged(analysis),
             "warnings": m.quality.get("warnings", []),
         },
