@@ -20,7 +20,8 @@ So detection works per side and then decides what each event is:
    Thresholds rise with the side's own background movement (talking, expressive speech), so an
    exam movement must stand out from it.
 4. **Seen by the landmarks too**: an event counts only when the landmarks (drift-free, though
-   biased toward symmetry) also saw the stronger side move; this keeps a tracking glitch from
+   biased toward symmetry) also moved with it, by their level held through it (not their
+   largest frame, which rides on the model's jitter); this keeps a tracking glitch from
    becoming a movement.
 5. **Quality**: a performance during which a large share of its region's frames were masked is
    flagged, and not scored when most were.
@@ -534,13 +535,14 @@ def _seen_by_landmarks(frames: pd.DataFrame, event: _Event, detector: Detector) 
     for side in SIDES:
         measure = activation(frames, event.movement, side)[event.start:event.stop]
         landmarks = activation(frames, event.movement, side, "landmarks")
-        if not np.isfinite(measure).any():
-            continue
-        held = np.nan_to_num(measure, nan=-np.inf) >= 0.5 * np.nanmax(measure)
+        peak = float(np.nanmax(measure)) if np.isfinite(measure).any() else 0.0
+        if peak <= 0:
+            continue  # this side did not move this way
+        held = np.nan_to_num(measure, nan=-np.inf) >= 0.5 * peak
         during = landmarks[event.start:event.stop][held]
         rest = landmarks[max(0, event.start - rest_frames):event.start + 1]
         level = float(np.median(measure[held]))
-        if level <= 0 or not np.isfinite(during).any():
+        if not np.isfinite(during).any():
             continue
         moved = np.nanmedian(during) - (np.nanmedian(rest) if np.isfinite(rest).any() else 0.0)
         if moved >= detector.landmark_share * level:
