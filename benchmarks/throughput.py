@@ -16,8 +16,8 @@ For each clip it prints, in one run:
   beforehand, fps — the baseline every ratio is against;
 - `analyze()` (measurement, segmentation and scores; no files) and the whole `facescore
   analyze CLIP -o DIR` command (interpreter start-up, report.html, report.json, tables, plots
-  and key frames included), each with the landmark model on every frame (the default) and on
-  key frames (``FACESCORE_MODEL_KEY_FRAMES=1``), fps and × model-only (issue target: whole
+  and key frames included), each with the landmark model on key frames (the default) and on
+  every frame (``FACESCORE_MODEL_KEY_FRAMES=0``), fps and × model-only (issue target: whole
   command >= 1.5);
 - peak resident memory of analyze (its own high-water mark plus the landmark worker's) and of
   the whole command with its worker.

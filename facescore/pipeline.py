@@ -255,14 +255,16 @@ def wants_landmark_process(info: SourceInfo) -> bool:
 
 
 def wants_key_frames(key_frames: bool | None = None) -> bool:
-    """``key_frames``; None (default): True unless ``FACESCORE_MODEL_KEY_FRAMES=0`` is set in
-    the environment.
+    """``key_frames``; None (default): True only when ``FACESCORE_MODEL_KEY_FRAMES=1`` is set
+    in the environment.
 
-    Key frames run ~1.4x faster on 1080p exams; the tables they give are the every-frame
-    ones within the run-to-run noise of one grey level of dither (docs/throughput.md).
+    Key frames run ~1.4x faster on 1080p exams and their tables are the every-frame ones
+    within the run-to-run noise of one grey level of dither, but not yet the default: under
+    that dither they named a weaker side on one eye closure of a healthy clip (d14), which
+    every frame did not (docs/measurement.md).
     """
     if key_frames is None:
-        return os.environ.get("FACESCORE_MODEL_KEY_FRAMES", "").strip() != "0"
+        return os.environ.get("FACESCORE_MODEL_KEY_FRAMES", "").strip() == "1"
     return bool(key_frames)
 
 
@@ -286,9 +288,9 @@ def measure_video(
 ) -> Measurement:
     """Track the face through a recording and measure each side in every frame.
 
-    The landmark model sees one frame in every 0.134 s of a video of 20 fps or more, and every
-    frame where interpolating between those would not hold (:mod:`facescore.model_schedule`);
-    the pixel measures read every frame.
+    With ``key_frames`` the landmark model sees one frame in every 0.134 s of a video of 20 fps
+    or more, and every frame where interpolating between those would not hold
+    (:mod:`facescore.model_schedule`); the pixel measures read every frame either way.
 
     Parameters
     ----------
@@ -310,7 +312,7 @@ def measure_video(
         :func:`wants_landmark_process`. Where no child process can be started, a thread is used.
     key_frames : bool or None
         The landmark model on key frames (True) or on every frame (False); None (default):
-        key frames unless ``FACESCORE_MODEL_KEY_FRAMES=0`` is set (:func:`wants_key_frames`). The
+        every frame unless ``FACESCORE_MODEL_KEY_FRAMES=1`` is set (:func:`wants_key_frames`). The
         table's ``landmarks_interpolated`` says which frames' landmarks the model did not see.
 
     Raises

@@ -103,13 +103,12 @@ def test_residual_is_zero_for_a_blend_and_large_for_a_change():
     assert thumbnails(gray, [(0, 0, 120, 100), (10, 10, 20, 20)]).shape == (2, 16, 16)
 
 
-def test_sparse_measurement_agrees_with_every_frame(phantoms, monkeypatch):
+def test_sparse_measurement_agrees_with_every_frame(phantoms):
     """The same phantom measured with the model on key frames and on every frame: both within
     the phantom's accuracy tolerance of the truth, and of each other."""
-    phantom, sparse = phantoms.get("astro_0.5", fast_spec(0.5))  # key frames: the default
-    monkeypatch.setenv("FACESCORE_MODEL_KEY_FRAMES", "0")
-    every = measure_video(phantom.video)
+    phantom, every = phantoms.get("astro_0.5", fast_spec(0.5))  # every frame: the default
     assert not every.frames["landmarks_interpolated"].fillna(False).astype(bool).any()
+    sparse = measure_video(phantom.video, key_frames=True)
     interpolated = sparse.frames["landmarks_interpolated"].fillna(False).astype(bool)
     assert interpolated.mean() > 0.3  # the schedule is in use at the phantom's 30 fps
     sparse_rows, every_rows = (compare_with_truth(m.frames, phantom.truth, ("flow",))
