@@ -193,6 +193,15 @@ class Carrier:
         return similarity_fit(src[keep], dst[keep]) if keep.sum() >= MIN_CARRIED else fit
 
 
+def moved_points(points: np.ndarray, fit: np.ndarray) -> np.ndarray:
+    """Landmarks (n, 3), frame px, moved by the similarity ``fit`` (2, 3): x and y mapped, depth
+    scaled by the similarity's scale."""
+    moved = points.copy()
+    moved[:, :2] = points[:, :2] @ fit[:, :2].T + fit[:, 2]
+    moved[:, 2] *= float(np.sqrt(abs(np.linalg.det(fit[:, :2]))))
+    return moved
+
+
 def carried_face(before, after, weight: float, moves: tuple[np.ndarray, np.ndarray]):
     """The face a fraction ``weight`` (0-1) of the way from ``before`` to ``after`` (two key
     frames' faces), carried by the pixels: each key face's points moved by the similarity its
@@ -201,12 +210,8 @@ def carried_face(before, after, weight: float, moves: tuple[np.ndarray, np.ndarr
     :func:`interpolate_face` (turning the pose by the carried points' own turn in the picture
     was tried: its roll then differed more from the model's, 0.11° against 0.09°)."""
     linear = interpolate_face(before, after, weight)
-    moved = []
-    for face, fit in zip((before, after), moves, strict=True):
-        p = face.points.copy()
-        p[:, :2] = face.points[:, :2] @ fit[:, :2].T + fit[:, 2]
-        p[:, 2] *= float(np.sqrt(abs(np.linalg.det(fit[:, :2]))))
-        moved.append(p)
+    moved = [moved_points(face.points, fit) for face, fit in zip((before, after), moves,
+                                                                   strict=True)]
     return replace(linear, points=(1.0 - weight) * moved[0] + weight * moved[1])
 
 
@@ -245,14 +250,12 @@ class SparseLandmarker:
         self._key: tuple[Frame, object, np.ndarray | None, list] | None = None
         self._waiting: list[tuple[Frame, np.ndarray | None]] = []
 
-    def _model(self, frame: Frame, before: Callable[[], object] | None):
-        """The model on ``frame``; ``before``: how to get the face in the frame before it (the
-        model's, carried or interpolated; None from it when it cannot be had)."""
-        if self.near and before is not None:
-            face = before()
-            if face is not None:
-                return self.track(frame, face.points)
-        return self.track(frame)
+    def _model(self, frame: Frame, before: Callable[[], np.ndarray | None]):
+        """The model on ``frame``; ``before``: how to get the landmarks of the face in the frame
+        before it (the model's, carried or interpolated; None when they cannot be had), asked
+        only when the model takes them."""
+        points = before() if self.near else None
+        return self.track(frame) if points is None else self.track(frame, points)
 
     def _thumbs(self, frame: Frame, boxes) -> np.ndarray | None:
         if boxes is None:
@@ -294,13 +297,22 @@ class SparseLandmarker:
                 pictures[f.index] = carrier.picture(f)
             return pictures[f.index]
 
-        def carried(face, f: Frame):
-            fit = carrier.similarity(picture(key_frame), picture(f), key_face.points)
-            return None if fit is None else carried_face(face, face, 0.0, (fit, fit))
+        from_key: dict[int, np.ndarray | None] = {}
+
+        def fit_from_key(f: Frame) -> np.ndarray | None:
+            """The key face's skin carried to ``f`` (once a frame: the model's crop and the
+            frames between both ask for the frame before the next key frame)."""
+            if f.index not in from_key:
+                from_key[f.index] = carrier.similarity(picture(key_frame), picture(f),
+                                                       key_face.points)
+            return from_key[f.index]
+
+        def carried_to_before() -> np.ndarray | None:
+            fit = fit_from_key(between[-1][0]) if between else None
+            return None if fit is None else moved_points(key_face.points, fit)
 
         # The model's region of interest placed from the face in the frame before this one.
-        face = self._model(frame, (lambda: carried(key_face, between[-1][0])) if between
-                           else None)
+        face = self._model(frame, carried_to_before)
         thumbs = self._thumbs(frame, boxes)
         holds = face is not None and key_motion_iod(key_face.points, face.points) \
             <= MAX_KEY_MOTION_IOD
@@ -310,16 +322,15 @@ class SparseLandmarker:
             weight = (middle.t_s - key_frame.t_s) / span if span > 0 else 0.5
             if holds and interpolation_residual(middle_thumbs, key_thumbs, thumbs,
                                                 weight) <= MAX_RESIDUAL:
-                moves = (carrier.similarity(picture(key_frame), picture(middle),
-                                            key_face.points),
+                moves = (fit_from_key(middle),
                          carrier.similarity(picture(frame), picture(middle), face.points))
                 out.append((middle, carried_face(key_face, face, weight, moves)
                             if moves[0] is not None and moves[1] is not None
                             else interpolate_face(key_face, face, weight)))
             else:
                 previous = out[-1][1] if out else key_face
-                out.append((middle, self._model(middle, (lambda p=previous: p)
-                                                if previous is not None else None)))
+                out.append((middle, self._model(
+                    middle, lambda p=previous: None if p is None else p.points)))
         out.append((frame, face))
         self._set_key(frame, face)
         return out
