@@ -203,11 +203,7 @@ def analyze_measurement(measurement: Measurement, segments: list[Segment] | None
         blinks = detect_blinks(frames, fissure, detector)
     busy = [(s.onset, s.end) for s in (*found, *others)]
     busy += [(b.onset_s, b.onset_s + b.duration_s) for b in blinks]
-    quiet = uncertainty.quiet_frames(frames, busy + activity(frames, detector))
-    if quiet.sum() < MIN_QUIET_SHARE * frames["face_found"].sum():
-        # A recording busy throughout (acted emotions, talking): its movement *is* its noise.
-        quiet = uncertainty.quiet_frames(frames, busy)
-    noise = uncertainty.noise_table(frames, quiet, MOVEMENTS)
+    noise = _resting_noise(frames, busy, detector)
     blinks = _trusted_completeness(blinks, frames, noise, warnings)
     blink_times = tuple((b.onset_s, b.onset_s + b.duration_s) for b in blinks)
     performances = [score_performance(frames, s.label, s.rep, s.onset, s.end, s.sides, s.flags,
@@ -281,10 +277,34 @@ def _trusted_completeness(blinks: list[Blink], frames: pd.DataFrame, noise: dict
             for b in blinks]
 
 
-#: Noise is measured away from every stretch where any signal left rest (a movement detection
-#: missed is still movement) when that leaves at least this share of the frames with a face;
-#: else away from the reported events only.
-MIN_QUIET_SHARE = 0.25
+#: Share of the frames with a face left quiet (away from events and from every stretch where
+#: any signal left rest) up to which a recording counts as busy throughout, and from which its
+#: quiet frames alone give its noise (:func:`facescore.uncertainty.quiet_weight`).
+QUIET_SHARE_RANGE = (0.25, 0.5)
+
+
+def _resting_noise(frames: pd.DataFrame, busy: list[tuple[float, float]],
+                   detector: Detector) -> dict[str, dict[str, float]]:
+    """Resting noise per movement and side, mm, blended by how much of the clip is quiet.
+
+    A movement the detector missed is movement, not noise: noise is measured away from every
+    stretch where a signal left rest. But in a recording busy throughout (acted emotions,
+    talking) those few quiet frames are its stillest moments, not its ordinary state: there its
+    movement *is* its noise, measured away from the reported events only. Between the two the
+    estimate moves continuously with the quiet share (a cliff here once flipped a healthy
+    clip's eye closure between faint and scored under one grey level of dither).
+    """
+    events_only = uncertainty.quiet_frames(frames, busy)
+    quiet = uncertainty.quiet_frames(frames, busy + activity(frames, detector))
+    share = quiet.sum() / max(int(frames["face_found"].sum()), 1)
+    weight = uncertainty.quiet_weight(share, *QUIET_SHARE_RANGE)
+    if weight == 1.0:
+        return uncertainty.noise_table(frames, quiet, MOVEMENTS)
+    if weight == 0.0:
+        return uncertainty.noise_table(frames, events_only, MOVEMENTS)
+    return uncertainty.blend_noise(uncertainty.noise_table(frames, quiet, MOVEMENTS),
+                                   uncertainty.noise_table(frames, events_only, MOVEMENTS),
+                                   weight)
 #: A detected movement must move its stronger side this many times that side's resting-travel
 #: SD (:mod:`facescore.uncertainty`): a smaller one cannot be told from the recording's noise.
 STAND_OUT_SD = 4.0

@@ -96,6 +96,33 @@ def quiet_frames(frames: pd.DataFrame, busy: list[tuple[float, float]],
     return quiet
 
 
+def quiet_weight(share: float, low: float, high: float) -> float:
+    """Weight (0-1) of the quiet frames' noise against that of all frames outside events.
+
+    0 up to ``low`` (a clip busy throughout), 1 from ``high``, linear between: the noise
+    estimate has no cliff at any quiet share.
+    """
+    return float(np.clip((share - low) / (high - low), 0.0, 1.0))
+
+
+def blend_noise(quiet: dict[str, dict[str, float]], outside_events: dict[str, dict[str, float]],
+                weight: float) -> dict[str, dict[str, float]]:
+    """Two noise tables (``{movement: {side: sd_mm}}``) blended geometrically:
+    quiet^weight × outside_events^(1 − weight); where one is NaN, the other."""
+    out: dict[str, dict[str, float]] = {}
+    for movement, sides in quiet.items():
+        out[movement] = {}
+        for side, still in sides.items():
+            busy = outside_events[movement][side]
+            if not np.isfinite(still) or still == busy:
+                out[movement][side] = busy
+            elif not np.isfinite(busy):
+                out[movement][side] = still
+            else:
+                out[movement][side] = float(still ** weight * busy ** (1.0 - weight))
+    return out
+
+
 def excursion_interval(excursion_mm: float, noise_sd_mm: float,
                        relative: float = RELATIVE_ERROR) -> Interval:
     """95 % interval of one side's excursion from the clip's resting noise and a relative term.

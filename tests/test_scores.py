@@ -61,3 +61,35 @@ def test_mirrored_sides_read_the_same():
     b = largest_excursions({"left": held_travel(t, moved), "right": held_travel(t, noisy)})
     assert a["left"] == b["right"] and a["right"] == b["left"]
 
+
+
+def test_the_resting_noise_has_no_cliff_at_any_quiet_share():
+    """The noise moves continuously and monotonically from the busy clip's (all frames outside
+    events) to the quiet frames' own as the quiet share grows: one grey level of dither moving
+    a clip's quiet share a few hundredths must not move its noise by a factor."""
+    from facescore.analysis import QUIET_SHARE_RANGE
+    from facescore.uncertainty import blend_noise, quiet_weight
+
+    still = {"eye_closure": {"left": 0.8, "right": 0.5}}
+    busy = {"eye_closure": {"left": 3.0, "right": 0.5}}
+    shares = np.linspace(0.0, 1.0, 1001)
+    noise = np.array([blend_noise(still, busy, quiet_weight(s, *QUIET_SHARE_RANGE))
+                      ["eye_closure"]["left"] for s in shares])
+    assert noise[0] == 3.0 and noise[-1] == 0.8
+    assert np.all(np.diff(noise) <= 0)
+    # No step larger than the steepest continuous slope allows over a 0.001 change of share.
+    slope = np.log(3.0 / 0.8) / (QUIET_SHARE_RANGE[1] - QUIET_SHARE_RANGE[0])
+    assert np.max(np.abs(np.diff(np.log(noise)))) <= slope * 0.001 * 1.01
+    same = [blend_noise(still, busy, quiet_weight(s, *QUIET_SHARE_RANGE))["eye_closure"]["right"]
+            for s in shares]
+    assert np.allclose(same, 0.5)
+
+
+def test_a_noise_only_one_way_can_measure_is_taken_from_it():
+    from facescore.uncertainty import blend_noise
+
+    still = {"smile": {"left": float("nan"), "right": 0.4}}
+    busy = {"smile": {"left": 1.2, "right": float("nan")}}
+    assert blend_noise(still, busy, 0.5) == {"smile": {"left": 1.2, "right": 0.4}}
+    both = blend_noise({"smile": {"left": float("nan")}}, {"smile": {"left": float("nan")}}, 0.5)
+    assert np.isnan(both["smile"]["left"])
