@@ -162,7 +162,7 @@ def analyze(path: str | Path, mirrored: bool = False, segments: str | Path | Non
         ``progress(frames_done, frames_expected_or_None)``.
     key_frames : bool or None
         The landmark model on key frames or on every frame (see
-        :func:`facescore.pipeline.measure_video`; default every frame).
+        :func:`facescore.pipeline.measure_video`; default key frames).
 
     Raises
     ------

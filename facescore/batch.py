@@ -61,8 +61,8 @@ class Settings:
     """Everything that changes a video's result; part of its resume key."""
 
     mirrored: bool = False
-    #: The landmark model on key frames or on every frame (the default).
-    key_frames: bool = False
+    #: The landmark model on key frames (the default) or on every frame.
+    key_frames: bool = True
     facescore_version: str = __version__
     model_sha256: str = model.MODEL_SHA256
     #: What a marker holds; a new format makes old markers be redone.
@@ -565,7 +565,7 @@ def run_batch(inputs: Iterable[str | Path], out_dir: str | Path, workers: int | 
         ``progress(done, total, result)`` after each video.
     key_frames : bool or None
         The landmark model on key frames or on every frame (None: as
-        :func:`facescore.pipeline.wants_key_frames`, every frame by default); part of each
+        :func:`facescore.pipeline.wants_key_frames`, key frames by default); part of each
         video's resume key.
 
     Returns

@@ -255,16 +255,14 @@ def wants_landmark_process(info: SourceInfo) -> bool:
 
 
 def wants_key_frames(key_frames: bool | None = None) -> bool:
-    """``key_frames``; None (default): True only when ``FACESCORE_MODEL_KEY_FRAMES=1`` is set
-    in the environment.
+    """``key_frames``; None (default): True unless ``FACESCORE_MODEL_KEY_FRAMES=0`` is set in
+    the environment.
 
-    Key frames run ~1.4x faster on 1080p exams and their tables are the every-frame ones
-    within the run-to-run noise of one grey level of dither, but not yet the default: under
-    that dither they named a weaker side on one eye closure of a healthy clip (d14), which
-    every frame did not (docs/measurement.md).
+    Key frames run ~1.3x faster on 1080p exams and their tables are the every-frame ones
+    within the run-to-run noise of one grey level of dither (docs/measurement.md).
     """
     if key_frames is None:
-        return os.environ.get("FACESCORE_MODEL_KEY_FRAMES", "").strip() == "1"
+        return os.environ.get("FACESCORE_MODEL_KEY_FRAMES", "").strip() != "0"
     return bool(key_frames)
 
 
@@ -312,7 +310,7 @@ def measure_video(
         :func:`wants_landmark_process`. Where no child process can be started, a thread is used.
     key_frames : bool or None
         The landmark model on key frames (True) or on every frame (False); None (default):
-        every frame unless ``FACESCORE_MODEL_KEY_FRAMES=1`` is set (:func:`wants_key_frames`). The
+        key frames unless ``FACESCORE_MODEL_KEY_FRAMES=0`` is set (:func:`wants_key_frames`). The
         table's ``landmarks_interpolated`` says which frames' landmarks the model did not see.
 
     Raises
