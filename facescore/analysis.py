@@ -31,6 +31,7 @@ from .segments import (
     detect_blinks,
     detect_events,
     read_sidecar,
+    side_events,
 )
 from .synkinesis import synkinesis_measures
 
@@ -192,10 +193,13 @@ def analyze_measurement(measurement: Measurement, segments: list[Segment] | None
     warnings = check_quality(measurement)
     measurement.quality["warnings"] = warnings
     frames = measurement.frames
+    # Each side's departures from rest: the movements' candidates and, all of them, where the
+    # face was not at rest for the noise.
+    departures = side_events(frames, detector)
     if segments is not None:
         found, others = segments, []
     else:
-        found, others = detect_events(frames, detector)
+        found, others = detect_events(frames, detector, departures)
     blinks: list[Blink] = []
     rest = rest_measures(frames, found)
     fissure = {side: rest["palpebral_fissure"][side] for side in SIDES}
@@ -203,7 +207,7 @@ def analyze_measurement(measurement: Measurement, segments: list[Segment] | None
         blinks = detect_blinks(frames, fissure, detector)
     busy = [(s.onset, s.end) for s in (*found, *others)]
     busy += [(b.onset_s, b.onset_s + b.duration_s) for b in blinks]
-    noise = _resting_noise(frames, busy, detector)
+    noise = _resting_noise(frames, busy, activity(frames, detector, departures))
     blinks = _trusted_completeness(blinks, frames, noise, warnings)
     blink_times = tuple((b.onset_s, b.onset_s + b.duration_s) for b in blinks)
     performances = [score_performance(frames, s.label, s.rep, s.onset, s.end, s.sides, s.flags,
@@ -284,8 +288,11 @@ QUIET_SHARE_RANGE = (0.25, 0.5)
 
 
 def _resting_noise(frames: pd.DataFrame, busy: list[tuple[float, float]],
-                   detector: Detector) -> dict[str, dict[str, float]]:
+                   active: list[tuple[float, float]]) -> dict[str, dict[str, float]]:
     """Resting noise per movement and side, mm, blended by how much of the clip is quiet.
+
+    ``busy``: the reported events (movements, other expressions, blinks); ``active``: every
+    stretch where a signal left rest (:func:`facescore.segments.activity`), s.
 
     A movement the detector missed is movement, not noise: noise is measured away from every
     stretch where a signal left rest. But in a recording busy throughout (acted emotions,
@@ -295,7 +302,7 @@ def _resting_noise(frames: pd.DataFrame, busy: list[tuple[float, float]],
     clip's eye closure between faint and scored under one grey level of dither).
     """
     events_only = uncertainty.quiet_frames(frames, busy)
-    quiet = uncertainty.quiet_frames(frames, busy + activity(frames, detector))
+    quiet = uncertainty.quiet_frames(frames, busy + active)
     share = quiet.sum() / max(int(frames["face_found"].sum()), 1)
     weight = uncertainty.quiet_weight(share, *QUIET_SHARE_RANGE)
     if weight == 1.0:

@@ -32,7 +32,7 @@ A sidecar file of (start, end, movement) replaces detection.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -318,8 +318,9 @@ def _side_events(frames: pd.DataFrame, movement: str, detector: Detector,
 
 
 def _pair_sides(events: list[_Event]) -> list[_Event]:
-    """Join a left and a right event of one movement when they overlap in time."""
-    events = sorted(events, key=lambda e: e.start)
+    """Join a left and a right event of one movement when they overlap in time (new events:
+    the given ones are left as they were)."""
+    events = sorted((replace(e, sides=set(e.sides)) for e in events), key=lambda e: e.start)
     joined: list[_Event] = []
     for event in events:
         partner = next((j for j in joined if j.overlaps(event) and not (j.sides & event.sides)),
@@ -395,16 +396,37 @@ def talking_mask(frames: pd.DataFrame, window_s: float = 1.5, min_turns: int = 4
     return counts >= min_turns
 
 
-def activity(frames: pd.DataFrame, detector: Detector = Detector()) -> list[tuple[float, float]]:
+@dataclass(frozen=True)
+class SideEvents:
+    """Every stretch where one side's signal of a movement left its rest, per movement (the
+    raw material of :func:`detect_events` and :func:`activity`, found once for both), and
+    the frames inside talking (:func:`talking_mask`) they were found with."""
+
+    by_movement: dict[str, list[_Event]]
+    talking: np.ndarray
+
+
+def side_events(frames: pd.DataFrame, detector: Detector = Detector()) -> SideEvents:
+    """Each movement's one-sided events in the per-frame table (none with under two frames)."""
+    talking = talking_mask(frames)
+    if len(frames) < 2:
+        return SideEvents({movement: [] for movement in MOVEMENTS}, talking)
+    return SideEvents({movement: _side_events(frames, movement, detector, talking)
+                       for movement in MOVEMENTS}, talking)
+
+
+def activity(frames: pd.DataFrame, detector: Detector = Detector(),
+             found: SideEvents | None = None) -> list[tuple[float, float]]:
     """Every stretch, s, where any side's signal of any movement left its rest — kept as a
     performance or not. Noise is measured away from all of them: a movement that detection
-    missed is still movement, not noise."""
+    missed is still movement, not noise. ``found``: :func:`side_events` of these frames, when
+    already found."""
     t = frames["t_s"].to_numpy(dtype=float)
     if len(t) < 2:
         return []
-    talking = talking_mask(frames)
+    found = found or side_events(frames, detector)
     return [(float(t[e.start]), float(t[min(e.stop, len(t) - 1)]))
-            for movement in MOVEMENTS for e in _side_events(frames, movement, detector, talking)]
+            for movement in MOVEMENTS for e in found.by_movement[movement]]
 
 
 def detect_movements(frames: pd.DataFrame, detector: Detector = Detector()) -> list[Segment]:
@@ -413,8 +435,8 @@ def detect_movements(frames: pd.DataFrame, detector: Detector = Detector()) -> l
     return detect_events(frames, detector)[0]
 
 
-def detect_events(frames: pd.DataFrame, detector: Detector = Detector()
-                  ) -> tuple[list[Segment], list[Segment]]:
+def detect_events(frames: pd.DataFrame, detector: Detector = Detector(),
+                  found: SideEvents | None = None) -> tuple[list[Segment], list[Segment]]:
     """Find every performance of every exam movement, and the other expressions.
 
     Each event the per-side signals find is named by the expression recogniser
@@ -427,6 +449,8 @@ def detect_events(frames: pd.DataFrame, detector: Detector = Detector()
     ----------
     frames : pandas.DataFrame
         The per-frame table.
+    found : SideEvents, optional
+        :func:`side_events` of these frames, when already found.
 
     Returns
     -------
@@ -442,9 +466,9 @@ def detect_events(frames: pd.DataFrame, detector: Detector = Detector()
     step = float(np.median(np.diff(t)))
     hold_frames = max(1, int(round(detector.min_hold_s / max(step, 1e-3))))
     typical = dict(detector.typical_mm)
-    talking = talking_mask(frames)
+    found = found or side_events(frames, detector)
     candidates = [event for movement in MOVEMENTS
-                  for event in _pair_sides(_side_events(frames, movement, detector, talking))
+                  for event in _pair_sides(found.by_movement[movement])
                   if _seen_by_landmarks(frames, event, detector)]
     # What the expression scores make of each (None: not the movement at all), read once.
     names = {id(event): recognition.recognise(event.movement, recognition.peak_evidence(
@@ -502,7 +526,7 @@ def detect_events(frames: pd.DataFrame, detector: Detector = Detector()
                                   flags=(f"the per-side signals read {a_name(event.movement)}",)))
             continue
         flags, scored = _quality(frames, event, detector)
-        if talking[event.start:event.stop].mean() > 0.5:
+        if found.talking[event.start:event.stop].mean() > 0.5:
             # Speech moves the lips, cheeks and brows beyond the resting noise the intervals
             # know of: listed with its excursions, but not scored (no symmetry, no side, left
             # out of the summary), so that ``scored`` says what the summary reads.
