@@ -75,6 +75,20 @@ class EyeModel:
         ys += np.float32(self.origin[1])
         return xs, ys
 
+    @cached_property
+    def lower_band(self) -> Band:
+        """The strip of skin below the lower lid (:data:`LOWER_BAND`), gathered once."""
+        a = self.aperture
+        return Band.of(self.rest, self.lower + LOWER_BAND[0] * a, self.lower + LOWER_BAND[1] * a)
+
+    @cached_property
+    def lid_band(self) -> Band:
+        """The lid sheet around the upper margin (:data:`LID_BAND_ABOVE`,
+        :data:`LID_BAND_BELOW`), gathered once."""
+        a = self.aperture
+        return Band.of(self.rest, self.margin - LID_BAND_ABOVE * a,
+                       self.margin + LID_BAND_BELOW * a)
+
 
 @dataclass(frozen=True)
 class LidReading:
@@ -141,14 +155,15 @@ class Band:
         Where the band's pixels are in the rest picture (rows ``top <= row < bottom``).
     values : (m,) float32 ndarray
         Their rest grey levels.
-    height : int
-        The rest picture's height, px.
+    height, width : int
+        The rest picture's height and width, px.
     """
 
     rows: np.ndarray
     cols: np.ndarray
     values: np.ndarray
     height: int
+    width: int
 
     @classmethod
     def of(cls, rest: np.ndarray, top: np.ndarray, bottom: np.ndarray) -> Band:
@@ -156,7 +171,13 @@ class Band:
         h = rest.shape[0]
         rows, cols = np.nonzero((np.arange(h)[:, None] >= np.ceil(top)[None, :])
                                 & (np.arange(h)[:, None] < bottom[None, :]))
-        return cls(rows, cols, rest[rows, cols], h)
+        return cls(rows, cols, rest[rows, cols], h, rest.shape[1])
+
+    @cached_property
+    def centred(self) -> tuple[np.ndarray, float]:
+        """The rest values less their mean (float64), and the sum of their squares."""
+        values = self.values.astype(np.float64) - float(self.values.sum()) / len(self.values)
+        return values, float((values * values).sum())
 
 
 def shift_costs(rest: np.ndarray, current: np.ndarray, shifts: np.ndarray,
@@ -247,22 +268,21 @@ def _inside_costs(band: Band, flat: np.ndarray, width: int, target: np.ndarray) 
     count = len(cols)
     mean_s = seen.sum(axis=1) / count
     ds = seen - mean_s[:, None]
-    db = band.values.astype(np.float64) - float(band.values.sum()) / count
-    spread = np.sqrt((ds * ds).sum(axis=1) * (db * db).sum()) + 1e-6
+    db, db_squares = band.centred
+    spread = np.sqrt((ds * ds).sum(axis=1) * db_squares) + 1e-6
     return 1.0 - (ds * db).sum(axis=1) / spread
 
 
-def best_shift(rest: np.ndarray, current: np.ndarray, low: float, high: float,
-               top: np.ndarray, bottom: np.ndarray, offset: float = 0.0,
+def best_shift(band: Band, current: np.ndarray, low: float, high: float, offset: float = 0.0,
                profile: np.ndarray | None = None) -> tuple[float, float]:
-    """The shift d in [low, high] px that best predicts a band, and its cost.
+    """The shift d in [low, high] px that best predicts a band of the rest picture in
+    ``current``, and its cost.
 
     Each column is shifted by ``offset + d * profile`` (``profile`` 1 everywhere by default).
     Whole pixels first, then quarter pixels around the best, then a parabola through the
     three best quarter-pixel costs.
     """
-    weights = np.ones_like(top) if profile is None else profile
-    band = Band.of(rest, top, bottom)
+    weights = np.ones(band.width) if profile is None else profile
 
     def costs_at(trials: np.ndarray) -> np.ndarray:
         return band_costs(band, current, offset + trials[:, None] * weights[None, :])
@@ -292,8 +312,7 @@ def read_lid(model: EyeModel, current: np.ndarray) -> LidReading:
     """
     a = model.aperture
     registration, lower_cost = best_shift(
-        model.rest, current, -REGISTRATION_SEARCH * a, REGISTRATION_SEARCH * a,
-        model.lower + LOWER_BAND[0] * a, model.lower + LOWER_BAND[1] * a)
+        model.lower_band, current, -REGISTRATION_SEARCH * a, REGISTRATION_SEARCH * a)
     # The margin comes down most at the eye's centre: each column travels in proportion to its
     # own resting gap, so that the closed lid meets the lower lid all along.
     gap = np.clip(model.lower - model.margin, 0.0, None)
@@ -302,8 +321,7 @@ def read_lid(model: EyeModel, current: np.ndarray) -> LidReading:
     # Bounded by the centre's own gap, not the mean aperture (smaller): a complete blink read
     # as 93.5 % on every blink that closed fully (mahie's webcam).
     travel, lid_cost = best_shift(
-        model.rest, current, widest, TRAVEL_SEARCH[1] * float(gap.max()),
-        model.margin - LID_BAND_ABOVE * a, model.margin + LID_BAND_BELOW * a,
+        model.lid_band, current, widest, TRAVEL_SEARCH[1] * float(gap.max()),
         offset=registration, profile=profile)
     # The best match at the wide-open end of the search is no lid found: an eye does not open
     # by half its aperture, and behind glasses this is where the band settles on the rim
