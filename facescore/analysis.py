@@ -302,7 +302,7 @@ def _resting_noise(frames: pd.DataFrame, busy: list[tuple[float, float]],
     clip's eye closure between faint and scored under one grey level of dither).
     """
     events_only = uncertainty.quiet_frames(frames, busy)
-    quiet = uncertainty.quiet_frames(frames, busy + active)
+    quiet = events_only & uncertainty.quiet_frames(frames, active)
     share = quiet.sum() / max(int(frames["face_found"].sum()), 1)
     weight = uncertainty.quiet_weight(share, *QUIET_SHARE_RANGE)
     if weight == 1.0:

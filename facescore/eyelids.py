@@ -180,39 +180,19 @@ class Band:
         return values, float((values * values).sum())
 
 
-def shift_costs(rest: np.ndarray, current: np.ndarray, shifts: np.ndarray,
-                top: np.ndarray, bottom: np.ndarray) -> np.ndarray:
-    """Mismatch (1 − normalised correlation) between ``current`` and ``rest`` shifted down,
-    per trial shift.
-
-    The band's own rest pixels (rows ``top <= row < bottom`` of ``rest``, per column) are
-    compared with ``current`` at the rows they would have moved to; pixels that would leave the
-    picture are left out.
-
-    Parameters
-    ----------
-    rest, current : (h, w) float32 ndarray
-    shifts : (n,) or (n, w) ndarray
-        Trial shifts, px (positive: down), the same for every column or per column.
-    top, bottom : (w,) ndarray
-        The band in each column, rows of ``rest``.
-
-    Returns
-    -------
-    (n,) ndarray
-    """
-    return band_costs(Band.of(rest, top, bottom), current, shifts)
-
-
 def band_costs(band: Band, current: np.ndarray, shifts: np.ndarray) -> np.ndarray:
-    """:func:`shift_costs` of a band gathered beforehand (:meth:`Band.of`).
+    """Mismatch (1 − normalised correlation) between ``current`` and a band of the rest
+    picture shifted down, per trial shift.
+
+    The band's rest pixels (:meth:`Band.of`) are compared with ``current`` at the rows they
+    would have moved to; pixels that would leave the picture are left out.
 
     Parameters
     ----------
     band : Band
     current : (h, w) float32 ndarray
     shifts : (n,) or (n, w) ndarray
-        Trial shifts, px (positive: down).
+        Trial shifts, px (positive: down), the same for every column or per column.
 
     Returns
     -------

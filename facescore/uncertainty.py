@@ -114,6 +114,7 @@ def blend_noise(quiet: dict[str, dict[str, float]], outside_events: dict[str, di
         out[movement] = {}
         for side, still in sides.items():
             busy = outside_events[movement][side]
+            # Equal estimates (a clip with no activity outside its events) stay exact.
             if not np.isfinite(still) or still == busy:
                 out[movement][side] = busy
             elif not np.isfinite(busy):
