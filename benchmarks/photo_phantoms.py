@@ -7,7 +7,7 @@ neutral.jpeg`` and the first frame of each shared real clip (faces facescore was
 on as photos). Each face performs the four exam movements with the right side at gain 1, 0.5
 and 0, and with mixed gains.
 
-    python benchmarks/photo_phantoms.py [--data ../shared/data] [--markdown FILE]
+    python benchmarks/photo_phantoms.py [--data ../shared/data] [--markdown FILE] [--dither]
 
 Prints one row per true performance and a summary per face and overall.
 """
@@ -136,7 +136,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--markdown", type=Path)
+    parser.add_argument("--dither", action="store_true",
+                        help="add +-1 grey level of seeded dither to every frame measured: the "
+                             "tables' run-to-run noise (benchmarks/dither.py)")
     args = parser.parse_args(argv)
+    if args.dither:
+        from dither import dithered_sources
+
+        with dithered_sources():
+            return main([a for a in (argv if argv is not None else sys.argv[1:])
+                         if a != "--dither"])
     pd.set_option("display.width", 200)
     summaries: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:

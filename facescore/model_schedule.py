@@ -3,7 +3,8 @@
 The landmark model is the costliest step per frame, yet at 25 fps and above the face hardly
 changes from one frame to the next: where it changes smoothly, landmarks interpolated between
 two modelled frames are as good as the model's own (whose frame-to-frame jitter is larger than
-the interpolation's error), and the measuring itself reads every frame's pixels anyway.
+the interpolation's error), and so are pixel measures blended between the modelled frames,
+whose pixels are read (:func:`facescore.pipeline.interpolate_readings`).
 :class:`SparseLandmarker` therefore runs the model on
 
 - every frame while the face is being found (or was lost), and on every frame of a video

@@ -453,8 +453,7 @@ class AnchoredTracker:
     # --- frames -------------------------------------------------------------------------------
     def update(self, picture: np.ndarray, points: np.ndarray, matrix: np.ndarray,
                frame: int, expression: float = float("nan"),
-               head: np.ndarray | None = None, independent: bool = False,
-               anchorable: bool = True) -> FlowReading:
+               head: np.ndarray | None = None, independent: bool = False) -> FlowReading:
         """Measure one frame.
 
         Parameters
@@ -478,10 +477,6 @@ class AnchoredTracker:
             chain from the previous frame, the search starting from the landmarks' estimate
             (photos, each compared with one reference photo whatever the pose, which the caller
             then judges). False: a video's frames, chained and re-anchored as the head turns.
-        anchorable : bool
-            The landmarks are the model's own for this frame, not interpolated between two
-            others (:mod:`facescore.model_schedule`): only such a frame becomes a new anchor, whose
-            landmarks every later frame is measured against.
         """
         if head is None:
             head = head_fixed(points, matrix)
@@ -494,7 +489,7 @@ class AnchoredTracker:
             anchor, self._previous = self.anchors[self._epoch_start], None
             return self._measure(gray, points, head, anchor, distance,
                                  PHOTO_FORWARD_BACKWARD_PX)
-        if anchor is None or (anchorable and distance > REANCHOR_DEG
+        if anchor is None or (distance > REANCHOR_DEG
                               and self._previous_valid_share > 0.8
                               and len(self.anchors) - self._epoch_start < MAX_ANCHORS
                               and _eyes_open(points) and self._neutral_enough(expression)):

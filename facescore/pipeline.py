@@ -134,6 +134,58 @@ def _landmarked(frames, tracker: FaceTracker | LandmarkWorker, step: int):
             frames, model_schedule.SparseLandmarker(tracker.track, step, near=True))
 
 
+def interpolate_readings(raw: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    """The pixel readings of frames not read (``pixels_interpolated``) blended from the frames
+    read on either side, by time.
+
+    Numbers are blended linearly; a flag holds where it holds on both sides; where the two
+    frames were measured against different anchors (the references differ, so their readings
+    do not blend) each frame takes the nearer one's readings, as does a frame with a read frame
+    on one side only.
+
+    Parameters
+    ----------
+    raw : DataFrame
+        The measurer's raw rows, one per frame, with ``t_s``, ``face_found``,
+        ``pixels_interpolated`` and the reading ``columns`` (NaN on the frames not read).
+    columns : tuple of str
+        The columns :func:`_reading_row` makes.
+
+    Returns
+    -------
+    DataFrame
+        A copy with those columns filled on the frames not read.
+    """
+    raw = raw.copy()
+    between = raw["pixels_interpolated"].fillna(False).to_numpy(dtype=bool)
+    read = np.flatnonzero(raw["face_found"].to_numpy(dtype=bool) & ~between)
+    gaps = np.flatnonzero(between)
+    if not len(read) or not len(gaps):
+        return raw
+    t = raw["t_s"].to_numpy(dtype=float)
+    after = np.clip(np.searchsorted(read, gaps), 0, len(read) - 1)
+    before = np.clip(np.searchsorted(read, gaps) - 1, 0, len(read) - 1)
+    before, after = read[before], read[after]
+    span = t[after] - t[before]
+    weight = np.divide(t[gaps] - t[before], span, out=np.full(len(gaps), 0.5), where=span > 0)
+    weight = np.clip(weight, 0.0, 1.0)
+    anchor = raw["anchor"].to_numpy(dtype=float)
+    nearest = np.where(weight < 0.5, before, after)
+    blend = (anchor[before] == anchor[after]) & (before != after)
+    for column in columns:
+        values = raw[column].to_numpy()
+        if isinstance(values[read[0]], (bool, np.bool_)):
+            flags = values.astype(bool)
+            filled = np.where(blend, flags[before] & flags[after], flags[nearest])
+            raw[column] = raw[column].astype(object)
+        else:
+            numbers = values.astype(float)
+            filled = np.where(blend, (1.0 - weight) * numbers[before] + weight * numbers[after],
+                              numbers[nearest])
+        raw.iloc[gaps, raw.columns.get_loc(column)] = filled
+    return raw
+
+
 class FrameMeasurer:
     """Turns (frame, face) pairs into rows of the per-frame table, one frame at a time.
 
@@ -155,6 +207,7 @@ class FrameMeasurer:
         self._epoch = -1
         self._tracking = False
         self._head_reference: np.ndarray | None = None
+        self._reading_columns: tuple[str, ...] = ()
 
     def add(self, frame, face) -> dict:
         """Measure one frame (``face`` None when no face was found); returns its raw row (px)."""
@@ -168,10 +221,16 @@ class FrameMeasurer:
                 self.tracker.restart()
                 self._head_reference = head / row["iod_px"]
                 self._tracking = True
-            picture = frame.rgb if frame.gray is None else frame.gray
-            row.update(_reading_row(self.tracker.update(
-                picture, face.points, face.matrix, frame.index, row["expression_score"], head,
-                anchorable=not face.interpolated)))
+            # The pixels are read where the model saw the frame; between two such frames the
+            # face changes smoothly (else the schedule models it), so their readings blend.
+            row["pixels_interpolated"] = face.interpolated
+            if not face.interpolated:
+                picture = frame.rgb if frame.gray is None else frame.gray
+                reading = _reading_row(self.tracker.update(
+                    picture, face.points, face.matrix, frame.index, row["expression_score"],
+                    head))
+                self._reading_columns = self._reading_columns or tuple(reading)
+                row.update(reading)
             lm = landmark_signals(head / row["iod_px"], self._head_reference)
             row.update({k: v * row["iod_px"] for k, v in lm.items()})
         else:
@@ -206,6 +265,8 @@ class FrameMeasurer:
             When no frame had a face.
         """
         raw = self.raw_rows()
+        if raw.get("pixels_interpolated", pd.Series(dtype=bool)).fillna(False).any():
+            raw = interpolate_readings(raw, self._reading_columns)
         found = raw["face_found"].to_numpy(dtype=bool)
         if not found.any():
             raise FaceError(f"no face found in {info.path}")
@@ -288,7 +349,8 @@ def measure_video(
 
     With ``key_frames`` the landmark model sees one frame in every 0.134 s of a video of 20 fps
     or more, and every frame where interpolating between those would not hold
-    (:mod:`facescore.model_schedule`); the pixel measures read every frame either way.
+    (:mod:`facescore.model_schedule`); the pixel measures are read on the frames the model
+    saw and blended between them (the table's ``pixels_interpolated``)
 
     Parameters
     ----------
@@ -311,7 +373,8 @@ def measure_video(
     key_frames : bool or None
         The landmark model on key frames (True) or on every frame (False); None (default):
         key frames unless ``FACESCORE_MODEL_KEY_FRAMES=0`` is set (:func:`wants_key_frames`). The
-        table's ``landmarks_interpolated`` says which frames' landmarks the model did not see.
+        table's ``landmarks_interpolated`` and ``pixels_interpolated`` say which frames the model
+        did not see, whose landmarks and pixel measures were carried from those it did.
 
     Raises
     ------
@@ -320,12 +383,12 @@ def measure_video(
     FaceError
         No face in any frame.
     """
-    measurer = FrameMeasurer()
     with open_source(source, mirrored=mirrored, max_side=max_side) as frames:
         expected = frames.info.n_frames
         if landmark_process is None:
             landmark_process = wants_landmark_process(frames.info)
         step = model_step(frames.info, key_frames)
+        measurer = FrameMeasurer()
         worker = None
         if landmark_process and frames.info.kind == "video":
             # Without shared memory or child processes, a thread below does the same work.

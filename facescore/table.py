@@ -5,10 +5,13 @@ Columns (``<side>`` is the patient's anatomical ``left`` or ``right``):
 ===============================  =================================================================
 ``frame``, ``t_s``               frame index; presentation time in s
 ``face_found``                   a face was tracked in this frame
-``landmarks_interpolated``       this frame's landmarks, pose and expression scores were blended
+``landmarks_interpolated``       this frame's landmarks, pose and expression scores were carried
                                  from the landmark model's two nearest key frames rather than
-                                 seen by the model (:mod:`facescore.model_schedule`); the pixel
-                                 measures are this frame's own either way
+                                 seen by the model (:mod:`facescore.model_schedule`)
+``pixels_interpolated``          this frame's pixel measures (``<signal>_mm``, ``valid_*``,
+                                 ``confidence_*``, ``lid_*``, ``anchor``) were blended by time
+                                 from the two nearest frames the model saw, whose pixels were
+                                 read (:func:`facescore.pipeline.interpolate_readings`)
 ``epoch``                        tracking run: a new one starts whenever the face is found again
                                  after being lost
 ``anchor``                       the reference frame this frame was measured against (a new one

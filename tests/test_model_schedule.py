@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import fast_spec
+from pandas.testing import assert_frame_equal
 
 from facescore.landmarks import FaceObservation
 from facescore.model_schedule import (
@@ -18,7 +20,7 @@ from facescore.model_schedule import (
     landmark_sparsely,
     thumbnails,
 )
-from facescore.pipeline import measure_video
+from facescore.pipeline import interpolate_readings, measure_video
 from facescore.sources import Frame
 from facescore.validation import compare_with_truth
 
@@ -151,3 +153,51 @@ def test_frames_between_are_carried_by_their_pixels():
         assert error < 0.5, (frame.index, error)  # linear blending: 0.6-1.9 px off
     (index, near), = [a for a in asked if a[0] == 4]
     assert np.abs(near - face0.points[:, :2] - [2.5, 0]).max() < 0.5
+
+
+def _raw_rows(read: np.ndarray, anchors: np.ndarray) -> pd.DataFrame:
+    """Raw rows of 9 frames at 30 fps: a reading ramping 1 px a frame, a flag true on even
+    frames, readings present only on the frames ``read``."""
+    n = len(read)
+    raw = pd.DataFrame({"frame": np.arange(n), "t_s": np.arange(n) / 30.0, "face_found": True,
+                        "pixels_interpolated": ~read})
+    ramp = np.arange(n, dtype=float)
+    raw["g_brow_left_y"] = np.where(read, ramp, np.nan)
+    raw["anchor"] = np.where(read, anchors, np.nan)
+    raw["ridge_ok"] = pd.Series([bool(i % 2 == 0) if r else np.nan
+                                 for i, r in enumerate(read)], dtype=object)
+    return raw
+
+
+def test_readings_between_read_frames_are_blended_by_time():
+    """A ramp read on every fourth frame is the ramp again on the frames between; the frames
+    read keep their readings; a flag holds only where it holds on both sides."""
+    read = np.arange(9) % 4 == 0
+    raw = _raw_rows(read, np.zeros(9))
+    filled = interpolate_readings(raw, ("g_brow_left_y", "anchor", "ridge_ok"))
+    assert np.allclose(filled["g_brow_left_y"], np.arange(9))
+    assert filled["anchor"].eq(0).all()
+    assert filled["ridge_ok"].tolist() == [True] * 9  # read frames 0, 4, 8 are all even
+    assert_frame_equal(filled[read], raw[read], check_dtype=False)
+
+
+def test_readings_across_an_anchor_change_are_not_blended():
+    """Readings against two different references do not blend: each frame between takes the
+    nearer read frame's (its anchor too)."""
+    read = np.arange(9) % 4 == 0
+    raw = _raw_rows(read, np.array([0, 0, 0, 0, 1, 1, 1, 1, 1]))
+    filled = interpolate_readings(raw, ("g_brow_left_y", "anchor", "ridge_ok"))
+    assert filled["g_brow_left_y"].tolist() == [0, 0, 4, 4, 4, 5, 6, 7, 8]  # ties: the later
+    assert filled["anchor"].tolist() == [0, 0, 1, 1, 1, 1, 1, 1, 1]
+
+
+def test_key_frames_read_the_pixels_of_modelled_frames_only(phantoms):
+    """With key frames the pixel measures are read where the model saw the frame and blended
+    between; every frame with a face still has its signals."""
+    _, sparse = phantoms.get("astro_0.5", fast_spec(0.5))
+    frames = sparse.frames
+    found = frames["face_found"].astype(bool)
+    between = frames["pixels_interpolated"].fillna(False).astype(bool)
+    assert between.any()
+    assert (between == frames["landmarks_interpolated"].fillna(False).astype(bool))[found].all()
+    assert frames.loc[found, "brow_lift_mm_left"].notna().mean() > 0.9
