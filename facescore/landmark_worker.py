@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
@@ -186,6 +186,12 @@ class LandmarkWorker:
         Only the frames asked about are copied to the child."""
         self.submit(frame, near)
         return self.result()
+
+    def track_soon(self, frame: Frame, near: np.ndarray | None = None) -> Callable[[], object]:
+        """:meth:`track` begun: the frame is handed to the child at once; calling what this
+        returns waits for its face. Calls must be answered in the order they were made."""
+        self.submit(frame, near)
+        return self.result
 
     def track_all(self, frames: Iterable[Frame]) -> Iterator[tuple[Frame, object]]:
         """(frame, face) for every frame, in order, keeping ``depth`` frames in flight."""

@@ -239,13 +239,21 @@ class SparseLandmarker:
         ``track`` takes a second argument, ``near``: the landmarks of the face in the frame
         before, given where the last frame modelled was not that one
         (:meth:`facescore.landmarks.FaceTracker.track`).
+    track_soon : callable, optional
+        ``track_soon(frame[, near]) -> callable``: hands the frame to a model that runs
+        elsewhere (:meth:`facescore.landmark_worker.LandmarkWorker.track_soon`) and returns at
+        once; calling what it returns waits for the face. Given, each key frame's model call
+        runs while the skin is carried to the frames before it; the model sees the same frames
+        in the same order either way.
 
     Feed frames with :meth:`feed` (each call returns the frames now complete, in order) and
     call :meth:`flush` after the last one.
     """
 
-    def __init__(self, track: Callable[..., object], step: int, near: bool = False):
+    def __init__(self, track: Callable[..., object], step: int, near: bool = False,
+                 track_soon: Callable[..., Callable[[], object]] | None = None):
         self.track = track
+        self.track_soon = track_soon
         self.near = near
         self.step = max(1, int(step))
         self._key: tuple[Frame, object, np.ndarray | None, list] | None = None
@@ -255,8 +263,17 @@ class SparseLandmarker:
         """The model on ``frame``; ``before``: how to get the landmarks of the face in the frame
         before it (the model's, carried or interpolated; None when they cannot be had), asked
         only when the model takes them."""
+        return self._model_soon(frame, before)()
+
+    def _model_soon(self, frame: Frame, before: Callable[[], np.ndarray | None]
+                    ) -> Callable[[], object]:
+        """:meth:`_model` begun: call what it returns for the face."""
         points = before() if self.near else None
-        return self.track(frame) if points is None else self.track(frame, points)
+        args = (frame,) if points is None else (frame, points)
+        if self.track_soon is not None:
+            return self.track_soon(*args)
+        face = self.track(*args)
+        return lambda: face
 
     def _thumbs(self, frame: Frame, boxes) -> np.ndarray | None:
         if boxes is None:
@@ -313,8 +330,13 @@ class SparseLandmarker:
             return None if fit is None else moved_points(key_face.points, fit)
 
         # The model's region of interest placed from the face in the frame before this one.
-        face = self._model(frame, carried_to_before)
+        modelled = self._model_soon(frame, carried_to_before)
+        # While it runs: what does not need its answer (the key face's skin carried to every
+        # frame between, asked for below unless a frame is modelled after all).
+        for middle, _ in between:
+            fit_from_key(middle)
         thumbs = self._thumbs(frame, boxes)
+        face = modelled()
         holds = face is not None and key_motion_iod(key_face.points, face.points) \
             <= MAX_KEY_MOTION_IOD
         out = []

@@ -130,8 +130,8 @@ def _landmarked(frames, tracker: FaceTracker | LandmarkWorker, step: int):
         for frame in frames:
             yield frame, tracker.track(frame)
     else:
-        yield from model_schedule.landmark_sparsely(
-            frames, model_schedule.SparseLandmarker(tracker.track, step, near=True))
+        yield from model_schedule.landmark_sparsely(frames, model_schedule.SparseLandmarker(
+            tracker.track, step, near=True, track_soon=getattr(tracker, "track_soon", None)))
 
 
 def interpolate_readings(raw: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
