@@ -163,9 +163,9 @@ def interpolate_readings(raw: pd.DataFrame, columns: tuple[str, ...]) -> pd.Data
     if not len(read) or not len(gaps):
         return raw
     t = raw["t_s"].to_numpy(dtype=float)
-    after = np.clip(np.searchsorted(read, gaps), 0, len(read) - 1)
-    before = np.clip(np.searchsorted(read, gaps) - 1, 0, len(read) - 1)
-    before, after = read[before], read[after]
+    position = np.searchsorted(read, gaps)  # of the first frame read after each gap frame
+    before = read[np.clip(position - 1, 0, len(read) - 1)]
+    after = read[np.clip(position, 0, len(read) - 1)]
     span = t[after] - t[before]
     weight = np.divide(t[gaps] - t[before], span, out=np.full(len(gaps), 0.5), where=span > 0)
     weight = np.clip(weight, 0.0, 1.0)
@@ -174,7 +174,7 @@ def interpolate_readings(raw: pd.DataFrame, columns: tuple[str, ...]) -> pd.Data
     blend = (anchor[before] == anchor[after]) & (before != after)
     for column in columns:
         values = raw[column].to_numpy()
-        if isinstance(values[read[0]], (bool, np.bool_)):
+        if isinstance(values[read[0]], (bool, np.bool_)):  # a flag (object column: NaN between)
             flags = values.astype(bool)
             filled = np.where(blend, flags[before] & flags[after], flags[nearest])
             raw[column] = raw[column].astype(object)
@@ -350,7 +350,7 @@ def measure_video(
     With ``key_frames`` the landmark model sees one frame in every 0.134 s of a video of 20 fps
     or more, and every frame where interpolating between those would not hold
     (:mod:`facescore.model_schedule`); the pixel measures are read on the frames the model
-    saw and blended between them (the table's ``pixels_interpolated``)
+    saw and blended between them (the table's ``pixels_interpolated``).
 
     Parameters
     ----------
