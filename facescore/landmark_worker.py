@@ -144,12 +144,16 @@ class LandmarkWorker:
         self._inbox = Connection(from_child_read, writable=False)
         self._outbox.send((str(model), self.frame_size, depth))
         self._submitted = 0
+        #: Answers read for calls of :meth:`track_soon` not yet asked for, by call number.
+        self._answers: dict[int, object] = {}
+        self._answered = 0
         self._n_faces_seen: int | None = None
 
     # --- parent side --------------------------------------------------------------------
     def submit(self, frame: Frame, near: np.ndarray | None = None) -> None:
-        """Hand one frame to the worker (at most ``depth`` ahead of :meth:`result`); ``near``
-        as for :meth:`facescore.landmarks.FaceTracker.track`."""
+        """Hand one frame to the worker (at most ``depth`` ahead of the answers read: the
+        ring has that many slots); ``near`` as for :meth:`facescore.landmarks.FaceTracker.track`.
+        Its face comes through :meth:`track_soon`, which calls this."""
         if frame.shape != self.frame_size:
             height, width = frame.shape
             raise WorkerError(f"frame {frame.index} is {width}x{height}, not the "
@@ -175,27 +179,31 @@ class LandmarkWorker:
             raise WorkerError(f"landmark worker failed: {message[1]}")
         return message
 
-    def result(self):
-        """The next frame's face (a FaceObservation, or None when no face), in frame order."""
-        return self._receive()[2]
-
     def track(self, frame: Frame, near: np.ndarray | None = None):
         """The face in this one frame (or None), waiting for it: a drop-in for
         :meth:`facescore.landmarks.FaceTracker.track` where the caller chooses the frames
         (:class:`facescore.model_schedule.SparseLandmarker`, run a stage ahead of the measuring).
         Only the frames asked about are copied to the child."""
-        self.submit(frame, near)
-        return self.result()
+        return self.track_soon(frame, near)()
 
     def track_soon(self, frame: Frame, near: np.ndarray | None = None) -> Callable[[], object]:
         """:meth:`track` begun: the frame is handed to the child at once; calling what this
-        returns waits for its face. Calls must be answered in the order they were made."""
+        returns waits for its face (the child answers in order: answers to calls made earlier
+        and not yet asked for are kept until they are)."""
         self.submit(frame, near)
-        return self.result
+        ticket = self._submitted - 1
+
+        def face():
+            while ticket not in self._answers:
+                self._answers[self._answered] = self._receive()[2]
+                self._answered += 1
+            return self._answers.pop(ticket)
+
+        return face
 
     def track_all(self, frames: Iterable[Frame]) -> Iterator[tuple[Frame, object]]:
         """(frame, face) for every frame, in order, keeping ``depth`` frames in flight."""
-        pending: deque[Frame] = deque()
+        pending: deque[tuple[Frame, Callable[[], object]]] = deque()
         source = iter(frames)
         exhausted = False
         while True:
@@ -204,11 +212,11 @@ class LandmarkWorker:
                 if frame is None:
                     exhausted = True
                 else:
-                    self.submit(frame)
-                    pending.append(frame)
+                    pending.append((frame, self.track_soon(frame)))
             if not pending:
                 return
-            yield pending.popleft(), self.result()
+            frame, face = pending.popleft()
+            yield frame, face()
 
     def finish(self) -> int:
         """Stop the worker after the frames submitted; returns the most faces seen at once."""

@@ -287,7 +287,7 @@ class FaceTracker:
         the last frame tracked was not that one (:mod:`facescore.model_schedule`): the region
         of interest is placed from them, as it would have been from that frame's own.
         """
-        if near is not None and self._roi is not None:
+        if near is not None:
             self._set_roi_points(near)
         face = self._track_roi(frame) if self._roi is not None else None
         if face is None:

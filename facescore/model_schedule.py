@@ -257,7 +257,9 @@ class SparseLandmarker:
         self.near = near
         self.step = max(1, int(step))
         self._key: tuple[Frame, object, np.ndarray | None, list] | None = None
-        self._waiting: list[tuple[Frame, np.ndarray | None]] = []
+        self._waiting: list[Frame] = []
+        #: The gap whose last frame the model has been handed, not yet finished.
+        self._open: _Gap | None = None
 
     def _model(self, frame: Frame, before: Callable[[], np.ndarray | None]):
         """The model on ``frame``; ``before``: how to get the landmarks of the face in the frame
@@ -288,75 +290,137 @@ class SparseLandmarker:
 
     def feed(self, frame: Frame) -> list[tuple[Frame, object]]:
         """Take the next frame; return the frames whose landmarks are now known, in order."""
-        if self._key is None or self._key[1] is None or self.step == 1:
+        if self._open is None and (self._key is None or self._key[1] is None
+                                   or self.step == 1):
             # No face to interpolate from: the model looks at every frame until it finds one.
-            face = self.track(frame)
+            face = self._model(frame, lambda: None)
             self._set_key(frame, face)
             return [(frame, face)]
-        self._waiting.append((frame, self._thumbs(frame, self._key[3])))
+        self._waiting.append(frame)
         if len(self._waiting) < self.step:
             return []
-        return self._close_gap()
+        return self._next_gap()
 
     def flush(self) -> list[tuple[Frame, object]]:
         """The frames still waiting (after the last frame): the last one is modelled as a key
         frame and the others interpolated or modelled as usual."""
-        return self._close_gap() if self._waiting else []
+        out: list[tuple[Frame, object]] = []
+        if self._open is not None:
+            gap, self._open = self._open, None
+            self._set_key(gap.frame, gap.face())
+            out = self._close(gap)
+        waiting, self._waiting = self._waiting, []
+        if waiting and self._key[1] is not None:
+            gap = self._begin(_Gap(*self._key, between=waiting[:-1], frame=waiting[-1]))
+            self._set_key(gap.frame, gap.face())
+            return out + self._close(gap)
+        for frame in waiting:  # no face to interpolate from
+            out += self.feed(frame)
+        return out
 
-    def _close_gap(self) -> list[tuple[Frame, object]]:
-        key_frame, key_face, key_thumbs, boxes = self._key
-        between, (frame, _) = self._waiting[:-1], self._waiting[-1]
-        self._waiting = []
-        carrier = Carrier(key_face.points, key_frame.shape)
-        pictures = {key_frame.index: carrier.picture(key_frame)}
+    def _next_gap(self) -> list[tuple[Frame, object]]:
+        """A gap's frames have all come: its key frame goes to the model before the frames of
+        the gap before it are finished (those need that gap's key face; this one needs only
+        the face of the key frame it starts from), so the model works while they are."""
+        previous, self._open = self._open, None
+        if previous is not None:
+            self._set_key(previous.frame, previous.face())
+        waiting, self._waiting = self._waiting, []
+        out: list[tuple[Frame, object]] = []
+        if self._key[1] is None:  # the last key frame had no face: model each frame until one
+            out = self._close(previous) if previous is not None else []
+            for frame in waiting:
+                out += self.feed(frame)
+            return out
+        gap = _Gap(*self._key, between=waiting[:-1], frame=waiting[-1])
+        if previous is not None and not (self.near and gap.carried_to_before() is not None):
+            # The model's crop then follows the last face it found, which must be the face
+            # found last in frame order: the gap before is finished first.
+            out, previous = self._close(previous), None
+        self._open = self._begin(gap)
+        return out + self._close(previous) if previous is not None else out
 
-        def picture(f: Frame) -> np.ndarray:
-            if f.index not in pictures:
-                pictures[f.index] = carrier.picture(f)
-            return pictures[f.index]
+    def _begin(self, gap: _Gap) -> _Gap:
+        """``gap``'s last frame handed to the model, its region of interest placed from the face
+        in the frame before it (carried there by the skin)."""
+        gap.face = _once(self._model_soon(gap.frame, gap.carried_to_before))
+        # While the model runs: what does not need its answer (the key face's skin carried to
+        # every frame between, asked for below unless a frame is modelled after all).
+        for middle in gap.between:
+            gap.fit_from_key(middle)
+        return gap
 
-        from_key: dict[int, np.ndarray | None] = {}
-
-        def fit_from_key(f: Frame) -> np.ndarray | None:
-            """The key face's skin carried to ``f`` (once a frame: the model's crop and the
-            frames between both ask for the frame before the next key frame)."""
-            if f.index not in from_key:
-                from_key[f.index] = carrier.similarity(picture(key_frame), picture(f),
-                                                       key_face.points)
-            return from_key[f.index]
-
-        def carried_to_before() -> np.ndarray | None:
-            fit = fit_from_key(between[-1][0]) if between else None
-            return None if fit is None else moved_points(key_face.points, fit)
-
-        # The model's region of interest placed from the face in the frame before this one.
-        modelled = self._model_soon(frame, carried_to_before)
-        # While it runs: what does not need its answer (the key face's skin carried to every
-        # frame between, asked for below unless a frame is modelled after all).
-        for middle, _ in between:
-            fit_from_key(middle)
-        thumbs = self._thumbs(frame, boxes)
-        face = modelled()
-        holds = face is not None and key_motion_iod(key_face.points, face.points) \
+    def _close(self, gap: _Gap) -> list[tuple[Frame, object]]:
+        """The frames of ``gap`` with their faces: carried from its two key frames where the
+        frame looks like their blend, modelled where not."""
+        face = gap.face()
+        thumbs = self._thumbs(gap.frame, gap.boxes)
+        holds = face is not None and key_motion_iod(gap.key_face.points, face.points) \
             <= MAX_KEY_MOTION_IOD
         out = []
-        span = frame.t_s - key_frame.t_s
-        for middle, middle_thumbs in between:
-            weight = (middle.t_s - key_frame.t_s) / span if span > 0 else 0.5
-            if holds and interpolation_residual(middle_thumbs, key_thumbs, thumbs,
-                                                weight) <= MAX_RESIDUAL:
-                moves = (fit_from_key(middle),
-                         carrier.similarity(picture(frame), picture(middle), face.points))
-                out.append((middle, carried_face(key_face, face, weight, moves)
+        span = gap.frame.t_s - gap.key_frame.t_s
+        for middle in gap.between:
+            weight = (middle.t_s - gap.key_frame.t_s) / span if span > 0 else 0.5
+            if holds and interpolation_residual(self._thumbs(middle, gap.boxes), gap.key_thumbs,
+                                                thumbs, weight) <= MAX_RESIDUAL:
+                moves = (gap.fit_from_key(middle),
+                         gap.carrier.similarity(gap.picture(gap.frame), gap.picture(middle),
+                                                face.points))
+                out.append((middle, carried_face(gap.key_face, face, weight, moves)
                             if moves[0] is not None and moves[1] is not None
-                            else interpolate_face(key_face, face, weight)))
+                            else interpolate_face(gap.key_face, face, weight)))
             else:
-                previous = out[-1][1] if out else key_face
+                previous = out[-1][1] if out else gap.key_face
                 out.append((middle, self._model(
                     middle, lambda p=previous: None if p is None else p.points)))
-        out.append((frame, face))
-        self._set_key(frame, face)
+        out.append((gap.frame, face))
         return out
+
+
+def _once(result: Callable[[], object]) -> Callable[[], object]:
+    """``result`` called at most once, its answer kept."""
+    kept: list = []
+
+    def answer():
+        if not kept:
+            kept.append(result())
+        return kept[0]
+
+    return answer
+
+
+class _Gap:
+    """The frames from one key frame (its face known) to the next, with the skin followed
+    between them (:class:`Carrier`, each frame's picture and fit made once)."""
+
+    def __init__(self, key_frame: Frame, key_face, key_thumbs: np.ndarray | None, boxes,
+                 between: list[Frame], frame: Frame):
+        self.key_frame, self.key_face, self.key_thumbs, self.boxes = (key_frame, key_face,
+                                                                      key_thumbs, boxes)
+        self.between, self.frame = between, frame
+        self.face: Callable[[], object] = lambda: None  # the model's answer for ``frame``
+        self.carrier = Carrier(key_face.points, key_frame.shape)
+        self._pictures: dict[int, np.ndarray] = {}
+        self._from_key: dict[int, np.ndarray | None] = {}
+
+    def picture(self, f: Frame) -> np.ndarray:
+        if f.index not in self._pictures:
+            self._pictures[f.index] = self.carrier.picture(f)
+        return self._pictures[f.index]
+
+    def carried_to_before(self) -> np.ndarray | None:
+        """The key face's landmarks carried to the frame before :attr:`frame` (None where the
+        skin could not be followed there)."""
+        fit = self.fit_from_key(self.between[-1]) if self.between else None
+        return None if fit is None else moved_points(self.key_face.points, fit)
+
+    def fit_from_key(self, f: Frame) -> np.ndarray | None:
+        """The key face's skin carried to ``f`` (once a frame: the model's crop and the
+        frames between both ask for the frame before the next key frame)."""
+        if f.index not in self._from_key:
+            self._from_key[f.index] = self.carrier.similarity(
+                self.picture(self.key_frame), self.picture(f), self.key_face.points)
+        return self._from_key[f.index]
 
 
 def landmark_sparsely(frames: Iterable[Frame], landmarker: SparseLandmarker

@@ -35,6 +35,26 @@ def test_worker_keeps_frame_order_and_stops(phantoms):
     assert process.poll() == 0
 
 
+def test_answers_asked_for_out_of_order_reach_their_own_calls(phantoms):
+    """The schedule hands the child a key frame before it asks for the faces of frames handed
+    over earlier: each call's answer is its own frame's, whichever is asked for first."""
+    phantom, _ = phantoms.get("astro_0.5", fast_spec(0.5))
+    with open_source(phantom.video) as source:
+        frames = [frame for frame, _ in zip(source, range(12), strict=False)]
+        size = (source.info.height, source.info.width)
+    with LandmarkWorker(size) as worker:
+        in_order = [worker.track(frame) for frame in frames[:3]]
+        # The same ROI for each frame as in order: given by the face in the frame before.
+        near = [face.points for face in in_order]
+        pending = [worker.track_soon(frames[i + 1], near[i]) for i in range(2)]
+        late = pending[1]()
+        early = pending[0]()
+        again = [worker.track(frames[i + 1], near[i]) for i in range(2)]
+    assert np.array_equal(early.points, again[0].points)
+    assert np.array_equal(late.points, again[1].points)
+    assert not np.array_equal(early.points, late.points)
+
+
 def test_stopping_early_ends_the_child(phantoms):
     phantom, _ = phantoms.get("astro_0.5", fast_spec(0.5))
     with open_source(phantom.video) as frames:

@@ -81,6 +81,38 @@ def test_a_frame_unlike_its_key_frames_is_modelled():
     assert out[4].interpolated  # its neighbours still are
 
 
+class _NearModel(_Model):
+    """The stand-in model taking, like the real one, the face in the frame before."""
+
+    def __call__(self, frame: Frame, near=None):
+        return super().__call__(frame)
+
+
+def _textured(n: int, dark: tuple[int, ...] = ()) -> list[Frame]:
+    """Frames of a still, textured picture (skin the schedule can follow); ``dark`` black."""
+    rng = np.random.default_rng(1)
+    texture = cv2.GaussianBlur(rng.normal(0, 1, SIZE).astype(np.float32), (0, 0), 2.0)
+    texture = np.clip(100 + 20 * texture / texture.std(), 0, 255).astype(np.uint8)
+    return [Frame(i, i / 30, gray=np.zeros(SIZE, np.uint8) if i in dark else texture)
+            for i in range(n)]
+
+
+def test_a_key_frame_is_modelled_while_the_gap_before_it_is_finished():
+    """The next key frame goes to the model before a frame of the gap before it that must be
+    modelled (the key frame's crop is placed from the skin carried to the frame before it);
+    where the skin cannot be followed the crop follows the last face found, so frame order
+    is kept. Every frame still comes out once, in order."""
+    model = _NearModel()
+    out = list(landmark_sparsely(_textured(13, dark=(2,)),
+                                 SparseLandmarker(model, 4, near=True)))
+    assert [frame.index for frame, _ in out] == list(range(13))
+    assert not out[2][1].interpolated
+    assert model.seen.index(8) < model.seen.index(2)
+    textureless = _NearModel()
+    list(landmark_sparsely(_frames(13, dark=(2,)), SparseLandmarker(textureless, 4, near=True)))
+    assert textureless.seen.index(2) < textureless.seen.index(8)
+
+
 def test_a_face_lost_at_a_key_frame_models_the_frames_around_it():
     model = _Model(lost=(6,))
     out = {f.index: face for f, face in landmark_sparsely(_frames(13), SparseLandmarker(model, 3))}

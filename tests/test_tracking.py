@@ -74,6 +74,24 @@ def test_lost_face_is_marked_not_fatal(tmp_path, face_crop):
     assert found[9 + SEARCH_EVERY - 1:] == [True] * (8 - SEARCH_EVERY + 1)
 
 
+def test_landmarks_of_the_frame_before_place_the_crop_even_after_a_loss(face_crop):
+    """Given the face in the frame before (the key-frame schedule does), the model looks there
+    at once, lost face or not: the schedule may hand it frames out of frame order, and each
+    frame's landmarks must not depend on which frame it saw last."""
+    from facescore.sources import Frame
+
+    blank = np.full_like(face_crop, 120)
+    face = Frame.from_rgb(2, 0.067, face_crop)
+    with FaceTracker() as tracker:
+        first = tracker.track(Frame.from_rgb(0, 0.0, face_crop))
+        assert first is not None
+        found_last = tracker.track(face, first.points)
+        assert tracker.track(Frame.from_rgb(1, 0.033, blank)) is None  # lost: no crop kept
+        lost_last = tracker.track(face, first.points)
+    assert lost_last is not None
+    np.testing.assert_array_equal(lost_last.points, found_last.points)
+
+
 @pytest.mark.parametrize("angle", [-12.0, 12.0])
 def test_head_roll_does_not_read_as_asymmetry(face_crop, angle):
     with FaceTracker() as tracker:
