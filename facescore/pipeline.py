@@ -58,7 +58,8 @@ class Measurement:
         face_found_fraction, pose_ok_fraction, max_faces_seen, median_iod_px, small_face,
         n_anchors, implausible_tracks, masked_frames (per region and side),
         landmark_model_share (share of the frames with a face whose landmarks the model
-        computed rather than carried from key frames: 1.0 with every frame modelled).
+        computed and whose pixels were read, rather than carried from key frames: 1.0 with
+        every frame modelled).
     marked_px : (n_frames, len(MARKED) + 2, 2) float32 ndarray or None
         Where each frame's face was, in frame px (of the decoded size, ``info``'s): the
         landmarks a report marks (:data:`facescore.anatomy.MARKED`, in that order), then the
