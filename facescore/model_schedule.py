@@ -27,7 +27,9 @@ off the face when the head moves and the model's landmarks differ from its every
 (by 4.1 against 3.1 thousandths of the eye distance on the talking head).
 
 Frames come out in order, each with its face (an interpolated one says so:
-``face.interpolated``); a frame waits at most one key gap for its landmarks.
+``face.interpolated``); a frame waits at most two key gaps for its landmarks (the next key
+frame goes to the model before the gap before it is finished, so that the model works while
+it is).
 """
 
 from __future__ import annotations
@@ -231,8 +233,8 @@ class SparseLandmarker:
     track : callable
         ``track(frame) -> face or None``: the landmark model with its tracking state (e.g.
         :meth:`facescore.landmarks.FaceTracker.track`). Called in frame order except for the
-        frames between two key frames, which are modelled after the later key frame when
-        interpolation does not hold.
+        frames between two key frames, which are modelled after the later key frame (and,
+        with ``near``, after the key frame after it) when interpolation does not hold.
     step : int
         Frames from one key frame to the next (:func:`key_step`); 1 models every frame.
     near : bool
@@ -311,7 +313,7 @@ class SparseLandmarker:
             out = self._close(gap)
         waiting, self._waiting = self._waiting, []
         if waiting and self._key[1] is not None:
-            gap = self._begin(_Gap(*self._key, between=waiting[:-1], frame=waiting[-1]))
+            gap = self._begin(self._gap_to(waiting))
             self._set_key(gap.frame, gap.face())
             return out + self._close(gap)
         for frame in waiting:  # no face to interpolate from
@@ -332,13 +334,17 @@ class SparseLandmarker:
             for frame in waiting:
                 out += self.feed(frame)
             return out
-        gap = _Gap(*self._key, between=waiting[:-1], frame=waiting[-1])
+        gap = self._gap_to(waiting)
         if previous is not None and not (self.near and gap.carried_to_before() is not None):
             # The model's crop then follows the last face it found, which must be the face
             # found last in frame order: the gap before is finished first.
             out, previous = self._close(previous), None
         self._open = self._begin(gap)
         return out + self._close(previous) if previous is not None else out
+
+    def _gap_to(self, frames: list[Frame]) -> _Gap:
+        """The gap from the current key frame (its face known) to the last of ``frames``."""
+        return _Gap(*self._key, between=frames[:-1], frame=frames[-1])
 
     def _begin(self, gap: _Gap) -> _Gap:
         """``gap``'s last frame handed to the model, its region of interest placed from the face
