@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
+from functools import cache
 
 import cv2
 import numpy as np
@@ -349,7 +350,7 @@ class SparseLandmarker:
     def _begin(self, gap: _Gap) -> _Gap:
         """``gap``'s last frame handed to the model, its region of interest placed from the face
         in the frame before it (carried there by the skin)."""
-        gap.face = _once(self._model_soon(gap.frame, gap.carried_to_before))
+        gap.face = cache(self._model_soon(gap.frame, gap.carried_to_before))  # asked twice
         # While the model runs: what does not need its answer (the key face's skin carried to
         # every frame between, asked for below unless a frame is modelled after all).
         for middle in gap.between:
@@ -381,18 +382,6 @@ class SparseLandmarker:
                     middle, lambda p=previous: None if p is None else p.points)))
         out.append((gap.frame, face))
         return out
-
-
-def _once(result: Callable[[], object]) -> Callable[[], object]:
-    """``result`` called at most once, its answer kept."""
-    kept: list = []
-
-    def answer():
-        if not kept:
-            kept.append(result())
-        return kept[0]
-
-    return answer
 
 
 class _Gap:

@@ -155,14 +155,15 @@ def interpolate_readings(raw: pd.DataFrame, columns: tuple[str, ...]) -> pd.Data
     Returns
     -------
     DataFrame
-        A copy with those columns filled on the frames not read.
+        A copy with those columns filled on the frames not read (``raw`` itself where every
+        frame was read).
     """
-    raw = raw.copy()
     between = raw["pixels_interpolated"].fillna(False).to_numpy(dtype=bool)
     read = np.flatnonzero(raw["face_found"].to_numpy(dtype=bool) & ~between)
     gaps = np.flatnonzero(between)
     if not len(read) or not len(gaps):
         return raw
+    raw = raw.copy()
     t = raw["t_s"].to_numpy(dtype=float)
     position = np.searchsorted(read, gaps)  # of the first frame read after each gap frame
     before = read[np.clip(position - 1, 0, len(read) - 1)]
@@ -266,7 +267,7 @@ class FrameMeasurer:
             When no frame had a face.
         """
         raw = self.raw_rows()
-        if raw.get("pixels_interpolated", pd.Series(dtype=bool)).fillna(False).any():
+        if "pixels_interpolated" in raw:  # a face was seen (frames between: blended)
             raw = interpolate_readings(raw, self._reading_columns)
         found = raw["face_found"].to_numpy(dtype=bool)
         if not found.any():

@@ -422,9 +422,7 @@ def activity(frames: pd.DataFrame, detector: Detector = Detector(),
     missed is still movement, not noise. ``found``: :func:`side_events` of these frames, when
     already found."""
     t = frames["t_s"].to_numpy(dtype=float)
-    if len(t) < 2:
-        return []
-    found = found or side_events(frames, detector)
+    found = found or side_events(frames, detector)  # none in under two frames
     return [(float(t[e.start]), float(t[min(e.stop, len(t) - 1)]))
             for movement in MOVEMENTS for e in found.by_movement[movement]]
 
