@@ -110,34 +110,39 @@ def similarity_fit(source: np.ndarray, target: np.ndarray,
 
     Parameters
     ----------
-    source, target : (N, 2) ndarray
+    source, target : (..., N, 2) ndarray
+        Point sets; leading dimensions are fitted one set at a time.
     scale : float, optional
         Impose this scale and fit only the rotation and shift (for points too close together
         to tell their scale well).
 
     Returns
     -------
-    (2, 3) ndarray
+    (..., 2, 3) ndarray
         Affine matrix A with ``target ≈ source @ A[:, :2].T + A[:, 2]`` (Umeyama's method).
     """
-    mu_s, mu_t = source.mean(axis=0), target.mean(axis=0)
-    s, t = source - mu_s, target - mu_t
-    covariance = t.T @ s / len(source)
+    mu_s, mu_t = source.mean(axis=-2), target.mean(axis=-2)
+    s, t = source - mu_s[..., None, :], target - mu_t[..., None, :]
+    covariance = np.swapaxes(t, -1, -2) @ s / source.shape[-2]
     u, d, vt = np.linalg.svd(covariance)
-    sign = np.diag([1.0, np.sign(np.linalg.det(u @ vt)) or 1.0])
+    reflect = np.sign(np.linalg.det(u @ vt))
+    reflect = np.where(reflect == 0, 1.0, reflect)
+    sign = np.zeros(reflect.shape + (2, 2))
+    sign[..., 0, 0], sign[..., 1, 1] = 1.0, reflect
     rotation = u @ sign @ vt
     if scale is None:
-        scale = np.trace(np.diag(d) @ sign) / s.var(axis=0).sum()
-    linear = scale * rotation
-    return np.hstack([linear, (mu_t - linear @ mu_s)[:, None]])
+        scale = (d[..., 0] + d[..., 1] * reflect) / s.var(axis=-2).sum(axis=-1)
+    linear = np.asarray(scale)[..., None, None] * rotation
+    shift = mu_t - (linear @ mu_s[..., None])[..., 0]
+    return np.concatenate([linear, shift[..., None]], axis=-1)
 
 
 def invert_affine(affine: np.ndarray) -> np.ndarray:
-    """Inverse of a (2, 3) affine matrix."""
-    linear_inv = np.linalg.inv(affine[:, :2])
-    return np.hstack([linear_inv, (-linear_inv @ affine[:, 2])[:, None]])
+    """Inverse of a (..., 2, 3) affine matrix."""
+    linear_inv = np.linalg.inv(affine[..., :2])
+    return np.concatenate([linear_inv, -(linear_inv @ affine[..., 2:])], axis=-1)
 
 
 def apply_affine(affine: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Apply a (2, 3) affine matrix to (N, 2) points."""
-    return points @ affine[:, :2].T + affine[:, 2]
+    """Apply a (..., 2, 3) affine matrix to (..., N, 2) points."""
+    return points @ np.swapaxes(affine[..., :2], -1, -2) + affine[..., None, :, 2]

@@ -666,25 +666,26 @@ def group_signals(groups: dict[str, np.ndarray]) -> dict[str, float]:
 
     Parameters
     ----------
-    groups : dict of str to (2,) ndarray
-        Each moving group's displacement, (X toward the patient's left, Y up).
+    groups : dict of str to (..., 2) ndarray
+        Each moving group's displacement, (X toward the patient's left, Y up): one frame's,
+        or many frames' stacked.
 
     Returns
     -------
-    dict of str to float
+    dict of str to float or (...) ndarray
         ``<signal>_<side>`` for each signal of :data:`DISPLACEMENT_COLUMNS` measured by flow
         (``lid_drop`` comes from the eye model).
     """
-    out: dict[str, float] = {}
+    out: dict = {}
     for side in SIDES:
         outward = 1.0 if side == "left" else -1.0
         brow, inner = groups[f"brow_{side}"], groups[f"brow_inner_{side}"]
         lower, mouth = groups[f"lower_lid_{side}"], groups[f"mouth_{side}"]
-        out[f"brow_lift_{side}"] = float(brow[1])
-        out[f"brow_medial_{side}"] = float(-outward * inner[0])
-        out[f"lower_lid_rise_{side}"] = float(lower[1])
-        out[f"mouth_out_{side}"] = float(outward * mouth[0])
-        out[f"mouth_up_{side}"] = float(mouth[1])
+        out[f"brow_lift_{side}"] = brow[..., 1]
+        out[f"brow_medial_{side}"] = -outward * inner[..., 0]
+        out[f"lower_lid_rise_{side}"] = lower[..., 1]
+        out[f"mouth_out_{side}"] = outward * mouth[..., 0]
+        out[f"mouth_up_{side}"] = mouth[..., 1]
     return out
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 
 from . import features, geometry, model_schedule, signals
 from .anatomy import IRIS_CENTRE, MARKED, SIDES
-from .concurrency import prefetch
+from .concurrency import prefetch, preload
 from .errors import FaceError
 from .landmark_worker import LandmarkWorker
 from .landmarks import FaceTracker
@@ -396,6 +396,10 @@ def measure_video(
             # Without shared memory or child processes, a thread below does the same work.
             with contextlib.suppress(OSError):
                 worker = LandmarkWorker((frames.info.height, frames.info.width), model_path)
+            # The table's smoothing needs scipy.signal (~0.6 s to import): loaded while the
+            # child starts its model (~0.8 s before the first frame is measured) rather than
+            # after the last frame.
+            preload("scipy.signal")
         if worker is not None and step == 1:
             with worker:
                 _measure_all(worker.track_all(frames), measurer, progress, expected)

@@ -71,13 +71,19 @@ def euler_angles(rotation: np.ndarray) -> np.ndarray:
                      np.arctan2(rotation[1, 0], rotation[0, 0])])
 
 
-def rotation_from_euler(pitch: float, yaw: float, roll: float) -> np.ndarray:
-    """Inverse of :func:`euler_angles`."""
+def rotation_from_euler(pitch, yaw, roll) -> np.ndarray:
+    """Inverse of :func:`euler_angles`; angles (radians) of any one shape (...) give
+    rotations of shape (..., 3, 3)."""
     cx, sx, cy, sy = np.cos(pitch), np.sin(pitch), np.cos(yaw), np.sin(yaw)
     cz, sz = np.cos(roll), np.sin(roll)
-    rx = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
-    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
-    rz = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
+    one, zero = np.ones_like(cx), np.zeros_like(cx)
+
+    def matrix(*rows):
+        return np.stack([np.stack(row, axis=-1) for row in rows], axis=-2)
+
+    rx = matrix((one, zero, zero), (zero, cx, -sx), (zero, sx, cx))
+    ry = matrix((cy, zero, sy), (zero, one, zero), (-sy, zero, cy))
+    rz = matrix((cz, -sz, zero), (sz, cz, zero), (zero, zero, one))
     return rz @ ry @ rx
 
 
@@ -114,9 +120,9 @@ def smooth_angles(angles: np.ndarray, t_s: np.ndarray, window_s: float = POSE_WI
 
 def _projected(seeds_head: np.ndarray, rotation: np.ndarray) -> np.ndarray:
     """Image positions (x right, y down; relative, frame px) of head-fixed points under a
-    rotation, weak perspective."""
-    camera = seeds_head @ rotation.T
-    return camera[:, :2] * np.array([1.0, -1.0])
+    rotation (..., 3, 3), weak perspective: shape (..., K, 2)."""
+    camera = seeds_head @ np.swapaxes(rotation, -1, -2)
+    return camera[..., :2] * np.array([1.0, -1.0])
 
 
 def parallax(anchor: Anchor, at_anchor: np.ndarray, now: np.ndarray) -> dict[str, np.ndarray]:
@@ -129,20 +135,23 @@ def parallax(anchor: Anchor, at_anchor: np.ndarray, now: np.ndarray) -> dict[str
     ----------
     anchor : Anchor
         Holds the groups' 3-D positions (head-fixed, frame px).
-    at_anchor, now : (3, 3) ndarray
-        Head rotations at the anchor and in this frame.
+    at_anchor : (3, 3) ndarray
+        Head rotation at the anchor.
+    now : (..., 3, 3) ndarray
+        Head rotations in the frames measured (one or many).
 
     Returns
     -------
-    dict of str to (2,) ndarray
+    dict of str to (..., 2) ndarray
         Per moving group, in the anchor's image axes, frame px.
     """
     base = _projected(anchor.seeds_head, at_anchor)
     moved = _projected(anchor.seeds_head, now)
     ridge = _GROUP_ROWS["ridge"]
-    fit = similarity_fit(base[ridge], moved[ridge])
+    fit = similarity_fit(np.broadcast_to(base[ridge], moved[..., ridge, :].shape),
+                         moved[..., ridge, :])
     residual = apply_affine(invert_affine(fit), moved) - base
-    return {name: residual[_GROUP_ROWS[name]].mean(axis=0) for name in MOVING_GROUPS}
+    return {name: residual[..., _GROUP_ROWS[name], :].mean(axis=-2) for name in MOVING_GROUPS}
 
 
 # --- the table -----------------------------------------------------------------------------------
@@ -189,21 +198,21 @@ def head_plane_signals(raw: pd.DataFrame, anchors: list[Anchor], mm_per_px: floa
         creation = np.nonzero(frames == anchor.frame)[0]
         at_anchor = rotation_from_euler(*smooth[creation[0] if len(creation) else rows[0]])
         jacobian = image_jacobian(anchor.rotation)
-        for i in rows:
-            groups = {}
-            correction = (parallax(anchor, at_anchor, rotation_from_euler(*smooth[i]))
-                          if settings.correct_parallax and np.isfinite(smooth[i]).all() else None)
+        # All the anchor's frames at once: each frame's parallax, then the head-plane map.
+        shifts = {name: image[name][rows] for name in MOVING_GROUPS}
+        posed = np.isfinite(smooth[rows]).all(axis=1) if settings.correct_parallax \
+            else np.zeros(len(rows), dtype=bool)
+        if posed.any():
+            correction = parallax(anchor, at_anchor, rotation_from_euler(*smooth[rows[posed]].T))
             for name in MOVING_GROUPS:
-                shift = image[name][i]
-                if correction is not None:
-                    shift = shift - correction[name]
-                groups[name] = np.linalg.solve(jacobian, shift)
-            for key, value in group_signals(groups).items():
-                name, side = key.rsplit("_", 1)
-                out[f"{name}_mm_{side}"][i] = value * mm_per_px
-            for side in SIDES:
-                down = np.linalg.solve(jacobian, np.array([0.0, narrowing[side][i]]))[1]
-                out[f"lid_drop_mm_{side}"][i] = -down * mm_per_px
+                shifts[name][posed] -= correction[name]
+        groups = {name: np.linalg.solve(jacobian, shift.T).T for name, shift in shifts.items()}
+        for key, value in group_signals(groups).items():
+            name, side = key.rsplit("_", 1)
+            out[f"{name}_mm_{side}"][rows] = value * mm_per_px
+        for side in SIDES:
+            lowered = np.stack([np.zeros(len(rows)), narrowing[side][rows]])
+            out[f"lid_drop_mm_{side}"][rows] = -np.linalg.solve(jacobian, lowered)[1] * mm_per_px
     return pd.DataFrame(out, index=raw.index)
 
 

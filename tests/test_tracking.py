@@ -122,6 +122,42 @@ def test_similarity_fit_recovers_a_known_motion():
     assert np.allclose(back, source)
 
 
+def test_similarity_fits_of_many_point_sets_at_once_equal_each_alone():
+    # The table's parallax fits every frame of an anchor in one call.
+    rng = np.random.default_rng(1)
+    source = rng.uniform(0, 100, (40, 9, 2))
+    target = 0.9 * source[..., ::-1] + rng.normal(0, 2.0, source.shape)
+    fits = geometry.similarity_fit(source, target)
+    inverses = geometry.invert_affine(fits)
+    moved = geometry.apply_affine(inverses, target)
+    for i in range(len(source)):
+        alone = geometry.similarity_fit(source[i], target[i])
+        assert np.array_equal(fits[i], alone)
+        assert np.array_equal(inverses[i], geometry.invert_affine(alone))
+        assert np.array_equal(moved[i], geometry.apply_affine(geometry.invert_affine(alone),
+                                                              target[i]))
+
+
+def test_parallax_of_many_frames_at_once_equals_each_frame_alone():
+    from types import SimpleNamespace
+
+    from facescore.motion import _GROUP_ROWS
+    from facescore.signals import parallax, rotation_from_euler
+
+    rng = np.random.default_rng(2)
+    rows = 1 + max(int(r.max()) for r in _GROUP_ROWS.values())
+    anchor = SimpleNamespace(seeds_head=rng.normal(0, 40.0, (rows, 3)))
+    at_anchor = rotation_from_euler(0.05, -0.1, 0.02)
+    angles = rng.normal(0, 0.15, (25, 3))
+    many = parallax(anchor, at_anchor, rotation_from_euler(*angles.T))
+    for i, (pitch, yaw, roll) in enumerate(angles):
+        alone = parallax(anchor, at_anchor, rotation_from_euler(pitch, yaw, roll))
+        for name, shift in alone.items():
+            assert np.allclose(many[name][i], shift, rtol=0, atol=1e-9), name
+    unmoved = parallax(anchor, at_anchor, at_anchor)  # no turn: nothing to correct
+    assert all(np.abs(shift).max() < 1e-9 for shift in unmoved.values())
+
+
 def test_silencing_the_native_chatter_from_many_threads_gives_stderr_back():
     """fd 2 is the process's: threads silencing it at once must not leave it at /dev/null."""
     import os
