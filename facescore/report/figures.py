@@ -38,9 +38,9 @@ def new_figure(width_in: float, height_in: float, **subplots):
 def _png(figure) -> bytes:
     """The figure as PNG at :data:`DPI`, cut to its drawn content plus :data:`PAD_IN`.
 
-    This is what ``savefig(dpi=DPI, bbox_inches="tight")`` makes, from one rendering instead
+    Much as ``savefig(dpi=DPI, bbox_inches="tight")`` makes it, from one rendering instead
     of two (savefig draws once to find the content's box and again inside it): the rendered
-    picture is cropped to the box.
+    picture is cropped to the pixels drawn.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from PIL import Image
@@ -54,13 +54,15 @@ def _png(figure) -> bytes:
     figure.set_dpi(DPI)
     canvas = figure.canvas
     canvas.draw()
-    box = figure.get_tightbbox(canvas.get_renderer()).padded(PAD_IN)
-    height_px = canvas.get_width_height()[1]
-    # Sized as savefig sizes it (whole pixels of the box, rounded down); rows count from the
-    # top, the box's y from the bottom.
-    x0, y0 = max(0, round(box.x0 * DPI)), max(0, height_px - round(box.y1 * DPI))
-    width, height = int(box.width * DPI), int(box.height * DPI)
-    rgba = np.asarray(canvas.buffer_rgba())[y0:y0 + height, x0:x0 + width]
+    rgba = np.asarray(canvas.buffer_rgba())
+    # The drawn content is what differs from the figure's background (a pixel scan: asking
+    # the artists for their extents costs more than drawing them).
+    drawn = np.any(rgba != rgba[0, 0], axis=2)
+    rows, columns = np.flatnonzero(drawn.any(axis=1)), np.flatnonzero(drawn.any(axis=0))
+    if len(rows):
+        pad = round(PAD_IN * DPI)
+        rgba = rgba[max(0, rows[0] - pad):rows[-1] + 1 + pad,
+                    max(0, columns[0] - pad):columns[-1] + 1 + pad]
     buffer = io.BytesIO()
     Image.fromarray(rgba).save(buffer, format="png")
     if made_by_pyplot:  # pyplot keeps its figures (the diary's) until they are closed
@@ -94,31 +96,48 @@ def time_series(frames: pd.DataFrame, segments: list[Segment],
     fontsize : float
         Size of the labels, points.
     """
+    from matplotlib.collections import PolyCollection
+
     t = frames["t_s"].to_numpy()
     figure, axes = new_figure(width_in, panel_in * len(MOVEMENTS), nrows=len(MOVEMENTS),
                               ncols=1, sharex=True)
+    # The artists are made few (a collection of shaded spans per colour, a side's held levels
+    # as one broken line, its intervals as one error bar): a report draws two of these
+    # figures, and each artist costs more to make than to draw.
+    spans: dict[tuple[str, float], list[tuple[float, float]]] = {}
+    for segment in segments:
+        spans.setdefault((MOVEMENT_COLOURS[segment.label], 0.0), []).append(
+            (segment.onset, segment.end))
+    for segment in others or []:
+        spans.setdefault(("0.85", 0.5), []).append((segment.onset, segment.end))
     for ax, movement in zip(axes, MOVEMENTS, strict=True):
-        for segment in segments:
-            ax.axvspan(segment.onset, segment.end, color=MOVEMENT_COLOURS[segment.label],
-                       alpha=0.35 if segment.label == movement else 0.12, lw=0)
-        for segment in others or []:
-            ax.axvspan(segment.onset, segment.end, color="0.85", alpha=0.5, lw=0)
+        for (colour, alpha), ranges in spans.items():
+            alpha = alpha or (0.35 if colour == MOVEMENT_COLOURS[movement] else 0.12)
+            ax.add_collection(PolyCollection(
+                [[(x0, 0), (x0, 1), (x1, 1), (x1, 0)] for x0, x1 in ranges],
+                facecolors=colour, alpha=alpha, linewidths=0,
+                transform=ax.get_xaxis_transform()), autolim=False)
+        mine = [p for p in performances or [] if p.movement == movement]
         for side in ("left", "right"):
             signal = activation(frames, movement, side)
             ax.plot(t, signal - resting_level(signal, t), color=SIDE_COLOURS[side], lw=0.8,
                     alpha=0.7, label=f"patient's {side}")
-            for p in performances or []:
-                if p.movement != movement:
-                    continue
+            held_t, held_mm = [], []
+            for p in mine:
                 times, moved, _ = travel_during(frames, movement, side, p.start_s, p.end_s)
-                held = held_travel(times, moved, held_seconds(movement))
-                ax.plot(times, held, color=SIDE_COLOURS[side], lw=2.0)
-                score = getattr(p, side)
-                if np.isfinite(score.excursion_mm) and np.isfinite(score.low_mm):
-                    ax.errorbar([score.peak_s], [score.excursion_mm],
-                                yerr=[[score.excursion_mm - score.low_mm],
-                                      [score.high_mm - score.excursion_mm]],
-                                color=SIDE_COLOURS[side], capsize=3, lw=1, marker="o", ms=3)
+                held_t += [times, [np.nan]]
+                held_mm += [held_travel(times, moved, held_seconds(movement)), [np.nan]]
+            if mine:
+                ax.plot(np.concatenate(held_t), np.concatenate(held_mm),
+                        color=SIDE_COLOURS[side], lw=2.0)
+            scores = [getattr(p, side) for p in mine]
+            shown = [s for s in scores if np.isfinite(s.excursion_mm) and np.isfinite(s.low_mm)]
+            if shown:
+                ax.errorbar([s.peak_s for s in shown], [s.excursion_mm for s in shown],
+                            yerr=[[s.excursion_mm - s.low_mm for s in shown],
+                                  [s.high_mm - s.excursion_mm for s in shown]],
+                            color=SIDE_COLOURS[side], capsize=3, lw=1, marker="o", ms=3,
+                            linestyle="none")
         ax.set_title(TITLES[movement], fontsize=fontsize + 1, loc="left")
         ax.set_ylabel("mm", fontsize=fontsize)
         ax.tick_params(labelsize=fontsize)
