@@ -177,17 +177,17 @@ def write_outputs(analysis: Analysis, input_path: str | Path, out_dir: str | Pat
         When the folder cannot be written (nothing is left half-written).
     """
     out_dir = Path(out_dir)
-    report = report_dict(analysis, input_path)
-    validate_report(report)
-    # The pictures are decoded and searched (FFmpeg, OpenCV and MediaPipe release the GIL) in
-    # a thread while this one draws the figures: the two take about as long.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="facescore-pictures") as pool:
+    # The pictures are decoded (FFmpeg releases the GIL) in a thread while this one makes the
+    # report, draws the figures and writes the table.
+    with atomic_directory(out_dir) as staging, \
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="facescore-pictures") as pool:
         pictures = pool.submit(_pictures, analysis, input_path, frame_source)
+        report = report_dict(analysis, input_path)
+        validate_report(report)
         drawn = draw_figures(analysis, report["input"].get("kind") == "image")
+        write_table(analysis.frames, staging)
         images, photo, n_faces = pictures.result()
-    html = render_html(report, analysis, images, photo, n_faces, drawn)
-    with atomic_directory(out_dir) as staging:
+        html = render_html(report, analysis, images, photo, n_faces, drawn)
         (staging / "report.json").write_text(json.dumps(report, indent=2))
         (staging / "report.html").write_text(html, encoding="utf-8")
-        write_table(analysis.frames, staging)
     return [out_dir / name for name in OUTPUT_FILES]
