@@ -133,28 +133,32 @@ def _environment(every_frame: bool) -> dict[str, str]:
 
 
 def command_child(video: Path, every_frame: bool) -> dict:
-    """The whole ``facescore analyze VIDEO -o DIR -q`` command in a child: frames/s of wall
-    time from the interpreter's start to its exit, and the peak RSS of the command's process
-    plus that of the landmark worker it starts (each read after exec: a child forked from this
-    process, which holds frames, would otherwise count this process's pages)."""
+    """The whole ``facescore analyze VIDEO -o DIR -q`` command, as its script runs it, in a
+    child: frames/s of wall time from the interpreter's start to its exit, and the peak RSS of
+    the command's process plus that of the landmark worker it starts (each read after exec: a
+    child forked from this process, which holds frames, would otherwise count this process's
+    pages; read by an exit handler, which the command runs before it ends)."""
     import tempfile
 
     with tempfile.TemporaryDirectory() as out:
         code = (
-            "import json, resource, sys\n"
-            "from facescore.cli import main\n"
-            f"code = main(['analyze', {str(video)!r}, '-o', {out!r}, '-q'])\n"
-            "status = open('/proc/self/status').read().split('VmHWM:')[1].split()[0]\n"
-            "worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024\n"
-            "print(json.dumps({'code': code, 'rss': int(status) / 1024, 'worker': worker}))\n"
+            "import atexit, json, resource, sys\n"
+            "def peak():\n"
+            "    status = open('/proc/self/status').read().split('VmHWM:')[1].split()[0]\n"
+            "    worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024\n"
+            "    print(json.dumps({'rss': int(status) / 1024, 'worker': worker}))\n"
+            "atexit.register(peak)\n"
+            f"sys.argv = ['facescore', 'analyze', {str(video)!r}, '-o', {out!r}, '-q']\n"
+            "from facescore.cli import run\n"
+            "run()\n"
         )
         start = time.perf_counter()
-        done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
-                              text=True, env=_environment(every_frame))
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              env=_environment(every_frame))
         seconds = time.perf_counter() - start
-        result = json.loads(done.stdout.strip().splitlines()[-1])
-        if result["code"] != 0:
+        if done.returncode != 0:
             raise RuntimeError(f"facescore analyze failed: {done.stderr[-500:]}")
+        result = json.loads(done.stdout.strip().splitlines()[-1])
         with open(Path(out) / "report.json") as handle:
             frames = json.load(handle)["input"]["n_frames"]
     return {"frames": frames, "seconds": seconds, "fps": frames / seconds,

@@ -28,6 +28,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 
@@ -41,7 +42,7 @@ DEPTH = 6
 STOP_TIMEOUT_S = 5.0
 
 
-_CHILD = "import sys; from facescore.landmark_worker import main; sys.exit(main(sys.argv[1:]))"
+_CHILD = "import sys; from facescore.landmark_worker import main; main(sys.argv[1:])"
 
 
 def _child_environment() -> dict[str, str]:
@@ -278,13 +279,18 @@ def serve(inbox: Connection, outbox: Connection, ring_fd: int) -> None:
             outbox.send(("face", index, tracker.track(frame, *near)))
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str]) -> NoReturn:
     inbox = Connection(int(argv[0]), writable=False)
     outbox = Connection(int(argv[1]), readable=False)
+    status = 0
     try:
         serve(inbox, outbox, int(argv[2]))
     except Exception as exc:  # reported to the parent, which raises it as WorkerError
         with contextlib.suppress(OSError):
             outbox.send(("error", f"{type(exc).__name__}: {exc}"))
-        return 1
-    return 0
+        status = 1
+    # Everything the parent needs went through the pipe, which is unbuffered. Ending here
+    # skips the interpreter's teardown of MediaPipe, OpenCV and numpy (~0.25 s), which the
+    # parent would wait for when it stops this process.
+    sys.stderr.flush()
+    os._exit(status)
