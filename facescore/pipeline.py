@@ -386,6 +386,9 @@ def measure_video(
         No face in any frame.
     """
     with open_source(source, mirrored=mirrored, max_side=max_side) as frames:
+        # The table's smoothing needs scipy.signal (~0.6 s to import): loaded while the model
+        # starts (~0.8 s before the first frame is measured), not after the last frame.
+        preload("scipy.signal")
         expected = frames.info.n_frames
         if landmark_process is None:
             landmark_process = wants_landmark_process(frames.info)
@@ -396,10 +399,6 @@ def measure_video(
             # Without shared memory or child processes, a thread below does the same work.
             with contextlib.suppress(OSError):
                 worker = LandmarkWorker((frames.info.height, frames.info.width), model_path)
-            # The table's smoothing needs scipy.signal (~0.6 s to import): loaded while the
-            # child starts its model (~0.8 s before the first frame is measured) rather than
-            # after the last frame.
-            preload("scipy.signal")
         if worker is not None and step == 1:
             with worker:
                 _measure_all(worker.track_all(frames), measurer, progress, expected)
