@@ -104,15 +104,15 @@ def time_series(frames: pd.DataFrame, segments: list[Segment],
     # The artists are made few (a collection of shaded spans per colour, a side's held levels
     # as one broken line, its intervals as one error bar): a report draws two of these
     # figures, and each artist costs more to make than to draw.
-    spans: dict[tuple[str, float], list[tuple[float, float]]] = {}
+    spans: dict[str | None, list[tuple[float, float]]] = {}  # by label; None: the others
     for segment in segments:
-        spans.setdefault((MOVEMENT_COLOURS[segment.label], 0.0), []).append(
-            (segment.onset, segment.end))
+        spans.setdefault(segment.label, []).append((segment.onset, segment.end))
     for segment in others or []:
-        spans.setdefault(("0.85", 0.5), []).append((segment.onset, segment.end))
+        spans.setdefault(None, []).append((segment.onset, segment.end))
     for ax, movement in zip(axes, MOVEMENTS, strict=True):
-        for (colour, alpha), ranges in spans.items():
-            alpha = alpha or (0.35 if colour == MOVEMENT_COLOURS[movement] else 0.12)
+        for label, ranges in spans.items():
+            colour, alpha = (("0.85", 0.5) if label is None else
+                             (MOVEMENT_COLOURS[label], 0.35 if label == movement else 0.12))
             ax.add_collection(PolyCollection(
                 [[(x0, 0), (x0, 1), (x1, 1), (x1, 0)] for x0, x1 in ranges],
                 facecolors=colour, alpha=alpha, linewidths=0,
