@@ -75,9 +75,12 @@ class _SeekingReader:
         self._container = av.open(str(path))
         try:
             self._stream = self._container.streams.video[0]
-            # One thread: frame threads gained nothing with the other core busy (and skipping
-            # frames is simplest to reason about in the plain decoder).
-            self._stream.thread_type = "NONE"
+            # FFmpeg's frame threads: the report draws its figures while this decodes, and
+            # between packets this thread waits for the GIL the figures hold; FFmpeg's threads
+            # decode on meanwhile (key frames of the exam-dense clip beside its figures 1.39 ->
+            # 1.15 s, alone 0.88 -> 0.78 s). The frame-skipping below is handed to each frame's
+            # thread with its packet; the frames found equal the streaming pass's (tested).
+            self._stream.thread_type = "AUTO"
             self._mirrored = mirrored
             self._wanted = wanted
             self._width = self._stream.codec_context.width
