@@ -427,7 +427,13 @@ class VideoSource:
         active = getattr(self, "_active", None)
         if active is not None:
             active.close()
-        self._container.close()
+        self._active = None
+        if self._container is not None:
+            self._container.close()
+        # The decoder (and FFmpeg's threads with it) is freed with the last reference to its
+        # stream, not by closing the container: dropped here, so that no decoding thread
+        # outlives the source. (A process forked while one lives hangs freeing its copy.)
+        self._container = self._stream = None
 
     def __enter__(self) -> VideoSource:
         return self

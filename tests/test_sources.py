@@ -1,6 +1,9 @@
 """Sources: true timestamps, rotation metadata, mirroring, bad files, flat memory."""
 
 
+import contextlib
+import os
+
 import numpy as np
 import pytest
 from clips import write_video
@@ -105,3 +108,29 @@ def test_stopping_early_stops_the_decoding_thread(tmp_path):
                 if frame.index == 3:
                     break
     assert not [t for t in threading.enumerate() if t.name == "facescore-stage"]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="thread names read from /proc")
+def test_no_ffmpeg_decoding_thread_outlives_its_source(tmp_path):
+    """Video above 720p is decoded in FFmpeg's frame threads. They end with the decoder, which
+    is freed with the last reference to its stream, not when the container closes; one left
+    behind hangs a process forked afterwards (a local batch's workers) when that process frees
+    its copy of the decoder."""
+    from facescore.report import seeking
+
+    def decoding_threads():
+        names = []
+        for task in os.listdir("/proc/self/task"):
+            with contextlib.suppress(OSError), open(f"/proc/self/task/{task}/comm") as f:
+                names.append(f.read().strip())
+        return [name for name in names if name.startswith("av:")]
+
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 255, (736, 1296, 3), dtype=np.uint8) for _ in range(12)]
+    path = write_video(tmp_path / "large.mp4", frames)
+    with open_source(path) as source:
+        kept = [frame for frame in source if frame.index < 6]  # frames kept past the close
+        assert decoding_threads()  # frame threads while decoding: the case under test
+    assert not decoding_threads() and len(kept) == 6
+    seeking.seek_nearest(path, [0.1, 0.3], mirrored=False)
+    assert not decoding_threads()

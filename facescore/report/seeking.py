@@ -101,6 +101,10 @@ class _SeekingReader:
 
     def __exit__(self, *exc: object) -> None:
         self._container.close()
+        # The decoder and its threads go with the last reference to the stream (see
+        # VideoSource.close).
+        self._frames = self._previous = self._current = None
+        self._container = self._stream = None
 
     # --- the file ------------------------------------------------------------------------
     def _first_frame(self) -> tuple[float, int]:
