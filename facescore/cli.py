@@ -281,9 +281,10 @@ def _blink_lines(blinks: dict) -> list[str]:
     return [line, blinks["less_complete_call"]]
 
 
-def _check_analyze_inputs(args: argparse.Namespace) -> None:
+def _check_analyze_inputs(args: argparse.Namespace):
     """Everything ``analyze`` can know is wrong before it measures: the output folder, the
-    video or photo (opened, not decoded), the segments file against the video's length."""
+    video or photo (opened, not decoded), the segments file against the video's length.
+    Returns the input's :class:`~facescore.sources.SourceInfo`."""
     from .checks import check_segments_file
     from .outputs import check_not_another_report, check_output_folder
     from .sources import open_source
@@ -298,6 +299,7 @@ def _check_analyze_inputs(args: argparse.Namespace) -> None:
             raise FacescoreError("--segments: a photo shows rest only; movement times are for "
                                  "videos")
         check_segments_file(args.segments, info.duration_s)
+    return info
 
 
 def _quietly(work) -> None:
@@ -306,15 +308,14 @@ def _quietly(work) -> None:
         work()
 
 
-def cmd_analyze(args: argparse.Namespace) -> int:
+def _analyze_and_write(args: argparse.Namespace):
+    """``analyze`` measured and its report written: (analysis, output paths)."""
     import threading
 
     from .analysis import analyze
-    from .display import number
     from .report import write_outputs
     from .report.writer import prepare
 
-    _check_analyze_inputs(args)
     # The report's libraries load while the landmark model starts (the measuring waits ~0.8 s
     # for its first frame on a 1080p clip), not after the measuring. A failure there is met
     # again, and reported, by write_outputs.
@@ -323,7 +324,25 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     with _progress("analysing", not args.quiet) as progress:
         analysis = analyze(args.video, mirrored=args.mirrored, segments=args.segments,
                            progress=progress, key_frames=False if args.every_frame else None)
-        paths = write_outputs(analysis, args.video, args.output)
+        return analysis, write_outputs(analysis, args.video, args.output)
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from .landmark_worker import start_early, stop_early, wants_landmark_process
+
+    info = _check_analyze_inputs(args)
+    try:
+        if wants_landmark_process(info):
+            # The landmark model loads in its process (~0.8 s) while this one loads the rest
+            # of its work (~0.5 s); measure_video takes the worker over. Where it cannot be
+            # started, measure_video tries again or measures in a thread.
+            with contextlib.suppress(OSError):
+                start_early((info.height, info.width))
+        analysis, paths = _analyze_and_write(args)
+    finally:
+        stop_early()  # a worker nobody took (the measuring failed before it started)
+    from .display import number
+
     for p in analysis.performances:
         weaker = p.side_call
         print(f"{p.movement:<12} rep {p.rep}  left {number(p.left.excursion_mm):>5} mm  "

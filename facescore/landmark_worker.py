@@ -18,12 +18,14 @@ costs ~0.3 ms); landmarks come back pickled through a pipe, in frame order.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import mmap
 import os
 import subprocess
 import sys
 import tempfile
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from multiprocessing.connection import Connection, wait
@@ -33,13 +35,20 @@ from typing import NoReturn
 import numpy as np
 
 from .model import verified_model_path
-from .sources import Frame, pack_i420, unpack_i420
+from .sources import Frame, SourceInfo, pack_i420, unpack_i420
 
 #: Frames handed to the worker before the first result is awaited: enough to keep it busy
 #: while the parent measures, few enough to keep the shared ring small (6 x 3 MB at 1080p).
 DEPTH = 6
 #: Seconds a stopping worker gets to finish before it is killed.
 STOP_TIMEOUT_S = 5.0
+#: Videos at least this large (px per frame) and long (frames) get the landmark model in its
+#: own process. There the measuring competes hardest with the model for the interpreter
+#: (1080p: 97 fps against 74 in a thread), while starting the process costs ~0.7 s, more than
+#: it saves on small or short videos (480 px, 900 frames: 92 fps against 94; 720p: 87 against
+#: 84; a 216-frame exam: 3.2 s against 2.4 s).
+PROCESS_MIN_PIXELS = 1280 * 720 + 1
+PROCESS_MIN_FRAMES = 300
 
 
 _CHILD = "import sys; from facescore.landmark_worker import main; main(sys.argv[1:])"
@@ -50,6 +59,20 @@ def _child_environment() -> dict[str, str]:
     package_parent = str(Path(__file__).resolve().parent.parent)
     path = os.pathsep.join(p for p in (package_parent, os.environ.get("PYTHONPATH")) if p)
     return {**os.environ, "PYTHONPATH": path, "GLOG_minloglevel": "2"}
+
+
+def wants_landmark_process(info: SourceInfo) -> bool:
+    """Whether this source is measured sooner with the landmark model in a child process.
+
+    ``FACESCORE_LANDMARK_PROCESS=1`` (or ``0``) in the environment decides instead, e.g. on a
+    one-core cluster worker that should not start a second process.
+    """
+    setting = os.environ.get("FACESCORE_LANDMARK_PROCESS", "").strip()
+    if setting in ("0", "1"):
+        return setting == "1"
+    long_enough = info.n_frames is None or info.n_frames >= PROCESS_MIN_FRAMES
+    return (info.kind == "video" and info.width * info.height >= PROCESS_MIN_PIXELS
+            and long_enough)
 
 
 class WorkerError(RuntimeError):
@@ -119,6 +142,7 @@ class LandmarkWorker:
     def __init__(self, frame_size: tuple[int, int], model_path: str | Path | None = None,
                  depth: int = DEPTH):
         model = verified_model_path(model_path)
+        self.model_path = str(model)
         self.frame_size = tuple(frame_size)
         self.depth = depth
         height, width = self.frame_size
@@ -253,6 +277,56 @@ class LandmarkWorker:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# --- a worker started early ---------------------------------------------------------------
+#: The worker :func:`start_early` started, until :func:`take_early` hands it out.
+_early: LandmarkWorker | None = None
+_early_lock = threading.Lock()
+
+
+def start_early(frame_size: tuple[int, int], model_path: str | Path | None = None) -> None:
+    """Start the worker for a video about to be measured, so that its model loads while the
+    caller loads the rest of its work (the command line: ~0.5 s of imports);
+    :func:`facescore.pipeline.measure_video` takes it over (:func:`take_early`). One is kept
+    at a time (a second call stops the first's); one nobody took is stopped at exit.
+
+    Raises
+    ------
+    OSError
+        When the shared memory or the child process cannot be had.
+    """
+    global _early
+    stop_early()
+    worker = LandmarkWorker(frame_size, model_path)
+    with _early_lock:
+        _early = worker
+    atexit.register(stop_early)  # registered once: atexit keeps one entry per function
+
+
+def take_early(frame_size: tuple[int, int],
+               model_path: str | Path | None = None) -> LandmarkWorker | None:
+    """The worker :func:`start_early` started, if it was for frames of this size and this
+    model (it is then no longer kept here: the caller closes it); None otherwise."""
+    global _early
+    with _early_lock:
+        worker, _early = _early, None
+    if worker is None:
+        return None
+    if worker.frame_size == tuple(frame_size) \
+            and worker.model_path == str(verified_model_path(model_path)):
+        return worker
+    worker.close()
+    return None
+
+
+def stop_early() -> None:
+    """Stop a worker started early that nobody took."""
+    global _early
+    with _early_lock:
+        worker, _early = _early, None
+    if worker is not None:
+        worker.close()
 
 
 # --- child side -------------------------------------------------------------------------

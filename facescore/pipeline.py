@@ -19,7 +19,7 @@ from . import features, geometry, model_schedule, signals
 from .anatomy import IRIS_CENTRE, MARKED, SIDES
 from .concurrency import prefetch, preload
 from .errors import FaceError
-from .landmark_worker import LandmarkWorker
+from .landmark_worker import LandmarkWorker, take_early, wants_landmark_process
 from .landmarks import FaceTracker
 from .motion import AnchoredTracker, FlowReading, group_signals, landmark_signals
 from .sources import SourceInfo, open_source
@@ -294,29 +294,6 @@ class FrameMeasurer:
                            self._marked_rows())
 
 
-#: Videos at least this large (px per frame) and long (frames) get the landmark model in its
-#: own process. There the measuring competes hardest with the model for the interpreter
-#: (1080p: 97 fps against 74 in a thread), while starting the process costs ~0.7 s, more than
-#: it saves on small or short videos (480 px, 900 frames: 92 fps against 94; 720p: 87 against
-#: 84; a 216-frame exam: 3.2 s against 2.4 s).
-PROCESS_MIN_PIXELS = 1280 * 720 + 1
-PROCESS_MIN_FRAMES = 300
-
-
-def wants_landmark_process(info: SourceInfo) -> bool:
-    """Whether this source is measured sooner with the landmark model in a child process.
-
-    ``FACESCORE_LANDMARK_PROCESS=1`` (or ``0``) in the environment decides instead, e.g. on a
-    one-core cluster worker that should not start a second process.
-    """
-    setting = os.environ.get("FACESCORE_LANDMARK_PROCESS", "").strip()
-    if setting in ("0", "1"):
-        return setting == "1"
-    long_enough = info.n_frames is None or info.n_frames >= PROCESS_MIN_FRAMES
-    return (info.kind == "video" and info.width * info.height >= PROCESS_MIN_PIXELS
-            and long_enough)
-
-
 def wants_key_frames(key_frames: bool | None = None) -> bool:
     """``key_frames``; None (default): True unless ``FACESCORE_MODEL_KEY_FRAMES=0`` is set in
     the environment.
@@ -396,9 +373,11 @@ def measure_video(
         measurer = FrameMeasurer()
         worker = None
         if landmark_process and frames.info.kind == "video":
+            size = (frames.info.height, frames.info.width)
+            worker = take_early(size, model_path)  # started by the caller while it loaded
             # Without shared memory or child processes, a thread below does the same work.
             with contextlib.suppress(OSError):
-                worker = LandmarkWorker((frames.info.height, frames.info.width), model_path)
+                worker = worker or LandmarkWorker(size, model_path)
         if worker is not None and step == 1:
             with worker:
                 _measure_all(worker.track_all(frames), measurer, progress, expected)

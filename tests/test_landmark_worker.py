@@ -134,3 +134,34 @@ def test_large_long_videos_get_the_landmark_process(monkeypatch):
     assert wants_landmark_process(_info(640, 480, 10))
     monkeypatch.setenv("FACESCORE_LANDMARK_PROCESS", "0")
     assert not wants_landmark_process(_info(1920, 1080, 1800))
+
+
+def test_a_worker_started_early_is_taken_over_by_the_measuring(phantoms, monkeypatch):
+    """The command starts the worker while it loads; measure_video takes that one (frames of
+    its size, the same model) instead of starting a second, and one for another size is
+    stopped and not used."""
+    from facescore import landmark_worker
+
+    phantom, _ = phantoms.get("astro_0.5", fast_spec(0.5))
+    with open_source(phantom.video) as frames:
+        size = (frames.info.height, frames.info.width)
+    started = []
+    real_init = LandmarkWorker.__init__
+
+    def counted(self, *args, **kwargs):
+        started.append(args[0])
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(LandmarkWorker, "__init__", counted)
+    landmark_worker.start_early(size)
+    early = landmark_worker._early
+    measured = measure_video(phantom.video, landmark_process=True)
+    assert started == [size]  # no second worker
+    assert landmark_worker._early is None and early._process.poll() == 0  # taken and stopped
+    assert measured.quality["face_found_fraction"] > 0.9
+
+    landmark_worker.start_early((size[0] + 2, size[1]))
+    other = landmark_worker._early
+    assert landmark_worker.take_early(size) is None  # another size: not used ...
+    assert other._process.poll() is not None  # ... and stopped
+    landmark_worker.stop_early()  # nothing left to stop: no error
