@@ -308,9 +308,7 @@ def take_early(frame_size: tuple[int, int],
                model_path: str | Path | None = None) -> LandmarkWorker | None:
     """The worker :func:`start_early` started, if it was for frames of this size and this
     model (it is then no longer kept here: the caller closes it); None otherwise."""
-    global _early
-    with _early_lock:
-        worker, _early = _early, None
+    worker = _pop_early()
     if worker is None:
         return None
     if worker.frame_size == tuple(frame_size) \
@@ -322,11 +320,16 @@ def take_early(frame_size: tuple[int, int],
 
 def stop_early() -> None:
     """Stop a worker started early that nobody took."""
+    worker = _pop_early()
+    if worker is not None:
+        worker.close()
+
+
+def _pop_early() -> LandmarkWorker | None:
     global _early
     with _early_lock:
         worker, _early = _early, None
-    if worker is not None:
-        worker.close()
+    return worker
 
 
 # --- child side -------------------------------------------------------------------------
