@@ -10,9 +10,14 @@ import signal
 import sys
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .errors import FacescoreError, raise_interrupted
+
+if TYPE_CHECKING:
+    from .analysis import Analysis
+    from .sources import SourceInfo
 
 EXIT_INPUT = 2
 EXIT_SOME_FAILED = 3  # batch: finished, but some videos could not be analysed
@@ -281,10 +286,10 @@ def _blink_lines(blinks: dict) -> list[str]:
     return [line, blinks["less_complete_call"]]
 
 
-def _check_analyze_inputs(args: argparse.Namespace):
+def _check_analyze_inputs(args: argparse.Namespace) -> SourceInfo:
     """Everything ``analyze`` can know is wrong before it measures: the output folder, the
     video or photo (opened, not decoded), the segments file against the video's length.
-    Returns the input's :class:`~facescore.sources.SourceInfo`."""
+    Returns what the input is."""
     from .checks import check_segments_file
     from .outputs import check_not_another_report, check_output_folder
     from .sources import open_source
@@ -308,7 +313,7 @@ def _quietly(work) -> None:
         work()
 
 
-def _analyze_and_write(args: argparse.Namespace):
+def _analyze_and_write(args: argparse.Namespace) -> tuple[Analysis, list[Path]]:
     """``analyze`` measured and its report written: (analysis, output paths)."""
     import threading
 
