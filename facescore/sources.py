@@ -419,7 +419,11 @@ class VideoSource:
             yield from self._frames()
             return
         self._active = prefetch(self._frames(), self.prefetch)
-        yield from self._active
+        # Not ``yield from``: that closes the decoding stage when this generator is finalized,
+        # which a signal can make happen while that stage is running ("generator already
+        # executing"); close() stops it instead.
+        for frame in self._active:  # noqa: UP028 (see above)
+            yield frame
 
     def close(self) -> None:
         # Stop a decoding thread before closing the container it reads (a consumer that
