@@ -290,7 +290,6 @@ def _check_analyze_inputs(args: argparse.Namespace) -> SourceInfo:
     """Everything ``analyze`` can know is wrong before it measures: the output folder, the
     video or photo (opened, not decoded), the segments file against the video's length.
     Returns what the input is."""
-    from .checks import check_segments_file
     from .outputs import check_not_another_report, check_output_folder
     from .sources import open_source
 
@@ -300,6 +299,10 @@ def _check_analyze_inputs(args: argparse.Namespace) -> SourceInfo:
     with open_source(args.video) as source:
         info = source.info
     if args.segments is not None:
+        # Imported here: it loads pandas (~0.35 s), which the common case (no segments file)
+        # loads later, while the landmark worker started early loads its model.
+        from .checks import check_segments_file
+
         if info.kind == "image":
             raise FacescoreError("--segments: a photo shows rest only; movement times are for "
                                  "videos")
