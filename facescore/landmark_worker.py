@@ -8,7 +8,11 @@ run beside it on the other core.
 
 Frames go through a ring of slots in one anonymous shared-memory file (memfd) that the child
 inherits, so nothing is left behind however either process ends (copying a 1080p frame there
-costs ~0.3 ms); landmarks come back pickled through a pipe, in frame order.
+costs ~0.3 ms); landmarks come back pickled through a pipe, in the order the frames were
+handed over. The child also keeps the last faces it found, so that a key frame's region of
+interest can be placed there, from the last key face carried by the skin
+(:meth:`LandmarkWorker.track_carried_soon`): the key frame is then handed over before that face
+has come back, and the model does not wait for the parent between key frames.
 
     with LandmarkWorker((height, width)) as worker:
         for frame, face in worker.track_all(frames):
@@ -40,6 +44,9 @@ from .sources import Frame, SourceInfo, pack_i420, unpack_i420
 #: Frames handed to the worker before the first result is awaited: enough to keep it busy
 #: while the parent measures, few enough to keep the shared ring small (6 x 3 MB at 1080p).
 DEPTH = 6
+#: Faces the child keeps to carry a later key frame's region from (:meth:`track_carried_soon`
+#: asks for the last key frame's; up to a key gap of frames modelled in between).
+KEPT_SOURCES = 16
 #: Seconds a stopping worker gets to finish before it is killed.
 STOP_TIMEOUT_S = 5.0
 #: Videos at least this large (px per frame) and long (frames) get the landmark model in its
@@ -168,31 +175,45 @@ class LandmarkWorker:
         self._outbox = Connection(to_child_write, readable=False)
         self._inbox = Connection(from_child_read, writable=False)
         self._outbox.send((str(model), self.frame_size, depth))
-        self._submitted = 0
+        self._submitted = 0  # calls, each answered once
+        self._slots_used = 0  # frames written to the ring (a call may write two)
         #: Answers read for calls of :meth:`track_soon` not yet asked for, by call number.
         self._answers: dict[int, object] = {}
         self._answered = 0
         self._n_faces_seen: int | None = None
 
     # --- parent side --------------------------------------------------------------------
-    def submit(self, frame: Frame, near: np.ndarray | None = None) -> None:
-        """Hand one frame to the worker (at most ``depth`` ahead of the answers read: the
-        ring has that many slots); ``near`` as for :meth:`facescore.landmarks.FaceTracker.track`.
+    def submit(self, frame: Frame, near: np.ndarray | None = None,
+               carry: tuple[Frame, int] | None = None, keep: bool = False) -> None:
+        """Hand one frame to the worker (at most ``depth`` frames ahead of the answers read:
+        the ring has that many slots); ``near`` as for
+        :meth:`facescore.landmarks.FaceTracker.track`; ``carry``: (the frame before, a frame
+        number) to place the region in the child instead, as :meth:`track_carried_soon`;
+        ``keep``: the child keeps the face it finds to carry a later frame's region from.
         Its face comes through :meth:`track_soon`, which calls this."""
+        helper = None
+        if carry is not None:
+            before, source = carry
+            helper = (self._write(before), before.index, before.t_s, before.planar, source)
+        message = (self._write(frame), frame.index, frame.t_s, frame.planar,
+                   None if near is None else np.ascontiguousarray(near[:, :2], dtype=np.float32),
+                   helper, keep)
+        self._outbox.send(message)
+        self._submitted += 1
+
+    def _write(self, frame: Frame) -> int:
+        """Copy ``frame`` into the ring's next slot; returns the slot."""
         if frame.shape != self.frame_size:
             height, width = frame.shape
             raise WorkerError(f"frame {frame.index} is {width}x{height}, not the "
                               f"{self.frame_size[1]}x{self.frame_size[0]} announced")
-        slot = self._submitted % self.depth
+        slot = self._slots_used % self.depth
         view = np.frombuffer(self._ring, dtype=np.uint8, count=self.slot_bytes,
                              offset=slot * self.slot_bytes)
         _write_slot(view, frame)
         del view  # a live view would keep the map from closing
-        message = (slot, frame.index, frame.t_s, frame.planar)
-        if near is not None:
-            message += (np.ascontiguousarray(near[:, :2], dtype=np.float32),)
-        self._outbox.send(message)
-        self._submitted += 1
+        self._slots_used += 1
+        return slot
 
     def _receive(self):
         try:
@@ -215,20 +236,36 @@ class LandmarkWorker:
         """:meth:`track` begun: the frame is handed to the child at once; calling what this
         returns waits for its face (the child answers in order: answers to calls made earlier
         and not yet asked for are kept until they are)."""
-        self.submit(frame, near)
-        ticket = self._submitted - 1
+        self.submit(frame, near, keep=True)
+        answer = self._answer(self._submitted - 1)
+        return lambda: answer()[1]
 
-        def face():
+    def track_carried_soon(self, frame: Frame, before: Frame,
+                           source: int) -> Callable[[], tuple[bool, object]]:
+        """:meth:`track_soon` with the region of interest placed in the child: from the face it
+        found in frame number ``source`` (one it modelled earlier), carried by the skin to
+        ``before`` (the frame before this one) as
+        :meth:`facescore.model_schedule.SkinSource.carried_to` carries it. The child then
+        needs nothing from this side to model the frame, so it can be handed over before that
+        earlier face has come back. Calling what this returns waits for ``(carried, face)``;
+        not carried (that frame had no face, or the skin could not be followed), the child
+        left the frame alone: ``(False, None)``."""
+        self.submit(frame, carry=(before, source), keep=True)
+        return self._answer(self._submitted - 1)
+
+    def _answer(self, ticket: int) -> Callable[[], tuple[bool, object]]:
+        def answer():
             while ticket not in self._answers:
-                self._answers[self._answered] = self._receive()[2]
+                kind, _, face = self._receive()
+                self._answers[self._answered] = (kind == "face", face)
                 self._answered += 1
             return self._answers.pop(ticket)
 
-        return face
+        return answer
 
     def track_all(self, frames: Iterable[Frame]) -> Iterator[tuple[Frame, object]]:
         """(frame, face) for every frame, in order, keeping ``depth`` frames in flight."""
-        pending: deque[tuple[Frame, Callable[[], object]]] = deque()
+        pending: deque[tuple[Frame, Callable[[], tuple[bool, object]]]] = deque()
         source = iter(frames)
         exhausted = False
         while True:
@@ -237,11 +274,12 @@ class LandmarkWorker:
                 if frame is None:
                     exhausted = True
                 else:
-                    pending.append((frame, self.track_soon(frame)))
+                    self.submit(frame)
+                    pending.append((frame, self._answer(self._submitted - 1)))
             if not pending:
                 return
-            frame, face = pending.popleft()
-            yield frame, face()
+            frame, answer = pending.popleft()
+            yield frame, answer()[1]
 
     def finish(self) -> int:
         """Stop the worker after the frames submitted; returns the most faces seen at once."""
@@ -336,10 +374,18 @@ def _pop_early() -> LandmarkWorker | None:
 def serve(inbox: Connection, outbox: Connection, ring_fd: int) -> None:
     """The child's loop: load the model, then track each frame announced on ``inbox``."""
     from .landmarks import FaceTracker
+    from .model_schedule import SkinSource
 
     model_path, (height, width), depth = inbox.recv()
     slot_bytes = _slot_bytes(height, width)
     ring = mmap.mmap(ring_fd, slot_bytes * depth)
+
+    def read(slot: int, index: int, t_s: float, planar: bool) -> Frame:
+        view = np.frombuffer(ring, dtype=np.uint8, count=slot_bytes, offset=slot * slot_bytes)
+        return _read_slot(view, index, t_s, height, width, planar)
+
+    #: The last faces found, by frame number, kept to carry a later frame's region from.
+    sources: dict[int, SkinSource] = {}
     with FaceTracker(model_path) as tracker:
         while True:
             try:
@@ -349,11 +395,22 @@ def serve(inbox: Connection, outbox: Connection, ring_fd: int) -> None:
             if message is None:
                 outbox.send(("end", tracker.n_faces_seen))
                 return
-            slot, index, t_s, planar, *near = message
-            view = np.frombuffer(ring, dtype=np.uint8, count=slot_bytes,
-                                 offset=slot * slot_bytes)
-            frame = _read_slot(view, index, t_s, height, width, planar)
-            outbox.send(("face", index, tracker.track(frame, *near)))
+            slot, index, t_s, planar, near, helper, keep = message
+            frame = read(slot, index, t_s, planar)
+            if helper is not None:
+                *before, source = helper
+                kept = sources.get(source)
+                carried = None if kept is None else kept.carried_to(read(*before))
+                if carried is None:
+                    outbox.send(("not carried", index, None))
+                    continue
+                near = np.ascontiguousarray(carried[:, :2], dtype=np.float32)  # as submit sends
+            face = tracker.track(frame, near)
+            outbox.send(("face", index, face))
+            if keep and face is not None:  # after the answer: the parent waits for that
+                sources[index] = SkinSource(face.points, frame)
+                while len(sources) > KEPT_SOURCES:
+                    del sources[next(iter(sources))]
 
 
 def main(argv: list[str]) -> NoReturn:

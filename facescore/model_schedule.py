@@ -29,7 +29,8 @@ off the face when the head moves and the model's landmarks differ from its every
 Frames come out in order, each with its face (an interpolated one says so:
 ``face.interpolated``); a frame waits at most two key gaps for its landmarks (the next key
 frame goes to the model before the gap before it is finished, so that the model works while
-it is).
+it is; with the model in a worker process that can place the key frame's region itself, even
+before the face of the key frame before it has come back: ``track_carried_soon``).
 """
 
 from __future__ import annotations
@@ -219,6 +220,25 @@ def carried_face(before, after, weight: float, moves: tuple[np.ndarray, np.ndarr
     return replace(linear, points=(1.0 - weight) * moved[0] + weight * moved[1])
 
 
+class SkinSource:
+    """A modelled face kept so that its landmarks can be carried by the skin to a later frame
+    after its own frame is gone (the picture kept is the :class:`Carrier`'s reduced region).
+
+    ``points``: the face's landmarks (frame px); ``frame``: the frame it was modelled on.
+    """
+
+    def __init__(self, points: np.ndarray, frame: Frame):
+        self.points = points
+        self.carrier = Carrier(points, frame.shape)
+        self.picture = self.carrier.picture(frame).copy()  # else a view of a reused buffer
+
+    def carried_to(self, frame: Frame) -> np.ndarray | None:
+        """The landmarks moved as the skin moved from the kept frame to ``frame`` (None where
+        it cannot be followed) — what :meth:`_Gap.carried_to_before` gives for that pair."""
+        fit = self.carrier.similarity(self.picture, self.carrier.picture(frame), self.points)
+        return None if fit is None else moved_points(self.points, fit)
+
+
 def key_step(fps: float | None) -> int:
     """Frames from one key frame to the next at this frame rate (1: every frame modelled)."""
     if fps is None or not np.isfinite(fps) or fps < MIN_FPS:
@@ -248,15 +268,28 @@ class SparseLandmarker:
         once; calling what it returns waits for the face. Given, each key frame's model call
         runs while the skin is carried to the frames before it; the model sees the same frames
         in the same order either way.
+    track_carried_soon : callable, optional
+        ``track_carried_soon(frame, before, source) -> callable``: as ``track_soon``, the
+        frame's region of interest placed where the model runs, from the face it found in the
+        frame numbered ``source`` carried by the skin to the frame ``before`` (as
+        :meth:`_Gap.carried_to_before` carries it here); calling what it returns waits for
+        ``(carried, face)``, ``carried`` False (and the frame not modelled) where the skin
+        could not be followed or that frame had no face. Given (with ``near``), each key frame
+        goes to the model before the face of the key frame before it has come back, so the
+        model does not wait for this side to place its region; it sees the same frames in the
+        same order, with the same regions.
 
     Feed frames with :meth:`feed` (each call returns the frames now complete, in order) and
     call :meth:`flush` after the last one.
     """
 
     def __init__(self, track: Callable[..., object], step: int, near: bool = False,
-                 track_soon: Callable[..., Callable[[], object]] | None = None):
+                 track_soon: Callable[..., Callable[[], object]] | None = None,
+                 track_carried_soon: Callable[..., Callable[[], tuple[bool, object]]]
+                 | None = None):
         self.track = track
         self.track_soon = track_soon
+        self.track_carried_soon = track_carried_soon if near else None
         self.near = near
         self.step = max(1, int(step))
         self._key: tuple[Frame, object, np.ndarray | None, list] | None = None
@@ -326,31 +359,49 @@ class SparseLandmarker:
         the gap before it are finished (those need that gap's key face; this one needs only
         the face of the key frame it starts from), so the model works while they are."""
         previous, self._open = self._open, None
+        waiting, self._waiting = self._waiting, []
+        # This gap's key frame goes to the model before the last one's face is back; where
+        # the model runs, its region is placed as _begin would place it (or it is not modelled).
+        ahead = (self.track_carried_soon(waiting[-1], waiting[-2], previous.frame.index)
+                 if previous is not None and self.track_carried_soon is not None
+                 and len(waiting) > 1 else None)
         if previous is not None:
             self._set_key(previous.frame, previous.face())
-        waiting, self._waiting = self._waiting, []
         out: list[tuple[Frame, object]] = []
         if self._key[1] is None:  # the last key frame had no face: model each frame until one
+            if ahead is not None:
+                ahead()  # not modelled (no face to carry from): its answer read and dropped
             out = self._close(previous) if previous is not None else []
             for frame in waiting:
                 out += self.feed(frame)
             return out
         gap = self._gap_to(waiting)
         if previous is not None and not (self.near and gap.carried_to_before() is not None):
+            if ahead is not None:
+                ahead()  # not modelled: the skin could not be followed there either
+                ahead = None
             # The model's crop then follows the last face it found, which must be the face
             # found last in frame order: the gap before is finished first.
             out, previous = self._close(previous), None
-        self._open = self._begin(gap)
+        self._open = self._begin(gap, ahead)
         return out + self._close(previous) if previous is not None else out
 
     def _gap_to(self, frames: list[Frame]) -> _Gap:
         """The gap from the current key frame (its face known) to the last of ``frames``."""
         return _Gap(*self._key, between=frames[:-1], frame=frames[-1])
 
-    def _begin(self, gap: _Gap) -> _Gap:
+    def _begin(self, gap: _Gap, ahead: Callable[[], tuple[bool, object]] | None = None) -> _Gap:
         """``gap``'s last frame handed to the model, its region of interest placed from the face
-        in the frame before it (carried there by the skin)."""
-        gap.face = cache(self._model_soon(gap.frame, gap.carried_to_before))  # asked twice
+        in the frame before it (carried there by the skin); ``ahead``: it was handed already
+        (:meth:`_next_gap`), modelled."""
+        if ahead is None:
+            gap.face = cache(self._model_soon(gap.frame, gap.carried_to_before))  # asked twice
+        else:
+            def face():
+                carried, found = ahead()
+                return found if carried else self._model(gap.frame, gap.carried_to_before)
+
+            gap.face = cache(face)
         # While the model runs: what does not need its answer (the key face's skin carried to
         # every frame between, asked for below unless a frame is modelled after all).
         for middle in gap.between:

@@ -132,7 +132,8 @@ def _landmarked(frames, tracker: FaceTracker | LandmarkWorker, step: int):
             yield frame, tracker.track(frame)
     else:
         yield from model_schedule.landmark_sparsely(frames, model_schedule.SparseLandmarker(
-            tracker.track, step, near=True, track_soon=getattr(tracker, "track_soon", None)))
+            tracker.track, step, near=True, track_soon=getattr(tracker, "track_soon", None),
+            track_carried_soon=getattr(tracker, "track_carried_soon", None)))
 
 
 def interpolate_readings(raw: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:

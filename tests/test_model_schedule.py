@@ -14,6 +14,7 @@ from pandas.testing import assert_frame_equal
 from facescore.landmarks import FaceObservation
 from facescore.model_schedule import (
     MAX_RESIDUAL,
+    SkinSource,
     SparseLandmarker,
     interpolation_residual,
     key_step,
@@ -111,6 +112,80 @@ def test_a_key_frame_is_modelled_while_the_gap_before_it_is_finished():
     textureless = _NearModel()
     list(landmark_sparsely(_frames(13, dark=(2,)), SparseLandmarker(textureless, 4, near=True)))
     assert textureless.seen.index(2) < textureless.seen.index(8)
+
+
+class _Remote:
+    """Stands in for the landmark worker: calls run in the order they were handed over, when an
+    answer is asked for; a carried region is placed on its side, as the worker places it."""
+
+    def __init__(self, model):
+        self.model = model
+        self.asked: list[tuple[int, np.ndarray | None]] = []
+        self._queue: list = []
+        self._done: dict = {}
+        self._sources: dict[int, SkinSource] = {}
+        self._handed = 0
+
+    def _run(self, frame: Frame, near):
+        self.asked.append((frame.index, None if near is None else near[:, :2].copy()))
+        face = self.model(frame, near)
+        if face is not None:
+            self._sources[frame.index] = SkinSource(face.points, frame)
+        return face
+
+    def _hand(self, job):
+        ticket, self._handed = self._handed, self._handed + 1
+        self._queue.append((ticket, job))
+
+        def answer():
+            while ticket not in self._done:
+                handed, run = self._queue.pop(0)
+                self._done[handed] = run()
+            return self._done.pop(ticket)
+
+        return answer
+
+    def track(self, frame: Frame, near=None):
+        return self.track_soon(frame, near)()
+
+    def track_soon(self, frame: Frame, near=None):
+        return self._hand(lambda: self._run(frame, near))
+
+    def track_carried_soon(self, frame: Frame, before: Frame, source: int):
+        def carried():
+            kept = self._sources.get(source)
+            near = None if kept is None else kept.carried_to(before)
+            return (False, None) if near is None else (True, self._run(frame, near))
+
+        return self._hand(carried)
+
+
+@pytest.mark.parametrize("case", ["blink", "skin_not_followed", "face_lost"])
+def test_key_frames_handed_over_ahead_meet_the_model_as_before(case):
+    """With the next key frame handed to the model before the last key face is back (its region
+    placed where the model runs), the model sees the same frames, in the same order, with the
+    same regions, and every frame gets the same face."""
+    frames = {"blink": _textured(25, dark=(6,)), "skin_not_followed": _frames(25, dark=(6,)),
+              "face_lost": _textured(25)}[case]
+    lost = (8, 9) if case == "face_lost" else ()
+    runs = []
+    for ahead in (False, True):
+        remote = _Remote(_NearModel(lost=lost))
+        schedule = SparseLandmarker(remote.track, 4, near=True, track_soon=remote.track_soon,
+                                    track_carried_soon=remote.track_carried_soon if ahead
+                                    else None)
+        runs.append((remote.asked, list(landmark_sparsely(frames, schedule))))
+    (asked_after, out_after), (asked_ahead, out_ahead) = runs
+    assert [i for i, _ in asked_ahead] == [i for i, _ in asked_after]
+    for (_, near_after), (_, near_ahead) in zip(asked_after, asked_ahead, strict=True):
+        assert (near_after is None) == (near_ahead is None)
+        if near_after is not None:
+            np.testing.assert_array_equal(near_ahead, near_after)
+    assert [f.index for f, _ in out_ahead] == list(range(25))
+    for (_, a), (_, b) in zip(out_after, out_ahead, strict=True):
+        assert (a is None) == (b is None)
+        if a is not None:
+            np.testing.assert_array_equal(a.points, b.points)
 
 
 def test_a_face_lost_at_a_key_frame_models_the_frames_around_it():
