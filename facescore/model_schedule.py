@@ -397,9 +397,13 @@ class SparseLandmarker:
         if ahead is None:
             gap.face = cache(self._model_soon(gap.frame, gap.carried_to_before))  # asked twice
         else:
+            # Not the gap itself in this closure: the gap would hold it, and a cycle keeps the
+            # gap's frames until the garbage collector next runs (~0.4 GB more at 1080p).
+            frame, near = gap.frame, gap.carried_to_before()
+
             def face():
                 carried, found = ahead()
-                return found if carried else self._model(gap.frame, gap.carried_to_before)
+                return found if carried else self._model(frame, lambda: near)
 
             gap.face = cache(face)
         # While the model runs: what does not need its answer (the key face's skin carried to

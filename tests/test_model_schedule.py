@@ -4,6 +4,9 @@ phantom agrees with the model on every frame."""
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import cv2
 import numpy as np
 import pandas as pd
@@ -186,6 +189,31 @@ def test_key_frames_handed_over_ahead_meet_the_model_as_before(case):
         assert (a is None) == (b is None)
         if a is not None:
             np.testing.assert_array_equal(a.points, b.points)
+
+
+def test_finished_frames_are_let_go_without_the_garbage_collector():
+    """A stream's frames are freed as soon as they are out (a reference cycle would keep
+    each gap's frames, 12 MB at 1080p, until the collector ran: 0.4 GB more on a minute)."""
+    alive: list[weakref.ref] = []
+
+    def frames():
+        pictures = [frame.gray for frame in _textured(2, dark=(1,))]  # textured, dark
+        for i in range(40):
+            frame = Frame(i, i / 30, gray=pictures[i in (6, 21)])
+            alive.append(weakref.ref(frame))
+            yield frame
+
+    remote = _Remote(_NearModel())
+    schedule = SparseLandmarker(remote.track, 4, near=True, track_soon=remote.track_soon,
+                                track_carried_soon=remote.track_carried_soon)
+    gc.disable()
+    try:
+        held = 0
+        for _ in landmark_sparsely(frames(), schedule):
+            held = max(held, sum(ref() is not None for ref in alive))
+    finally:
+        gc.enable()
+    assert held <= 3 * 4 + 1  # the gap coming in, the open one, the one going out
 
 
 def test_a_face_lost_at_a_key_frame_models_the_frames_around_it():
