@@ -232,10 +232,16 @@ class SkinSource:
         self.carrier = Carrier(points, frame.shape)
         self.picture = self.carrier.picture(frame).copy()  # else a view of a reused buffer
 
+    def fit_to(self, picture: np.ndarray) -> np.ndarray | None:
+        """The similarity (2, 3), frame px, the skin made from the kept frame to a frame whose
+        :meth:`Carrier.picture` is ``picture`` (None where it cannot be followed)."""
+        return self.carrier.similarity(self.picture, picture, self.points)
+
     def carried_to(self, frame: Frame) -> np.ndarray | None:
         """The landmarks moved as the skin moved from the kept frame to ``frame`` (None where
-        it cannot be followed) — what :meth:`_Gap.carried_to_before` gives for that pair."""
-        fit = self.carrier.similarity(self.picture, self.carrier.picture(frame), self.points)
+        it cannot be followed): the worker places a key frame's region with this, the schedule
+        (:meth:`_Gap.carried_to_before`) with the same fit."""
+        fit = self.fit_to(self.carrier.picture(frame))
         return None if fit is None else moved_points(self.points, fit)
 
 
@@ -441,7 +447,7 @@ class SparseLandmarker:
 
 class _Gap:
     """The frames from one key frame (its face known) to the next, with the skin followed
-    between them (:class:`Carrier`, each frame's picture and fit made once)."""
+    between them (:class:`SkinSource`, each frame's picture and fit made once)."""
 
     def __init__(self, key_frame: Frame, key_face, key_thumbs: np.ndarray | None, boxes,
                  between: list[Frame], frame: Frame):
@@ -449,7 +455,8 @@ class _Gap:
                                                                       key_thumbs, boxes)
         self.between, self.frame = between, frame
         self.face: Callable[[], object] = lambda: None  # the model's answer for ``frame``
-        self.carrier = Carrier(key_face.points, key_frame.shape)
+        self.skin = SkinSource(key_face.points, key_frame)
+        self.carrier = self.skin.carrier
         self._pictures: dict[int, np.ndarray] = {}
         self._from_key: dict[int, np.ndarray | None] = {}
 
@@ -462,14 +469,13 @@ class _Gap:
         """The key face's landmarks carried to the frame before :attr:`frame` (None where the
         skin could not be followed there)."""
         fit = self.fit_from_key(self.between[-1]) if self.between else None
-        return None if fit is None else moved_points(self.key_face.points, fit)
+        return None if fit is None else moved_points(self.skin.points, fit)
 
     def fit_from_key(self, f: Frame) -> np.ndarray | None:
         """The key face's skin carried to ``f`` (once a frame: the model's crop and the
         frames between both ask for the frame before the next key frame)."""
         if f.index not in self._from_key:
-            self._from_key[f.index] = self.carrier.similarity(
-                self.picture(self.key_frame), self.picture(f), self.key_face.points)
+            self._from_key[f.index] = self.skin.fit_to(self.picture(f))
         return self._from_key[f.index]
 
 
