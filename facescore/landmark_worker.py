@@ -233,11 +233,12 @@ class LandmarkWorker:
         Only the frames asked about are copied to the child."""
         return self.track_soon(frame, near)()
 
-    def track_soon(self, frame: Frame, near: np.ndarray | None = None) -> Callable[[], object]:
+    def track_soon(self, frame: Frame, near: np.ndarray | None = None,
+                   keep: bool = True) -> Callable[[], object]:
         """:meth:`track` begun: the frame is handed to the child at once; calling what this
         returns waits for its face (the child answers in order: answers to calls made earlier
-        and not yet asked for are kept until they are)."""
-        self.submit(frame, near, keep=True)
+        and not yet asked for are kept until they are). ``keep``: as for :meth:`submit`."""
+        self.submit(frame, near, keep=keep)
         answer = self._answer(self._submitted - 1)
         return lambda: answer()[1]
 
@@ -266,7 +267,7 @@ class LandmarkWorker:
 
     def track_all(self, frames: Iterable[Frame]) -> Iterator[tuple[Frame, object]]:
         """(frame, face) for every frame, in order, keeping ``depth`` frames in flight."""
-        pending: deque[tuple[Frame, Callable[[], tuple[bool, object]]]] = deque()
+        pending: deque[tuple[Frame, Callable[[], object]]] = deque()
         source = iter(frames)
         exhausted = False
         while True:
@@ -275,12 +276,11 @@ class LandmarkWorker:
                 if frame is None:
                     exhausted = True
                 else:
-                    self.submit(frame)
-                    pending.append((frame, self._answer(self._submitted - 1)))
+                    pending.append((frame, self.track_soon(frame, keep=False)))
             if not pending:
                 return
-            frame, answer = pending.popleft()
-            yield frame, answer()[1]
+            frame, face = pending.popleft()
+            yield frame, face()
 
     def finish(self) -> int:
         """Stop the worker after the frames submitted; returns the most faces seen at once."""

@@ -403,15 +403,10 @@ class SparseLandmarker:
         if ahead is None:
             gap.face = cache(self._model_soon(gap.frame, gap.carried_to_before))  # asked twice
         else:
-            # Not the gap itself in this closure: the gap would hold it, and a cycle keeps the
-            # gap's frames until the garbage collector next runs (~0.4 GB more at 1080p).
-            frame, near = gap.frame, gap.carried_to_before()
-
-            def face():
-                carried, found = ahead()
-                return found if carried else self._model(frame, lambda: near)
-
-            gap.face = cache(face)
+            # Carried there as here (the same SkinSource on the same numbers), so modelled.
+            # Nothing that refers to the gap goes in this closure: held by the gap, it would
+            # keep the gap's frames until the garbage collector next ran (~0.4 GB at 1080p).
+            gap.face = cache(lambda: ahead()[1])
         # While the model runs: what does not need its answer (the key face's skin carried to
         # every frame between, asked for below unless a frame is modelled after all).
         for middle in gap.between:
