@@ -6,8 +6,6 @@ overlaps with the next stage's Python in the main thread.
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import queue
 import threading
 from collections.abc import Iterator
@@ -59,17 +57,3 @@ def prefetch(items: Iterator[T], depth: int) -> Iterator[T]:
                 buffer.get_nowait()
             except queue.Empty:
                 worker.join(timeout=0.05)
-
-
-
-
-def preload(*modules: str) -> None:
-    """Import ``modules`` in a background thread, for a stage that would otherwise import them
-    while the rest waits (an import failing here is met again, and raised, where it is used)."""
-
-    def load() -> None:
-        for name in modules:
-            with contextlib.suppress(Exception):
-                importlib.import_module(name)
-
-    threading.Thread(target=load, name="facescore-preload", daemon=True).start()

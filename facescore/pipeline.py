@@ -17,7 +17,7 @@ import pandas as pd
 
 from . import features, geometry, model_schedule, signals
 from .anatomy import IRIS_CENTRE, MARKED, SIDES
-from .concurrency import prefetch, preload
+from .concurrency import prefetch
 from .errors import FaceError
 from .landmark_worker import LandmarkWorker, take_early, wants_landmark_process
 from .landmarks import FaceTracker
@@ -364,9 +364,6 @@ def measure_video(
         No face in any frame.
     """
     with open_source(source, mirrored=mirrored, max_side=max_side) as frames:
-        # The table's smoothing needs scipy.signal (~0.6 s to import): loaded while the model
-        # starts (~0.8 s before the first frame is measured), not after the last frame.
-        preload("scipy.signal")
         expected = frames.info.n_frames
         if landmark_process is None:
             landmark_process = wants_landmark_process(frames.info)

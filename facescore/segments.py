@@ -44,6 +44,7 @@ from .anatomy import SIDES
 from .display import signed
 from .errors import FacescoreError
 from .protocol import MOVEMENTS, REGION, a_name
+from .uncertainty import median_interval
 
 #: Pairs of movements of which one moves the other's signal as a side effect: when they
 #: overlap, the smaller (relative to its typical size) is not a performance of its own.
@@ -784,15 +785,13 @@ def less_complete_eye(difference: np.ndarray) -> tuple[list[float] | None, str |
     reason : str
         Why that side (or none) is named, in words.
     """
-    from scipy.stats import quantile_test
-
     if len(difference) == 0:
         return None, None, "no blink's completeness was measured on both eyes"
-    ci = quantile_test(difference, q=0.0, p=0.5).confidence_interval(BLINK_CONFIDENCE)
-    if not (np.isfinite(ci.low) and np.isfinite(ci.high)):
+    low, high = median_interval(difference, BLINK_CONFIDENCE)
+    if not (np.isfinite(low) and np.isfinite(high)):
         return None, None, (f"too few blinks to compare the eyes ({len(difference)} measured on "
                             "both; 6 are needed)")
-    interval = [float(ci.low), float(ci.high)]
+    interval = [low, high]
     median = float(np.median(difference))
     if interval[0] <= 0.0 <= interval[1]:
         return interval, None, "the blinks do not agree on one (their 95 % interval spans zero)"

@@ -14,7 +14,10 @@ treatment from their own noise.
 
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 import pandas as pd
@@ -50,6 +53,37 @@ class Interval:
 
     def as_dict(self) -> dict:
         return {"value": self.value, "low": self.low, "high": self.high}
+
+
+def median_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
+    """Distribution-free interval of the median: the order statistics between which the median
+    lies with probability ``confidence`` whatever the distribution (each value falls below it
+    with probability 1/2, so the count below is binomial). The same interval as
+    ``scipy.stats.quantile_test(values, q, p=0.5).confidence_interval(confidence)`` (tested),
+    without importing scipy.stats (~0.5 s of CPU) for one sum.
+
+    Parameters
+    ----------
+    values : (n,) ndarray
+        The sample, n >= 1.
+    confidence : float
+        Two-sided, between 0 and 1.
+
+    Returns
+    -------
+    (low, high) : float
+        In the values' units; NaN at an end no order statistic reaches (at 95 %: fewer than 6
+        values).
+    """
+    ordered = np.sort(np.asarray(values, dtype=float))
+    n = len(ordered)
+    # Exact counts out of 2**n equally likely sign patterns: floats overflow past n = 1023.
+    tail = Fraction(1 - confidence) / 2 * 2**n
+    at_most = list(itertools.accumulate(math.comb(n, k) for k in range(n + 1)))
+    low = next(k for k, count in enumerate(at_most) if count >= tail) - 1
+    high = next(k for k, count in enumerate(at_most) if 2**n - count <= tail)
+    return (float(ordered[low]) if low >= 0 else math.nan,
+            float(ordered[high]) if high < n else math.nan)
 
 
 def resting_travel_sd(signal: np.ndarray, t: np.ndarray, quiet: np.ndarray,

@@ -38,13 +38,10 @@ def test_where_the_face_was_is_kept_for_every_frame(phantoms):
 
 
 def test_stages_overlap_and_report_what_went_wrong_in_order():
-    import sys
-    import threading
-    import time
 
     import pytest
 
-    from facescore.concurrency import prefetch, preload
+    from facescore.concurrency import prefetch
 
     def produce():
         yield 1
@@ -57,12 +54,3 @@ def test_stages_overlap_and_report_what_went_wrong_in_order():
             got.append(item)
     assert got == [1, 2]  # what came before the failure is delivered first
 
-    # A module loaded ahead of time is there when asked for; a missing one is not an error
-    # where it is preloaded (it is met again where it is imported).
-    sys.modules.pop("colorsys", None)
-    preload("colorsys", "no_such_module_here")
-    deadline = time.monotonic() + 10
-    while "colorsys" not in sys.modules and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert "colorsys" in sys.modules
-    assert not any(t.name == "facescore-preload" and not t.daemon for t in threading.enumerate())
