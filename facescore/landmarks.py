@@ -17,7 +17,10 @@ frame; their jitter is left to the measuring, which uses landmarks only to locat
 from __future__ import annotations
 
 import contextlib
+import importlib.abc
+import importlib.util
 import os
+import sys
 import threading
 from dataclasses import dataclass, field
 
@@ -84,9 +87,52 @@ def _quiet_stderr():
                 os.close(saved)
 
 
+class _NotDrawing(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Empty modules in place of mediapipe's drawing helpers while its vision package loads.
+
+    The package imports them, and they import matplotlib.pyplot: ~0.3 s of the ~0.4 s that
+    importing mediapipe costs, at the start of the landmark worker, which the first frame
+    waits for. The landmarker never draws."""
+
+    NAMES = ("mediapipe.tasks.python.vision.drawing_utils",
+             "mediapipe.tasks.python.vision.drawing_styles")
+
+    def find_spec(self, name, path=None, target=None):
+        return importlib.util.spec_from_loader(name, self) if name in self.NAMES else None
+
+    def create_module(self, spec):
+        return None  # the default, empty module
+
+    def exec_module(self, module) -> None:
+        pass
+
+
+_IMPORT_LOCK = threading.Lock()
+
+
+def _import_mediapipe() -> None:
+    """Import mediapipe's tasks without the drawing helpers (:class:`_NotDrawing`); whoever
+    imports those later gets the real modules."""
+    with _IMPORT_LOCK:
+        if "mediapipe.tasks.python.vision" not in sys.modules:
+            finder = _NotDrawing()
+            sys.meta_path.insert(0, finder)
+            try:
+                import mediapipe.tasks.python.vision  # noqa: F401
+            finally:
+                sys.meta_path.remove(finder)
+                package = sys.modules.get("mediapipe.tasks.python.vision")
+                for name in _NotDrawing.NAMES:
+                    if getattr(sys.modules.get(name), "__loader__", None) is finder:
+                        del sys.modules[name]
+                        with contextlib.suppress(AttributeError):
+                            delattr(package, name.rsplit(".", 1)[1])
+
+
 def _create(running_mode: str, num_faces: int, blendshapes: bool, model_path):
     os.environ.setdefault("GLOG_minloglevel", "2")
     with _quiet_stderr():
+        _import_mediapipe()
         from mediapipe.tasks.python import BaseOptions, vision
 
         options = vision.FaceLandmarkerOptions(

@@ -194,3 +194,21 @@ def test_starting_the_tracker_writes_nothing_to_the_terminal():
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
+
+
+def test_the_landmarker_loads_without_pyplot_and_leaves_the_drawing_helpers_importable():
+    # mediapipe's vision package imports its drawing helpers, which import matplotlib.pyplot
+    # (~0.3 s of the landmark worker's start-up); the tracker loads it without them.
+    import subprocess
+    import sys
+
+    code = ("import sys; from facescore.landmarks import FaceTracker\n"
+            "with FaceTracker():\n"
+            "    assert 'matplotlib.pyplot' not in sys.modules\n"
+            "from mediapipe.tasks.python.vision import drawing_styles, drawing_utils\n"
+            "assert callable(drawing_utils.draw_landmarks)\n"
+            "assert callable(drawing_styles.get_default_face_mesh_contours_style)\n"
+            "print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.stdout.strip() == "ok", out.stderr[-2000:]
