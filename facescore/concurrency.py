@@ -6,9 +6,11 @@ overlaps with the next stage's Python in the main thread.
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -57,3 +59,11 @@ def prefetch(items: Iterator[T], depth: int) -> Iterator[T]:
                 buffer.get_nowait()
             except queue.Empty:
                 worker.join(timeout=0.05)
+
+
+def child_environment() -> dict[str, str]:
+    """This environment, with this copy of facescore importable by a child Python process (it
+    may not be installed)."""
+    package_parent = str(Path(__file__).resolve().parent.parent)
+    path = os.pathsep.join(p for p in (package_parent, os.environ.get("PYTHONPATH")) if p)
+    return {**os.environ, "PYTHONPATH": path}

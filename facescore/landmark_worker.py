@@ -38,6 +38,7 @@ from typing import NoReturn
 
 import numpy as np
 
+from .concurrency import child_environment
 from .model import verified_model_path
 from .sources import Frame, SourceInfo, pack_i420, unpack_i420
 
@@ -63,10 +64,8 @@ _CHILD = "import sys; from facescore.landmark_worker import main; main(sys.argv[
 
 
 def _child_environment() -> dict[str, str]:
-    """This environment, with this copy of facescore importable (it may not be installed)."""
-    package_parent = str(Path(__file__).resolve().parent.parent)
-    path = os.pathsep.join(p for p in (package_parent, os.environ.get("PYTHONPATH")) if p)
-    return {**os.environ, "PYTHONPATH": path, "GLOG_minloglevel": "2"}
+    """This environment, with this copy of facescore importable and MediaPipe quiet."""
+    return {**child_environment(), "GLOG_minloglevel": "2"}
 
 
 def wants_landmark_process(info: SourceInfo) -> bool:

@@ -83,3 +83,43 @@ def test_key_frames_are_drawn_from_the_measurement_without_the_landmark_model(mo
                                                                       extent=extent))}
     with pytest.raises(AssertionError, match="landmark model was loaded"):
         keyframes.annotate_frames({"smile|peak": rgb}, {"smile|peak": row * np.nan}, (300, 200))
+
+
+@pytest.mark.parametrize("frame_threads", [True, False])
+def test_one_decoding_thread_finds_the_same_frames(gop_clip, frame_threads):
+    wanted = [0.5, 0.52, 1.9, 3.4]
+    found = seeking.seek_nearest(gop_clip, wanted, False, frame_threads=frame_threads)
+    expected = seeking.stream_nearest(gop_clip, wanted, False)
+    assert all(np.array_equal(found[t], expected[t]) for t in wanted)
+
+
+def test_key_frames_read_in_a_child_process_are_the_ones_read_here(gop_clip, tmp_path):
+    """The child's pictures equal this process's to the byte (marked points drawn or not);
+    where the child fails, the frames are read here and the file's own error is raised."""
+    from facescore.anatomy import MARKED
+
+    times = {"smile|rest": 0.5, "smile|peak": 1.9, "frown|peak": 4.98}
+    points = np.random.default_rng(3).uniform([30, 20], [100, 80], (len(MARKED), 2))
+    row = np.vstack([points, [[20.0, 10.0], [110.0, 90.0]]])
+    marked = {name: row for name in times}
+    for args in ((None, None), (marked, (128, 96))):
+        here = keyframes.key_frames(gop_clip, times, False, True, *args)
+        there = keyframes.key_frames_in_child(gop_clip, times, False, True, *args)
+        assert there.keys() == here.keys() and len(here) == 3
+        assert all(there[name] == here[name] for name in here)
+
+    not_a_video = tmp_path / "notes.mp4"
+    not_a_video.write_text("not a video")
+    with pytest.raises(Exception) as in_child:
+        keyframes.key_frames_in_child(not_a_video, times, False)
+    with pytest.raises(Exception) as here:
+        keyframes.key_frames(not_a_video, times, False)
+    assert type(in_child.value) is type(here.value)
+
+
+def test_only_large_videos_read_their_key_frames_in_a_child(monkeypatch):
+    monkeypatch.delenv("FACESCORE_LANDMARK_PROCESS", raising=False)
+    assert keyframes.wants_child(1920, 1080)
+    assert not keyframes.wants_child(1280, 720)
+    monkeypatch.setenv("FACESCORE_LANDMARK_PROCESS", "0")  # no second process wanted
+    assert not keyframes.wants_child(1920, 1080)

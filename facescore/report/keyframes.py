@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from ..anatomy import BROW, LID_CENTRE_PAIRS, MARKED, MOUTH_CORNER, RIGID, SIDES
+from ..concurrency import child_environment
 from ..landmarks import FaceTracker, choose_face
-from ..pipeline import WORKING_MAX_SIDE
 from ..sources import Frame, open_source
 from . import seeking
 
@@ -27,7 +31,7 @@ OVERVIEW_WIDTH_PX = 900
 
 
 def grab_frames(path: str | Path, times_s: list[float], mirrored: bool,
-                seek: bool = True) -> dict[float, np.ndarray]:
+                seek: bool = True, frame_threads: bool = True) -> dict[float, np.ndarray]:
     """The frames nearest to each requested time (ties to the earlier frame), as RGB.
 
     Parameters
@@ -36,6 +40,8 @@ def grab_frames(path: str | Path, times_s: list[float], mirrored: bool,
         Reach them by seeking (see :mod:`.seeking`); False reads the file from its start, as
         is needed where the file is damaged (a streaming pass drops the frames that depend on
         a damaged one, which seeking past the damage would not know).
+    frame_threads : bool
+        Seeking, decode in FFmpeg's frame threads (see :class:`.seeking._SeekingReader`).
     """
     import av
 
@@ -44,7 +50,7 @@ def grab_frames(path: str | Path, times_s: list[float], mirrored: bool,
         return {}
     if seek:
         try:
-            return seeking.seek_nearest(path, wanted, mirrored)
+            return seeking.seek_nearest(path, wanted, mirrored, frame_threads)
         except (seeking.UnsureError, av.FFmpegError, IndexError, ValueError):
             pass  # the streaming pass below copes with whatever the seeking read cannot
     return seeking.stream_nearest(path, wanted, mirrored)
@@ -237,17 +243,62 @@ def annotate_frames(pictures: dict[str, np.ndarray | None],
 
 def key_frames(path: str | Path, times_s: dict[str, float], mirrored: bool,
                seek: bool = True, marked: dict[str, np.ndarray] | None = None,
-               size: tuple[int, int] | None = None) -> dict[str, bytes]:
-    """JPEG bytes of annotated frames read back from a video, by name (``seek``: see
-    :func:`grab_frames`; ``marked`` and ``size``: see :func:`annotate_frames`)."""
-    grabbed = grab_frames(path, list(times_s.values()), mirrored, seek)
+               size: tuple[int, int] | None = None, frame_threads: bool = True
+               ) -> dict[str, bytes]:
+    """JPEG bytes of annotated frames read back from a video, by name (``seek`` and
+    ``frame_threads``: see :func:`grab_frames`; ``marked`` and ``size``: see
+    :func:`annotate_frames`)."""
+    grabbed = grab_frames(path, list(times_s.values()), mirrored, seek, frame_threads)
     return annotate_frames({name: grabbed.get(t) for name, t in times_s.items()}, marked,
                            size)
+
+
+#: Videos at least this large (px per frame) have their key frames read in a child process.
+#: Beside the report's figures, decoding them in a thread competes for the GIL the figures
+#: hold; in a process of its own (~0.2 s to start) one FFmpeg thread decodes them with less
+#: CPU (exam-dense 1080p, report 1.38 -> 1.25 s with a first, heavier child).
+CHILD_MIN_PIXELS = 1280 * 720 + 1
+
+_CHILD = "from facescore.report.keyframes import _serve_child; _serve_child()"
+
+
+def wants_child(width: int, height: int) -> bool:
+    """Whether a video of this size has its key frames read in a child process (not where
+    ``FACESCORE_LANDMARK_PROCESS=0`` asks for no second process, e.g. a one-core worker)."""
+    return (width * height >= CHILD_MIN_PIXELS
+            and os.environ.get("FACESCORE_LANDMARK_PROCESS", "").strip() != "0")
+
+
+def key_frames_in_child(path: str | Path, times_s: dict[str, float], mirrored: bool,
+                        seek: bool = True, marked: dict[str, np.ndarray] | None = None,
+                        size: tuple[int, int] | None = None) -> dict[str, bytes]:
+    """:func:`key_frames`, read and drawn in a child Python process (one decoding thread).
+    Where the child cannot start or fails, they are read here, as :func:`key_frames` reads
+    them (so a file that cannot be read fails here, with its own error)."""
+    request = pickle.dumps((str(path), times_s, mirrored, seek, marked, size))
+    try:
+        # Its own session: a terminal's Ctrl-C reaches only this process, which stops it.
+        done = subprocess.run([sys.executable, "-c", _CHILD], input=request,
+                              capture_output=True, env=child_environment(), check=True,
+                              start_new_session=True)
+        return pickle.loads(done.stdout)
+    except (OSError, subprocess.SubprocessError, pickle.UnpicklingError, EOFError):
+        return key_frames(path, times_s, mirrored, seek, marked, size)
+
+
+def _serve_child() -> None:
+    """The child of :func:`key_frames_in_child`: a request on stdin, the images on stdout."""
+    path, times_s, mirrored, seek, marked, size = pickle.load(sys.stdin.buffer)
+    images = key_frames(path, times_s, mirrored, seek, marked, size, frame_threads=False)
+    sys.stdout.buffer.write(pickle.dumps(images))
+    sys.stdout.flush()
 
 
 def photo_images(path: str | Path, mirrored: bool) -> tuple[dict[str, bytes], int]:
     """A photo's report pictures as JPEG bytes (``"face"`` and, with several faces,
     ``"overview"``), and how many faces it holds."""
+    from ..pipeline import WORKING_MAX_SIDE
+
     # Bounded as the measurement bounds it: a 50 Mpx photo needs no more for its pictures.
     with open_source(path, mirrored=mirrored, max_side=WORKING_MAX_SIDE) as source:
         rgb = next(iter(source)).rgb

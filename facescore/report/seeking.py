@@ -49,9 +49,10 @@ def stream_nearest(path: str | Path, wanted: list[float],
     return {t: frame.rgb for t, (_, frame) in best.items()}
 
 
-def seek_nearest(path: str | Path, wanted: list[float],
-                 mirrored: bool) -> dict[float, np.ndarray]:
-    """The frames nearest to each wanted time (sorted), found by seeking.
+def seek_nearest(path: str | Path, wanted: list[float], mirrored: bool,
+                 frame_threads: bool = True) -> dict[float, np.ndarray]:
+    """The frames nearest to each wanted time (sorted), found by seeking; ``frame_threads``:
+    see :class:`_SeekingReader`.
 
     Raises
     ------
@@ -60,27 +61,31 @@ def seek_nearest(path: str | Path, wanted: list[float],
     av.FFmpegError
         When the file cannot be read this way (the streaming pass copes with damage).
     """
-    with _SeekingReader(path, mirrored, wanted) as reader:
+    with _SeekingReader(path, mirrored, wanted, frame_threads) as reader:
         chosen = {t: reader.nearest(t) for t in wanted}
         return {t: reader.rgb(frame) for t, frame in chosen.items()}
 
 
 class _SeekingReader:
     """Decodes forward from key frames, choosing for each wanted time (in increasing order)
-    the nearest frame. Times are seconds from the first frame, as the sources count them."""
+    the nearest frame. Times are seconds from the first frame, as the sources count them.
 
-    def __init__(self, path: str | Path, mirrored: bool, wanted: list[float]):
+    ``frame_threads``: FFmpeg decodes in frame threads of its own. Where the report draws its
+    figures in the same process, this thread waits between packets for the GIL the figures
+    hold and FFmpeg's threads decode on meanwhile (key frames of the exam-dense clip beside
+    its figures 1.39 -> 1.15 s, alone 0.88 -> 0.78 s). In a process of its own, one thread
+    costs less CPU for the same frames. The frame-skipping below is handed to each frame's
+    thread with its packet; the frames found equal the streaming pass's either way (tested).
+    """
+
+    def __init__(self, path: str | Path, mirrored: bool, wanted: list[float],
+                 frame_threads: bool = True):
         import av
 
         self._container = av.open(str(path))
         try:
             self._stream = self._container.streams.video[0]
-            # FFmpeg's frame threads: the report draws its figures while this decodes, and
-            # between packets this thread waits for the GIL the figures hold; FFmpeg's threads
-            # decode on meanwhile (key frames of the exam-dense clip beside its figures 1.39 ->
-            # 1.15 s, alone 0.88 -> 0.78 s). The frame-skipping below is handed to each frame's
-            # thread with its packet; the frames found equal the streaming pass's (tested).
-            self._stream.thread_type = "AUTO"
+            self._stream.thread_type = "AUTO" if frame_threads else "NONE"
             self._mirrored = mirrored
             self._wanted = wanted
             self._width = self._stream.codec_context.width

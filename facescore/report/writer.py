@@ -143,8 +143,9 @@ def _pictures(analysis: Analysis, input_path: str | Path, frame_source
         # A damaged file is read from its start: the measurement dropped the frames that
         # depend on a damaged one, which seeking past the damage would not know.
         damaged = bool(getattr(info, "damage", None))
-        images = keyframes.key_frames(input_path, times, mirrored, seek=not damaged,
-                                      marked=marked, size=size)
+        read = (keyframes.key_frames_in_child if keyframes.wants_child(info.width, info.height)
+                else keyframes.key_frames)
+        images = read(input_path, times, mirrored, seek=not damaged, marked=marked, size=size)
     else:
         images = keyframes.annotate_frames({name: frame_source(t) for name, t in times.items()},
                                            marked, size)
