@@ -256,8 +256,8 @@ def key_frames(path: str | Path, times_s: dict[str, float], mirrored: bool,
 #: Videos at least this large (px per frame) have their key frames read in a child process.
 #: Beside the report's figures, decoding them in a thread competes for the GIL the figures
 #: hold; in a process of its own (~0.15 s to start) one FFmpeg thread decodes them with less
-#: CPU (exam-dense 1080p: the report 1.37-1.48 -> 1.11-1.25 s). Smaller videos' key frames
-#: cost less than the child's start.
+#: CPU (exam-dense 1080p: the report 1.37-1.48 -> 1.11-1.25 s). The bound is the landmark
+#: worker's (measured there); smaller videos were not measured here.
 CHILD_MIN_PIXELS = 1280 * 720 + 1
 
 _CHILD = "from facescore.report.keyframes import _serve_child; _serve_child()"
