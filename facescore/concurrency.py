@@ -61,6 +61,14 @@ def prefetch(items: Iterator[T], depth: int) -> Iterator[T]:
                 worker.join(timeout=0.05)
 
 
+def process_setting() -> bool | None:
+    """``FACESCORE_LANDMARK_PROCESS`` in the environment: True (``1``) or False (``0``) where it
+    decides whether facescore starts child processes of its own (e.g. False on a one-core
+    cluster worker), None where facescore decides by the work."""
+    setting = os.environ.get("FACESCORE_LANDMARK_PROCESS", "").strip()
+    return setting == "1" if setting in ("0", "1") else None
+
+
 def child_environment() -> dict[str, str]:
     """This environment, with this copy of facescore importable by a child Python process (it
     may not be installed)."""

@@ -38,7 +38,7 @@ from typing import NoReturn
 
 import numpy as np
 
-from .concurrency import child_environment
+from .concurrency import child_environment, process_setting
 from .model import verified_model_path
 from .sources import Frame, SourceInfo, pack_i420, unpack_i420
 
@@ -74,9 +74,9 @@ def wants_landmark_process(info: SourceInfo) -> bool:
     ``FACESCORE_LANDMARK_PROCESS=1`` (or ``0``) in the environment decides instead, e.g. on a
     one-core cluster worker that should not start a second process.
     """
-    setting = os.environ.get("FACESCORE_LANDMARK_PROCESS", "").strip()
-    if setting in ("0", "1"):
-        return setting == "1"
+    setting = process_setting()
+    if setting is not None:
+        return setting
     long_enough = info.n_frames is None or info.n_frames >= PROCESS_MIN_FRAMES
     return (info.kind == "video" and info.width * info.height >= PROCESS_MIN_PIXELS
             and long_enough)

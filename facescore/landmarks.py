@@ -107,26 +107,24 @@ class _NotDrawing(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         pass
 
 
-_IMPORT_LOCK = threading.Lock()
-
-
 def _import_mediapipe() -> None:
     """Import mediapipe's tasks without the drawing helpers (:class:`_NotDrawing`); whoever
-    imports those later gets the real modules."""
-    with _IMPORT_LOCK:
-        if "mediapipe.tasks.python.vision" not in sys.modules:
-            finder = _NotDrawing()
-            sys.meta_path.insert(0, finder)
-            try:
-                import mediapipe.tasks.python.vision  # noqa: F401
-            finally:
-                sys.meta_path.remove(finder)
-                package = sys.modules.get("mediapipe.tasks.python.vision")
-                for name in _NotDrawing.NAMES:
-                    if getattr(sys.modules.get(name), "__loader__", None) is finder:
-                        del sys.modules[name]
-                        with contextlib.suppress(AttributeError):
-                            delattr(package, name.rsplit(".", 1)[1])
+    imports those later gets the real modules. Called by :func:`_create` only, under
+    :func:`_quiet_stderr`'s lock: one thread at a time puts the finder in place."""
+    if "mediapipe.tasks.python.vision" in sys.modules:
+        return
+    finder = _NotDrawing()
+    sys.meta_path.insert(0, finder)
+    try:
+        import mediapipe.tasks.python.vision  # noqa: F401
+    finally:
+        sys.meta_path.remove(finder)
+        package = sys.modules.get("mediapipe.tasks.python.vision")
+        for name in _NotDrawing.NAMES:
+            if getattr(sys.modules.get(name), "__loader__", None) is finder:
+                del sys.modules[name]
+                with contextlib.suppress(AttributeError):
+                    delattr(package, name.rsplit(".", 1)[1])
 
 
 def _create(running_mode: str, num_faces: int, blendshapes: bool, model_path):

@@ -427,7 +427,7 @@ class SparseLandmarker:
             if holds and interpolation_residual(self._thumbs(middle, gap.boxes), gap.key_thumbs,
                                                 thumbs, weight) <= MAX_RESIDUAL:
                 moves = (gap.fit_from_key(middle),
-                         gap.carrier.similarity(gap.picture(gap.frame), gap.picture(middle),
+                         gap.skin.carrier.similarity(gap.picture(gap.frame), gap.picture(middle),
                                                 face.points))
                 out.append((middle, carried_face(gap.key_face, face, weight, moves)
                             if moves[0] is not None and moves[1] is not None
@@ -451,13 +451,12 @@ class _Gap:
         self.between, self.frame = between, frame
         self.face: Callable[[], object] = lambda: None  # the model's answer for ``frame``
         self.skin = SkinSource(key_face.points, key_frame)
-        self.carrier = self.skin.carrier
         self._pictures: dict[int, np.ndarray] = {}
         self._from_key: dict[int, np.ndarray | None] = {}
 
     def picture(self, f: Frame) -> np.ndarray:
         if f.index not in self._pictures:
-            self._pictures[f.index] = self.carrier.picture(f)
+            self._pictures[f.index] = self.skin.carrier.picture(f)
         return self._pictures[f.index]
 
     def carried_to_before(self) -> np.ndarray | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import pickle
 import subprocess
 import sys
@@ -13,7 +12,8 @@ import cv2
 import numpy as np
 
 from ..anatomy import BROW, LID_CENTRE_PAIRS, MARKED, MOUTH_CORNER, RIGID, SIDES
-from ..concurrency import child_environment
+from ..concurrency import child_environment, process_setting
+from ..landmark_worker import PROCESS_MIN_PIXELS
 from ..landmarks import FaceTracker, choose_face
 from ..sources import Frame, open_source
 from . import seeking
@@ -253,21 +253,18 @@ def key_frames(path: str | Path, times_s: dict[str, float], mirrored: bool,
                            size)
 
 
-#: Videos at least this large (px per frame) have their key frames read in a child process.
-#: Beside the report's figures, decoding them in a thread competes for the GIL the figures
-#: hold; in a process of its own (~0.15 s to start) one FFmpeg thread decodes them with less
-#: CPU (exam-dense 1080p: the report 1.37-1.48 -> 1.11-1.25 s). The bound is the landmark
-#: worker's (measured there); smaller videos were not measured here.
-CHILD_MIN_PIXELS = 1280 * 720 + 1
-
 _CHILD = "from facescore.report.keyframes import _serve_child; _serve_child()"
 
 
 def wants_child(width: int, height: int) -> bool:
-    """Whether a video of this size has its key frames read in a child process (not where
-    ``FACESCORE_LANDMARK_PROCESS=0`` asks for no second process, e.g. a one-core worker)."""
-    return (width * height >= CHILD_MIN_PIXELS
-            and os.environ.get("FACESCORE_LANDMARK_PROCESS", "").strip() != "0")
+    """Whether a video of this size has its key frames read in a child process: above the
+    landmark worker's size bound (measured there; not below 1080p here), and not where
+    ``FACESCORE_LANDMARK_PROCESS=0`` asks for no second process.
+
+    Beside the report's figures, decoding them in a thread competes for the GIL the figures
+    hold; in a process of its own (~0.15 s to start) one FFmpeg thread decodes them with less
+    CPU (exam-dense 1080p: the report 1.37-1.48 -> 1.11-1.25 s)."""
+    return width * height >= PROCESS_MIN_PIXELS and process_setting() is not False
 
 
 def key_frames_in_child(path: str | Path, times_s: dict[str, float], mirrored: bool,
