@@ -37,13 +37,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.ndimage import median_filter
 
 from . import recognition
 from .anatomy import SIDES
 from .display import signed
 from .errors import FacescoreError
 from .protocol import MOVEMENTS, REGION, a_name
+from .signals import running_median
 from .uncertainty import median_interval
 
 #: Pairs of movements of which one moves the other's signal as a side effect: when they
@@ -265,7 +265,7 @@ def background_level(signal: np.ndarray, t: np.ndarray, window_s: float) -> np.n
     width = max(3, int(round(1.0 / max(step_s, 1e-3))) | 1)
     filled = np.where(np.isfinite(values), values, np.nanmedian(values) if np.isfinite(
         values).any() else 0.0)
-    magnitude = np.abs(filled - median_filter(filled, size=width, mode="nearest"))
+    magnitude = np.abs(filled - running_median(filled, width))
     magnitude[~np.isfinite(values)] = np.nan
     out = np.full(len(t), np.nan)
     half = window_s / 2
@@ -293,7 +293,7 @@ def resting_level(signal: np.ndarray, t: np.ndarray, window_s: float = 30.0) -> 
     step = float(np.median(np.diff(t))) if len(t) > 1 else 1.0
     size = max(3, int(round(window_s / max(step, 1e-3))) | 1)
     filled = np.where(finite, values, np.median(values[finite]))
-    return median_filter(filled, size=min(size, 2 * len(values) - 1), mode="nearest")
+    return running_median(filled, min(size, 2 * len(values) - 1))
 
 
 def _side_events(frames: pd.DataFrame, movement: str, detector: Detector,
@@ -699,7 +699,7 @@ def detect_blinks(frames: pd.DataFrame, rest_aperture_mm: dict[str, float],
     for side in SIDES:
         aperture = frames[f"eye_aperture_lm_mm_{side}"].to_numpy(dtype=float)
         filled = np.where(np.isfinite(aperture), aperture, np.nanmedian(aperture))
-        open_level = median_filter(filled, size=width, mode="nearest")
+        open_level = running_median(filled, width)
         shares.append(np.where(np.isfinite(aperture), 1.0 - aperture / open_level, np.nan))
     stacked = np.vstack(shares)
     seen = np.isfinite(stacked).sum(axis=0)
