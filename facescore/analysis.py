@@ -148,7 +148,8 @@ def _masked_regions(masked_frames: dict[str, int], frames_with_face: int) -> str
 def analyze(path: str | Path, mirrored: bool = False, segments: str | Path | None = None,
             progress: Callable[[int, int | None], None] | None = None,
             model_path: str | Path | None = None,
-            detector: Detector | None = None, key_frames: bool | None = None) -> Analysis:
+            detector: Detector | None = None, key_frames: bool | None = None,
+            on_measured: Callable[[Measurement], None] | None = None) -> Analysis:
     """Measure a consult video of the facial-nerve exam.
 
     Parameters
@@ -164,6 +165,9 @@ def analyze(path: str | Path, mirrored: bool = False, segments: str | Path | Non
     key_frames : bool or None
         The landmark model on key frames or on every frame (see
         :func:`facescore.pipeline.measure_video`; default key frames).
+    on_measured : callable, optional
+        ``on_measured(measurement)``, called once the frames are measured, before the
+        analysis (the command starts its report's key-frame reader there).
 
     Raises
     ------
@@ -174,6 +178,8 @@ def analyze(path: str | Path, mirrored: bool = False, segments: str | Path | Non
     sidecar = read_sidecar(segments) if segments is not None else None
     measurement = measure_video(path, mirrored=mirrored, progress=progress,
                                 model_path=model_path, key_frames=key_frames)
+    if on_measured is not None:
+        on_measured(measurement)
     source = f"sidecar {segments}" if sidecar is not None else "detected"
     return analyze_measurement(measurement, sidecar, detector, segments_source=source)
 

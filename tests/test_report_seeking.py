@@ -123,3 +123,25 @@ def test_only_large_videos_read_their_key_frames_in_a_child(monkeypatch):
     assert not keyframes.wants_child(1280, 720)
     monkeypatch.setenv("FACESCORE_LANDMARK_PROCESS", "0")  # no second process wanted
     assert not keyframes.wants_child(1920, 1080)
+
+
+def test_a_child_started_ahead_answers_the_request_and_one_never_asked_is_stopped(
+        gop_clip, monkeypatch):
+    """The command starts the key-frame child when the frames are measured: the request then
+    goes to that child (the same pictures), and a child never asked leaves no process."""
+    monkeypatch.delenv("FACESCORE_LANDMARK_PROCESS", raising=False)
+    times = {"smile|rest": 0.5, "smile|peak": 1.9}
+    keyframes.start_child(1920, 1080)
+    started = keyframes._started
+    assert started is not None and started.poll() is None
+    there = keyframes.key_frames_in_child(gop_clip, times, False)
+    assert keyframes._started is None and started.returncode == 0  # taken, asked, done
+    here = keyframes.key_frames(gop_clip, times, False)
+    assert there == here
+
+    keyframes.start_child(1280, 720)  # a size read in this process: nothing started
+    assert keyframes._started is None
+    keyframes.start_child(1920, 1080)
+    never_asked = keyframes._started
+    keyframes.stop_child()
+    assert keyframes._started is None and never_asked.returncode is not None

@@ -6,6 +6,7 @@ import contextlib
 import pickle
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import cv2
@@ -267,26 +268,77 @@ def wants_child(width: int, height: int) -> bool:
     return width * height >= PROCESS_MIN_PIXELS and process_setting() is not False
 
 
+#: A child started ahead of its request (:func:`start_child`) and not yet asked, and its lock.
+_started: subprocess.Popen | None = None
+_started_lock = threading.Lock()
+
+
+def _spawn() -> subprocess.Popen:
+    # Its own session: a terminal's Ctrl-C reaches only this process, which stops it.
+    return subprocess.Popen([sys.executable, "-c", _CHILD], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=child_environment(), start_new_session=True)
+
+
+def _take_started() -> subprocess.Popen | None:
+    global _started
+    with _started_lock:
+        child, _started = _started, None
+    return child
+
+
+def start_child(width: int, height: int) -> None:
+    """Start now the child that :func:`key_frames_in_child` will ask, for a video of this
+    size where it reads in a child (:func:`wants_child`): its start-up (~0.15 s) then runs
+    while the caller does other work — the command starts it when the frames are measured,
+    and it loads while the measurement is analysed, with one core idle. One not asked is
+    stopped by :func:`stop_child`."""
+    global _started
+    if not wants_child(width, height):
+        return
+    with _started_lock:
+        if _started is None:
+            with contextlib.suppress(OSError):
+                _started = _spawn()
+
+
+def stop_child() -> None:
+    """Stop a child from :func:`start_child` that was never asked (the analysis failed)."""
+    child = _take_started()
+    if child is not None:
+        child.kill()
+        child.communicate()
+
+
 def key_frames_in_child(path: str | Path, times_s: dict[str, float], mirrored: bool,
                         seek: bool = True, marked: dict[str, np.ndarray] | None = None,
                         size: tuple[int, int] | None = None) -> dict[str, bytes]:
-    """:func:`key_frames`, read and drawn in a child Python process (one decoding thread).
-    Where the child cannot start or fails, they are read here, as :func:`key_frames` reads
-    them (so a file that cannot be read fails here, with its own error)."""
+    """:func:`key_frames`, read and drawn in a child Python process (one decoding thread; the
+    one :func:`start_child` started, if any). Where the child cannot start or fails, they are
+    read here, as :func:`key_frames` reads them (so a file that cannot be read fails here,
+    with its own error)."""
     request = pickle.dumps((str(path), times_s, mirrored, seek, marked, size))
     try:
-        # Its own session: a terminal's Ctrl-C reaches only this process, which stops it.
-        done = subprocess.run([sys.executable, "-c", _CHILD], input=request,
-                              capture_output=True, env=child_environment(), check=True,
-                              start_new_session=True)
-        return pickle.loads(done.stdout)
+        child = _take_started() or _spawn()
+        try:
+            answer, _ = child.communicate(request)
+        except BaseException:  # e.g. Ctrl-C: the child goes with this process
+            child.kill()
+            child.communicate()
+            raise
+        if child.returncode != 0:
+            raise subprocess.CalledProcessError(child.returncode, _CHILD)
+        return pickle.loads(answer)
     except (OSError, subprocess.SubprocessError, pickle.UnpicklingError, EOFError):
         return key_frames(path, times_s, mirrored, seek, marked, size)
 
 
 def _serve_child() -> None:
     """The child of :func:`key_frames_in_child`: a request on stdin, the images on stdout."""
-    path, times_s, mirrored, seek, marked, size = pickle.load(sys.stdin.buffer)
+    try:
+        path, times_s, mirrored, seek, marked, size = pickle.load(sys.stdin.buffer)
+    except EOFError:  # started ahead and never asked (see start_child)
+        return
     images = key_frames(path, times_s, mirrored, seek, marked, size, frame_threads=False)
     sys.stdout.buffer.write(pickle.dumps(images))
     sys.stdout.flush()
