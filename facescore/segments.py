@@ -31,7 +31,9 @@ A sidecar file of (start, end, movement) replaces detection.
 
 from __future__ import annotations
 
+import bisect
 import json
+import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -192,6 +194,35 @@ def _median(values: np.ndarray) -> float:
     return float((middle[half - 1] + middle[half]) / 2)
 
 
+class _TrailingMedian:
+    """The median of a signal's finite values over a window whose two ends only move forward
+    (:func:`hysteresis_from_rest` asks for it at most frames), kept as a sorted list: each
+    step inserts and removes a few values instead of partitioning the whole window. The same
+    number as :func:`_median` of those values."""
+
+    def __init__(self, values: np.ndarray):
+        self._values = values.tolist()
+        self._sorted: list[float] = []
+        self._start = self._stop = 0
+
+    def median(self, start: int, stop: int) -> float | None:
+        """The median of the finite values in ``[start, stop)`` (None if there are none);
+        neither end may move back."""
+        for value in self._values[self._stop:stop]:
+            if math.isfinite(value):
+                bisect.insort(self._sorted, value)
+        self._stop = max(self._stop, stop)
+        for value in self._values[self._start:start]:
+            if math.isfinite(value):
+                del self._sorted[bisect.bisect_left(self._sorted, value)]
+        self._start = max(self._start, start)
+        n = len(self._sorted)
+        if not n:
+            return None
+        half = n // 2
+        return self._sorted[half] if n % 2 else (self._sorted[half - 1] + self._sorted[half]) / 2
+
+
 def hysteresis_from_rest(signal: np.ndarray, t: np.ndarray, on: np.ndarray | float,
                          off: float, rest_window_s: float = 1.0,
                          long_window_s: float = 4.0, floor: np.ndarray | float = -np.inf
@@ -217,6 +248,7 @@ def hysteresis_from_rest(signal: np.ndarray, t: np.ndarray, on: np.ndarray | flo
     runs: list[tuple[int, int]] = []
     active, start, reference = False, 0, 0.0
     recent, longer = 0, 0
+    short_window, long_window = _TrailingMedian(values), _TrailingMedian(values)
     for i, value in enumerate(values):
         if not finite[i]:
             continue
@@ -225,11 +257,10 @@ def hysteresis_from_rest(signal: np.ndarray, t: np.ndarray, on: np.ndarray | flo
                 recent += 1
             while t[longer] < t[i] - long_window_s:
                 longer += 1
-            short = values[recent:i][finite[recent:i]]
-            if not len(short):
+            short = short_window.median(recent, i)
+            if short is None:
                 continue
-            long = values[longer:i][finite[longer:i]]
-            reference = max(_median(short), _median(long), floor_level[i])
+            reference = max(short, long_window.median(longer, i), floor_level[i])
             if value - reference >= on_level[i]:
                 active, start = True, i
                 while start > 0 and np.isfinite(values[start - 1]) and \
@@ -273,8 +304,11 @@ def background_level(signal: np.ndarray, t: np.ndarray, window_s: float) -> np.n
     stops = np.searchsorted(t, t + half, side="right")
     step = max(1, len(t) // 400)  # the level changes slowly: evaluate on a grid
     grid = np.arange(0, len(t), step)
-    values = [np.nanmedian(magnitude[starts[i]:stops[i]])
-              if np.isfinite(magnitude[starts[i]:stops[i]]).any() else np.nan for i in grid]
+    values = []
+    for i in grid:
+        window = magnitude[starts[i]:stops[i]]
+        window = window[np.isfinite(window)]
+        values.append(_median(window) if len(window) else np.nan)
     out = np.interp(np.arange(len(t)), grid, np.nan_to_num(values, nan=0.0))
     return out
 

@@ -548,3 +548,21 @@ def test_the_landmark_cross_check_reads_held_levels_not_the_jitter(share, seen, 
         frames[f"brow_lift_lm_mm_{side}"] = _key_framed(landmarks) if key_frames else landmarks
     found = [s.label for s in detect_movements(frames)]
     assert found == (["frown"] if seen else [])
+
+
+def test_the_trailing_median_is_the_windows_median():
+    """hysteresis_from_rest's sorted trailing window gives the median of the window's finite
+    values, as the windows' ends move forward in steps and in jumps (past an event)."""
+    from facescore.segments import _median, _TrailingMedian
+
+    rng = np.random.default_rng(5)
+    values = rng.normal(size=600).round(1)  # ties
+    values[rng.random(600) < 0.1] = np.nan
+    trailing = _TrailingMedian(values)
+    start = stop = 0
+    while stop < len(values):
+        stop = min(len(values), stop + int(rng.choice([1, 1, 1, 40])))
+        start = max(start, stop - int(rng.integers(1, 130)))
+        window = values[start:stop][np.isfinite(values[start:stop])]
+        expected = _median(window) if len(window) else None
+        assert trailing.median(start, stop) == expected
