@@ -298,19 +298,17 @@ def background_level(signal: np.ndarray, t: np.ndarray, window_s: float) -> np.n
         values).any() else 0.0)
     magnitude = np.abs(filled - running_median(filled, width))
     magnitude[~np.isfinite(values)] = np.nan
-    out = np.full(len(t), np.nan)
     half = window_s / 2
     starts = np.searchsorted(t, t - half, side="left")
     stops = np.searchsorted(t, t + half, side="right")
     step = max(1, len(t) // 400)  # the level changes slowly: evaluate on a grid
     grid = np.arange(0, len(t), step)
-    values = []
+    levels = []
     for i in grid:
         window = magnitude[starts[i]:stops[i]]
         window = window[np.isfinite(window)]
-        values.append(_median(window) if len(window) else np.nan)
-    out = np.interp(np.arange(len(t)), grid, np.nan_to_num(values, nan=0.0))
-    return out
+        levels.append(_median(window) if len(window) else np.nan)
+    return np.interp(np.arange(len(t)), grid, np.nan_to_num(levels, nan=0.0))
 
 
 def resting_level(signal: np.ndarray, t: np.ndarray, window_s: float = 30.0) -> np.ndarray:
