@@ -106,19 +106,31 @@ def decode_fps(video: Path, convert: bool) -> float:
     return n / (time.perf_counter() - start)
 
 
+#: The two baselines' rows.
+MODEL_ALONE = "landmark model alone, every frame (frames in memory)"
+RAW_MEDIAPIPE = "raw MediaPipe, VIDEO mode, whole frames in memory (the issue's baseline)"
+
+
+def _first_frames(video: Path, n_frames: int, max_side: int | None = None) -> list:
+    """The video's first ``n_frames`` frames, decoded into memory."""
+    from facescore.sources import open_source
+
+    frames = []
+    with open_source(video, max_side=max_side) as source:
+        for frame in source:
+            frames.append(frame)
+            if len(frames) == n_frames:
+                break
+    return frames
+
+
 def model_fps(video: Path, n_frames: int) -> float:
     """FaceTracker (video mode, region of interest) on frames already in memory, decoded at the
     same working resolution as analyze uses."""
     from facescore.landmarks import FaceTracker
     from facescore.pipeline import WORKING_MAX_SIDE
-    from facescore.sources import open_source
 
-    frames = []
-    with open_source(video, max_side=WORKING_MAX_SIDE) as source:
-        for frame in source:
-            frames.append(frame)
-            if len(frames) == n_frames:
-                break
+    frames = _first_frames(video, n_frames, WORKING_MAX_SIDE)
     with FaceTracker() as tracker:
         tracker.track(frames[0])  # the one-off search is not throughput
         start = time.perf_counter()
@@ -134,17 +146,11 @@ def raw_mediapipe_fps(video: Path, n_frames: int) -> float:
     :func:`model_fps` leaves it out."""
     from facescore.landmarks import _import_mediapipe, _mp_image, _quiet_stderr
     from facescore.model import verified_model_path
-    from facescore.sources import open_source
 
     _import_mediapipe()  # as facescore imports it (without its drawing helpers)
     from mediapipe.tasks.python import BaseOptions, vision
 
-    frames = []
-    with open_source(video) as source:
-        for frame in source:
-            frames.append(frame)
-            if len(frames) == n_frames:
-                break
+    frames = _first_frames(video, n_frames)
     options = vision.FaceLandmarkerOptions(
         base_options=BaseOptions(model_asset_path=str(verified_model_path())),
         running_mode=vision.RunningMode.VIDEO, num_faces=1, output_face_blendshapes=True,
@@ -244,17 +250,13 @@ def measure_clip(name: str, video: Path, model_frames: int, repeat: int = 1) -> 
     runs = {stage: fastest(found) for stage, found in results.items()}
     model = max(models)
     rows = {"decode only": decode_fps(video, convert=False),
-            "landmark model alone, every frame (frames in memory)": model,
-            "raw MediaPipe, VIDEO mode, whole frames in memory (the issue's baseline)":
-                max(raw)}
+            MODEL_ALONE: model, RAW_MEDIAPIPE: max(raw)}
     for (what, every), run in runs.items():
         rows[f"{what}, model on {'every frame' if every else 'key frames'}"] = run["fps"]
     frames = runs["whole command", False]["frames"]
     print(f"\n### {name}: {video.name} ({frames} frames)\n")
     print(f"fastest of {max(1, repeat)} run(s) each; the slowest in brackets\n")
-    slowest = {"landmark model alone, every frame (frames in memory)": min(models),
-               "raw MediaPipe, VIDEO mode, whole frames in memory (the issue's baseline)":
-                   min(raw)}
+    slowest = {MODEL_ALONE: min(models), RAW_MEDIAPIPE: min(raw)}
     for (what, every), run in runs.items():
         slowest[f"{what}, model on {'every frame' if every else 'key frames'}"] = \
             run["slowest_fps"]

@@ -11,7 +11,7 @@ import queue
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -75,3 +75,28 @@ def child_environment() -> dict[str, str]:
     package_parent = str(Path(__file__).resolve().parent.parent)
     path = os.pathsep.join(p for p in (package_parent, os.environ.get("PYTHONPATH")) if p)
     return {**os.environ, "PYTHONPATH": path}
+
+
+class Handoff(Generic[T]):
+    """One thing started ahead of its use (a child process) and taken, once, by whoever uses
+    it; the place is shared by threads, so it is swapped under a lock."""
+
+    def __init__(self) -> None:
+        self._item: T | None = None
+        self._lock = threading.Lock()
+
+    def put(self, item: T) -> T | None:
+        """Keep ``item``; returns what was kept before (its owner now)."""
+        with self._lock:
+            previous, self._item = self._item, item
+        return previous
+
+    def take(self) -> T | None:
+        """What is kept, if anything; no longer kept."""
+        with self._lock:
+            item, self._item = self._item, None
+        return item
+
+    def peek(self) -> T | None:
+        """What is kept, left in place."""
+        return self._item

@@ -29,7 +29,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from multiprocessing.connection import Connection, wait
@@ -38,7 +37,7 @@ from typing import NoReturn
 
 import numpy as np
 
-from .concurrency import child_environment, process_setting
+from .concurrency import Handoff, child_environment, process_setting
 from .model import verified_model_path
 from .sources import Frame, SourceInfo, pack_i420, unpack_i420
 
@@ -319,8 +318,7 @@ class LandmarkWorker:
 
 # --- a worker started early ---------------------------------------------------------------
 #: The worker :func:`start_early` started, until :func:`take_early` hands it out.
-_early: LandmarkWorker | None = None
-_early_lock = threading.Lock()
+_early: Handoff[LandmarkWorker] = Handoff()
 
 
 def start_early(frame_size: tuple[int, int], model_path: str | Path | None = None) -> None:
@@ -334,11 +332,8 @@ def start_early(frame_size: tuple[int, int], model_path: str | Path | None = Non
     OSError
         When the shared memory or the child process cannot be had.
     """
-    global _early
     stop_early()
-    worker = LandmarkWorker(frame_size, model_path)
-    with _early_lock:
-        _early = worker
+    _early.put(LandmarkWorker(frame_size, model_path))
     atexit.register(stop_early)  # registered once: atexit keeps one entry per function
 
 
@@ -346,7 +341,7 @@ def take_early(frame_size: tuple[int, int],
                model_path: str | Path | None = None) -> LandmarkWorker | None:
     """The worker :func:`start_early` started, if it was for frames of this size and this
     model (it is then no longer kept here: the caller closes it); None otherwise."""
-    worker = _pop_early()
+    worker = _early.take()
     if worker is None:
         return None
     if worker.frame_size == tuple(frame_size) \
@@ -358,16 +353,9 @@ def take_early(frame_size: tuple[int, int],
 
 def stop_early() -> None:
     """Stop a worker started early that nobody took."""
-    worker = _pop_early()
+    worker = _early.take()
     if worker is not None:
         worker.close()
-
-
-def _pop_early() -> LandmarkWorker | None:
-    global _early
-    with _early_lock:
-        worker, _early = _early, None
-    return worker
 
 
 # --- child side -------------------------------------------------------------------------

@@ -154,14 +154,14 @@ def test_a_worker_started_early_is_taken_over_by_the_measuring(phantoms, monkeyp
 
     monkeypatch.setattr(LandmarkWorker, "__init__", counted)
     landmark_worker.start_early(size)
-    early = landmark_worker._early
+    early = landmark_worker._early.peek()
     measured = measure_video(phantom.video, landmark_process=True)
     assert started == [size]  # no second worker
-    assert landmark_worker._early is None and early._process.poll() == 0  # taken and stopped
+    assert landmark_worker._early.peek() is None and early._process.poll() == 0  # taken and stopped
     assert measured.quality["face_found_fraction"] > 0.9
 
     landmark_worker.start_early((size[0] + 2, size[1]))
-    other = landmark_worker._early
+    other = landmark_worker._early.peek()
     assert landmark_worker.take_early(size) is None  # another size: not used ...
     assert other._process.poll() is not None  # ... and stopped
     landmark_worker.stop_early()  # nothing left to stop: no error

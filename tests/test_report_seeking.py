@@ -132,16 +132,16 @@ def test_a_child_started_ahead_answers_the_request_and_one_never_asked_is_stoppe
     monkeypatch.delenv("FACESCORE_LANDMARK_PROCESS", raising=False)
     times = {"smile|rest": 0.5, "smile|peak": 1.9}
     keyframes.start_child(1920, 1080)
-    started = keyframes._started
+    started = keyframes._started.peek()
     assert started is not None and started.poll() is None
     there = keyframes.key_frames_in_child(gop_clip, times, False)
-    assert keyframes._started is None and started.returncode == 0  # taken, asked, done
+    assert keyframes._started.peek() is None and started.returncode == 0  # taken, asked, done
     here = keyframes.key_frames(gop_clip, times, False)
     assert there == here
 
     keyframes.start_child(1280, 720)  # a size read in this process: nothing started
-    assert keyframes._started is None
+    assert keyframes._started.peek() is None
     keyframes.start_child(1920, 1080)
-    never_asked = keyframes._started
+    never_asked = keyframes._started.peek()
     keyframes.stop_child()
-    assert keyframes._started is None and never_asked.returncode is not None
+    assert keyframes._started.peek() is None and never_asked.returncode is not None

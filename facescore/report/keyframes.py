@@ -6,14 +6,13 @@ import contextlib
 import pickle
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from ..anatomy import BROW, LID_CENTRE_PAIRS, MARKED, MOUTH_CORNER, RIGID, SIDES
-from ..concurrency import child_environment, process_setting
+from ..concurrency import Handoff, child_environment, process_setting
 from ..landmark_worker import PROCESS_MIN_PIXELS
 from ..landmarks import FaceTracker, choose_face
 from ..sources import Frame, open_source
@@ -268,9 +267,8 @@ def wants_child(width: int, height: int) -> bool:
     return width * height >= PROCESS_MIN_PIXELS and process_setting() is not False
 
 
-#: A child started ahead of its request (:func:`start_child`) and not yet asked, and its lock.
-_started: subprocess.Popen | None = None
-_started_lock = threading.Lock()
+#: A child started ahead of its request (:func:`start_child`) and not yet asked.
+_started: Handoff[subprocess.Popen] = Handoff()
 
 
 def _spawn() -> subprocess.Popen:
@@ -280,31 +278,21 @@ def _spawn() -> subprocess.Popen:
                             env=child_environment(), start_new_session=True)
 
 
-def _take_started() -> subprocess.Popen | None:
-    global _started
-    with _started_lock:
-        child, _started = _started, None
-    return child
-
-
 def start_child(width: int, height: int) -> None:
     """Start now the child that :func:`key_frames_in_child` will ask, for a video of this
     size where it reads in a child (:func:`wants_child`): its start-up (~0.15 s) then runs
     while the caller does other work — the command starts it when the frames are measured,
-    and it loads while the measurement is analysed, with one core idle. One not asked is
-    stopped by :func:`stop_child`."""
-    global _started
-    if not wants_child(width, height):
-        return
-    with _started_lock:
-        if _started is None:
-            with contextlib.suppress(OSError):
-                _started = _spawn()
+    and it loads while the measurement is analysed, with one core idle. One is kept at a
+    time (a second call stops the first's); one not asked is stopped by :func:`stop_child`."""
+    stop_child()
+    if wants_child(width, height):
+        with contextlib.suppress(OSError):
+            _started.put(_spawn())
 
 
 def stop_child() -> None:
     """Stop a child from :func:`start_child` that was never asked (the analysis failed)."""
-    child = _take_started()
+    child = _started.take()
     if child is not None:
         child.kill()
         child.communicate()
@@ -319,7 +307,7 @@ def key_frames_in_child(path: str | Path, times_s: dict[str, float], mirrored: b
     with its own error)."""
     request = pickle.dumps((str(path), times_s, mirrored, seek, marked, size))
     try:
-        child = _take_started() or _spawn()
+        child = _started.take() or _spawn()
         try:
             answer, _ = child.communicate(request)
         except BaseException:  # e.g. Ctrl-C: the child goes with this process
