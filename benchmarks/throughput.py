@@ -19,6 +19,9 @@ For each clip it prints, in one run:
   and key frames included), each with the landmark model on key frames (the default) and on
   every frame (``FACESCORE_MODEL_KEY_FRAMES=0``), fps and × model-only (issue target: whole
   command >= 1.5);
+- for each, the CPU it spends a frame (every thread, the child processes included) and the
+  cores it keeps busy (CPU s / wall s): where every core is busy, wall time follows CPU time,
+  so these show whether a change saved work or only moved it;
 - peak resident memory of analyze (its own high-water mark plus the landmark worker's) and of
   the whole command with its worker.
 
@@ -31,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -124,22 +128,34 @@ def _first_frames(video: Path, n_frames: int, max_side: int | None = None) -> li
     return frames
 
 
-def model_fps(video: Path, n_frames: int) -> float:
+def _cpu_s() -> float:
+    """CPU seconds this process has spent so far, all its threads."""
+    return time.process_time()
+
+
+def _children_cpu_s() -> float:
+    """CPU seconds spent by this process's finished children (and theirs, once waited for)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def model_fps(video: Path, n_frames: int) -> dict:
     """FaceTracker (video mode, region of interest) on frames already in memory, decoded at the
-    same working resolution as analyze uses."""
+    same working resolution as analyze uses: frames/s and CPU s a frame (all its threads)."""
     from facescore.landmarks import FaceTracker
     from facescore.pipeline import WORKING_MAX_SIDE
 
     frames = _first_frames(video, n_frames, WORKING_MAX_SIDE)
     with FaceTracker() as tracker:
         tracker.track(frames[0])  # the one-off search is not throughput
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _cpu_s()
         for frame in frames[1:]:
             tracker.track(frame)
-        return (len(frames) - 1) / (time.perf_counter() - start)
+        n = len(frames) - 1
+        return {"fps": n / (time.perf_counter() - start), "cpu_per_frame": (_cpu_s() - cpu) / n}
 
 
-def raw_mediapipe_fps(video: Path, n_frames: int) -> float:
+def raw_mediapipe_fps(video: Path, n_frames: int) -> dict:
     """MediaPipe's Face Landmarker itself, in VIDEO mode, on whole frames decoded beforehand
     (the issue's own baseline: "raw MediaPipe in VIDEO mode"); only its calls are timed, each
     frame converted to RGB before its call, the first call (a search) left out as
@@ -155,17 +171,19 @@ def raw_mediapipe_fps(video: Path, n_frames: int) -> float:
         base_options=BaseOptions(model_asset_path=str(verified_model_path())),
         running_mode=vision.RunningMode.VIDEO, num_faces=1, output_face_blendshapes=True,
         output_facial_transformation_matrixes=True)
-    spent = 0.0
+    spent = cpu = 0.0
     with _quiet_stderr():  # the graph's start-up chatter
         landmarker = vision.FaceLandmarker.create_from_options(options)
     with landmarker:
         for i, frame in enumerate(frames):
             image = _mp_image(frame.rgb)
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), _cpu_s()
             landmarker.detect_for_video(image, round(frame.t_s * 1000))
             if i:
                 spent += time.perf_counter() - start
-    return (len(frames) - 1) / spent
+                cpu += _cpu_s() - cpu_start
+    n = len(frames) - 1
+    return {"fps": n / spent, "cpu_per_frame": cpu / n}
 
 
 def _environment(every_frame: bool) -> dict[str, str]:
@@ -193,16 +211,16 @@ def command_child(video: Path, every_frame: bool) -> dict:
             "from facescore.cli import run\n"
             "run()\n"
         )
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _children_cpu_s()
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                               env=_environment(every_frame))
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, _children_cpu_s() - cpu
         if done.returncode != 0:
             raise RuntimeError(f"facescore analyze failed: {done.stderr[-500:]}")
         result = json.loads(done.stdout.strip().splitlines()[-1])
         with open(Path(out) / "report.json") as handle:
             frames = json.load(handle)["input"]["n_frames"]
-    return {"frames": frames, "seconds": seconds, "fps": frames / seconds,
+    return {"frames": frames, "seconds": seconds, "fps": frames / seconds, "cpu_s": cpu,
             "peak_rss_mb": result["rss"] + result["worker"]}
 
 
@@ -220,10 +238,13 @@ def analyze_child(video: Path, every_frame: bool = False) -> dict:
         "print(json.dumps({'frames': len(a.frames), 'seconds': elapsed, 'peak_rss_mb': rss,\n"
         "                  'worker_peak_rss_mb': worker}))\n"
     )
+    cpu = _children_cpu_s()
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
                          text=True, env=_environment(every_frame)).stdout
     result = json.loads(out.strip().splitlines()[-1])
     result["fps"] = result["frames"] / result["seconds"]
+    # The child's whole life (its imports too) against analyze's own seconds: an upper bound.
+    result["cpu_s"] = _children_cpu_s() - cpu
     return result
 
 
@@ -248,22 +269,33 @@ def measure_clip(name: str, video: Path, model_frames: int, repeat: int = 1) -> 
         models.append(model_fps(video, model_frames))
         raw.append(raw_mediapipe_fps(video, model_frames))
     runs = {stage: fastest(found) for stage, found in results.items()}
-    model = max(models)
+    model = max(m["fps"] for m in models)
     rows = {"decode only": decode_fps(video, convert=False),
-            MODEL_ALONE: model, RAW_MEDIAPIPE: max(raw)}
+            MODEL_ALONE: model, RAW_MEDIAPIPE: max(r["fps"] for r in raw)}
+    # CPU ms a frame (every thread and child process) and cores kept busy (CPU s / wall s):
+    # on a machine whose cores are all busy, wall time follows CPU time; the baselines'
+    # least CPU of their runs (a busy spell adds switching, never removes work).
+    cpu = {MODEL_ALONE: min(m["cpu_per_frame"] for m in models),
+           RAW_MEDIAPIPE: min(r["cpu_per_frame"] for r in raw)}
     for (what, every), run in runs.items():
-        rows[f"{what}, model on {'every frame' if every else 'key frames'}"] = run["fps"]
+        stage = f"{what}, model on {'every frame' if every else 'key frames'}"
+        rows[stage] = run["fps"]
+        cpu[stage] = run["cpu_s"] / run["frames"]
     frames = runs["whole command", False]["frames"]
     print(f"\n### {name}: {video.name} ({frames} frames)\n")
     print(f"fastest of {max(1, repeat)} run(s) each; the slowest in brackets\n")
-    slowest = {MODEL_ALONE: min(models), RAW_MEDIAPIPE: min(raw)}
+    slowest = {MODEL_ALONE: min(m["fps"] for m in models),
+               RAW_MEDIAPIPE: min(r["fps"] for r in raw)}
     for (what, every), run in runs.items():
         slowest[f"{what}, model on {'every frame' if every else 'key frames'}"] = \
             run["slowest_fps"]
-    print("| stage | fps | × model alone |\n|---|---:|---:|")
+    print("| stage | fps | × model alone | CPU ms a frame | cores busy |\n"
+          "|---|---:|---:|---:|---:|")
     for stage, fps in rows.items():
         low = f" ({slowest[stage]:.1f})" if stage in slowest and repeat > 1 else ""
-        print(f"| {stage} | {fps:.1f}{low} | {fps / model:.2f} |")
+        busy = (f"{1000 * cpu[stage]:.1f} | {cpu[stage] * fps:.2f}" if stage in cpu
+                else "– | –")
+        print(f"| {stage} | {fps:.1f}{low} | {fps / model:.2f} | {busy} |")
     sparse = runs["analyze()", False]
     total = sparse["peak_rss_mb"] + sparse["worker_peak_rss_mb"]
     for every in (True, False):
@@ -271,7 +303,11 @@ def measure_clip(name: str, video: Path, model_frames: int, repeat: int = 1) -> 
         print(f"\nwhole command / model alone, model on {mode} = "
               f"{runs['whole command', every]['fps'] / model:.2f} (target >= 1.5)")
     print(f"whole command, key frames / raw MediaPipe in VIDEO mode = "
-          f"{runs['whole command', False]['fps'] / max(raw):.2f}")
+          f"{runs['whole command', False]['fps'] / rows[RAW_MEDIAPIPE]:.2f}")
+    command = "whole command, model on key frames"
+    print(f"CPU a frame, model alone / whole command (key frames) = "
+          f"{cpu[MODEL_ALONE] / cpu[command]:.2f}; cores busy {cpu[MODEL_ALONE] * model:.2f} "
+          f"against {cpu[command] * rows[command]:.2f}")
     print(f"peak RSS: analyze {sparse['peak_rss_mb']:.0f} MB + landmark worker "
           f"{sparse['worker_peak_rss_mb']:.0f} MB = {total:.0f} MB; whole command (with its "
           f"worker) {runs['whole command', False]['peak_rss_mb']:.0f} MB (target < 1024 MB)")
