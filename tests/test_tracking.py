@@ -212,3 +212,26 @@ def test_the_landmarker_loads_without_pyplot_and_leaves_the_drawing_helpers_impo
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120)
     assert out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_faces_read_from_the_landmarkers_c_result_equal_its_wrappers(face_crop):
+    """The landmarks, transformation matrix and blendshapes read from MediaPipe's C result
+    (skipping its wrapper's 478 landmark objects) are the wrapper's, to the bit — on the
+    tracking crop (one face, blendshapes) and on a whole frame (the search's model: up to four faces, no blendshapes)."""
+    from facescore.landmarks import _detect, _found_in, _mp_image
+
+    canvas = np.full((720, 1280, 3), 90, np.uint8)
+    canvas[140:580, 420:860] = face_crop
+    with FaceTracker() as tracker:
+        for landmarker, picture in ((tracker._crop_model, face_crop),
+                                    (tracker._image, canvas)):
+            image = _mp_image(picture)
+            direct, wrapped = _detect(landmarker, image), _found_in(landmarker.detect(image))
+            assert len(direct) == len(wrapped) >= 1
+            for a, b in zip(direct, wrapped, strict=True):
+                assert a.normalized.dtype == b.normalized.dtype == np.float64
+                np.testing.assert_array_equal(a.normalized, b.normalized)
+                np.testing.assert_array_equal(a.matrix, b.matrix)
+                assert a.blendshapes == b.blendshapes
+        assert not direct[0].blendshapes
+        assert "eyeBlinkLeft" in _detect(tracker._crop_model, _mp_image(face_crop))[0].blendshapes
