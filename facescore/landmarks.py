@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import importlib.abc
 import importlib.util
 import os
@@ -202,15 +203,20 @@ def _landmarks(landmarks_c) -> np.ndarray:
     n = landmarks_c.landmarks_count
     if n == 0:
         return np.empty((0, 3))
-    record = landmarks_c.landmarks._type_  # the C struct of one landmark
-    # Its x, y and z only (numpy cannot take its string field as a type).
-    layout = np.dtype({"names": ["x", "y", "z"], "formats": [np.float32] * 3,
-                       "offsets": [record.x.offset, record.y.offset, record.z.offset],
-                       "itemsize": ctypes.sizeof(record)})
+    layout = _xyz_layout(landmarks_c.landmarks._type_)
     address = ctypes.cast(landmarks_c.landmarks, ctypes.c_void_p).value
     records = np.frombuffer((ctypes.c_char * (n * layout.itemsize)).from_address(address),
                             dtype=layout)
     return np.stack([records["x"], records["y"], records["z"]], axis=1).astype(np.float64)
+
+
+@functools.cache
+def _xyz_layout(record: type) -> np.dtype:
+    """The numpy view of a C landmark struct's x, y and z (numpy cannot take its string
+    field as a type)."""
+    return np.dtype({"names": ["x", "y", "z"], "formats": [np.float32] * 3,
+                     "offsets": [record.x.offset, record.y.offset, record.z.offset],
+                     "itemsize": ctypes.sizeof(record)})
 
 
 def _scores(categories_c) -> dict[str, float]:
