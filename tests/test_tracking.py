@@ -217,7 +217,8 @@ def test_the_landmarker_loads_without_pyplot_and_leaves_the_drawing_helpers_impo
 def test_faces_read_from_the_landmarkers_c_result_equal_its_wrappers(face_crop):
     """The landmarks, transformation matrix and blendshapes read from MediaPipe's C result
     (skipping its wrapper's 478 landmark objects) are the wrapper's, to the bit — on the
-    tracking crop (one face, blendshapes) and on a whole frame (the search's model: up to four faces, no blendshapes)."""
+    tracking crop (one face, blendshapes) and on a whole frame (the search's model: up to
+    four faces, no blendshapes)."""
     from facescore.landmarks import _detect, _found_in, _mp_image
 
     canvas = np.full((720, 1280, 3), 90, np.uint8)
