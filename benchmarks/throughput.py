@@ -255,6 +255,11 @@ def fastest(results: list[dict]) -> dict:
     return {**best, "slowest_fps": min(r["fps"] for r in results)}
 
 
+def _stage(what: str, every_frame: bool) -> str:
+    """A measured stage's row: ``what`` with the landmark model on key frames or every frame."""
+    return f"{what}, model on {'every frame' if every_frame else 'key frames'}"
+
+
 def measure_clip(name: str, video: Path, model_frames: int, repeat: int = 1) -> None:
     """Print one clip's table of speeds against the landmark model alone (each the fastest of
     ``repeat`` runs, the runs of the stages interleaved so that a busy spell does not fall on
@@ -278,17 +283,15 @@ def measure_clip(name: str, video: Path, model_frames: int, repeat: int = 1) -> 
     cpu = {MODEL_ALONE: min(m["cpu_per_frame"] for m in models),
            RAW_MEDIAPIPE: min(r["cpu_per_frame"] for r in raw)}
     for (what, every), run in runs.items():
-        stage = f"{what}, model on {'every frame' if every else 'key frames'}"
-        rows[stage] = run["fps"]
-        cpu[stage] = run["cpu_s"] / run["frames"]
+        rows[_stage(what, every)] = run["fps"]
+        cpu[_stage(what, every)] = run["cpu_s"] / run["frames"]
     frames = runs["whole command", False]["frames"]
     print(f"\n### {name}: {video.name} ({frames} frames)\n")
     print(f"fastest of {max(1, repeat)} run(s) each; the slowest in brackets\n")
     slowest = {MODEL_ALONE: min(m["fps"] for m in models),
                RAW_MEDIAPIPE: min(r["fps"] for r in raw)}
     for (what, every), run in runs.items():
-        slowest[f"{what}, model on {'every frame' if every else 'key frames'}"] = \
-            run["slowest_fps"]
+        slowest[_stage(what, every)] = run["slowest_fps"]
     print("| stage | fps | × model alone | CPU ms a frame | cores busy |\n"
           "|---|---:|---:|---:|---:|")
     for stage, fps in rows.items():
@@ -304,7 +307,7 @@ def measure_clip(name: str, video: Path, model_frames: int, repeat: int = 1) -> 
               f"{runs['whole command', every]['fps'] / model:.2f} (target >= 1.5)")
     print(f"whole command, key frames / raw MediaPipe in VIDEO mode = "
           f"{runs['whole command', False]['fps'] / rows[RAW_MEDIAPIPE]:.2f}")
-    command = "whole command, model on key frames"
+    command = _stage("whole command", False)
     print(f"CPU a frame, model alone / whole command (key frames) = "
           f"{cpu[MODEL_ALONE] / cpu[command]:.2f}; cores busy {cpu[MODEL_ALONE] * model:.2f} "
           f"against {cpu[command] * rows[command]:.2f}")

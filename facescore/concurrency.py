@@ -85,11 +85,10 @@ class Handoff(Generic[T]):
         self._item: T | None = None
         self._lock = threading.Lock()
 
-    def put(self, item: T) -> T | None:
-        """Keep ``item``; returns what was kept before (its owner now)."""
+    def put(self, item: T) -> None:
+        """Keep ``item`` (its callers take and stop what was kept before)."""
         with self._lock:
-            previous, self._item = self._item, item
-        return previous
+            self._item = item
 
     def take(self) -> T | None:
         """What is kept, if anything; no longer kept."""
