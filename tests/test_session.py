@@ -155,10 +155,12 @@ def test_window_shows_prompt_and_bars(exam, tmp_path):
     try:
         time.sleep(1.0)
         env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb"}
-        session = subprocess.Popen(
-            [sys.executable, "-m", "facescore", "session", "--camera", str(exam.video),
-             "--db", str(tmp_path / "h.sqlite"), "-o", str(tmp_path / "r")],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        errors = tmp_path / "session.err"
+        with open(errors, "w") as err:  # said in the failure, should the window not show
+            session = subprocess.Popen(
+                [sys.executable, "-m", "facescore", "session", "--camera", str(exam.video),
+                 "--db", str(tmp_path / "h.sqlite"), "-o", str(tmp_path / "r")],
+                env=env, stdout=subprocess.DEVNULL, stderr=err)
         # Start-up takes a few seconds (far more on a loaded machine): look at the window
         # until a movement is prompted with its bars, for as long as the session lasts.
         deadline = time.monotonic() + 90
@@ -173,11 +175,15 @@ def test_window_shows_prompt_and_bars(exam, tmp_path):
                     or session.poll() is not None or time.monotonic() > deadline:
                 break
         grab.save(tmp_path / "window.png")
+        ended = session.poll()
         session.kill()
         session.wait()
     finally:
         server.kill()
         server.wait()
-    assert shot.std() > 10  # a window was drawn
-    assert title_band > 5000, "prompt band missing"
-    assert blue_bar > 200 and red_bar > 100, (blue_bar, red_bar)
+    # Where no window was seen: whether the session had ended (and why) or was still starting.
+    why = (f"session {'still running' if ended is None else f'ended with {ended}'}; "
+           f"stderr: {errors.read_text()[-500:]!r}")
+    assert shot.std() > 10, why  # a window was drawn
+    assert title_band > 5000, f"prompt band missing; {why}"
+    assert blue_bar > 200 and red_bar > 100, (blue_bar, red_bar, why)
