@@ -23,7 +23,10 @@ For each clip it prints, in one run:
   cores it keeps busy (CPU s / wall s): where every core is busy, wall time follows CPU time,
   so these show whether a change saved work or only moved it;
 - peak resident memory of analyze (its own high-water mark plus the landmark worker's) and of
-  the whole command with its worker.
+  the whole command with its worker;
+- with ``--repeat`` above 1, beside the fastest of each stage, the whole command against the
+  model alone round by round (median and range): a busy spell on this shared machine slows
+  both stages of a round alike, so the paired ratio varies less than either speed.
 
     python benchmarks/throughput.py [--video CLIP] [--seconds 60] [--model-frames 300]
                                     [--repeat 1]
@@ -35,6 +38,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -307,6 +311,14 @@ def measure_clip(name: str, video: Path, model_frames: int, repeat: int = 1) -> 
               f"{runs['whole command', every]['fps'] / model:.2f} (target >= 1.5)")
     print(f"whole command, key frames / raw MediaPipe in VIDEO mode = "
           f"{runs['whole command', False]['fps'] / rows[RAW_MEDIAPIPE]:.2f}")
+    if repeat > 1:
+        # Each run's command against the model alone of the same round: a busy spell slows
+        # both of a round alike, which the fastest of each, taken apart, does not allow for.
+        paired = sorted(c["fps"] / m["fps"]
+                        for c, m in zip(results["whole command", False], models, strict=True))
+        print(f"whole command, key frames / model alone, run by run (same round): median "
+              f"{statistics.median(paired):.2f}, {paired[0]:.2f}-{paired[-1]:.2f} "
+              f"over {len(paired)} rounds")
     command = _stage("whole command", False)
     print(f"CPU a frame, model alone / whole command (key frames) = "
           f"{cpu[MODEL_ALONE] / cpu[command]:.2f}; cores busy {cpu[MODEL_ALONE] * model:.2f} "
