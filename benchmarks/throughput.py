@@ -25,8 +25,8 @@ For each clip it prints, in one run:
 - peak resident memory of analyze (its own high-water mark plus the landmark worker's) and of
   the whole command with its worker;
 - with ``--repeat`` above 1, beside the fastest of each stage, the whole command against the
-  model alone round by round (median and range): a busy spell on this shared machine slows
-  both stages of a round alike, so the paired ratio varies less than either speed.
+  model alone round by round (median and range): the spread of the ratio itself, which the
+  fastest of each stage, taken apart, hides.
 
     python benchmarks/throughput.py [--video CLIP] [--seconds 60] [--model-frames 300]
                                     [--repeat 1]
@@ -312,8 +312,8 @@ def measure_clip(name: str, video: Path, model_frames: int, repeat: int = 1) -> 
     print(f"whole command, key frames / raw MediaPipe in VIDEO mode = "
           f"{runs['whole command', False]['fps'] / rows[RAW_MEDIAPIPE]:.2f}")
     if repeat > 1:
-        # Each run's command against the model alone of the same round: a busy spell slows
-        # both of a round alike, which the fastest of each, taken apart, does not allow for.
+        # Each run's command against the model alone of the same round: how far the ratio
+        # itself moves from round to round on a shared machine.
         paired = sorted(c["fps"] / m["fps"]
                         for c, m in zip(results["whole command", False], models, strict=True))
         print(f"whole command, key frames / model alone, run by run (same round): median "
