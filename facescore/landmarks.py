@@ -129,10 +129,30 @@ def _import_mediapipe() -> None:
                     delattr(package, name.rsplit(".", 1)[1])
 
 
+def _quiet_cut_short_images(previous):
+    """A ``sys.unraisablehook`` that says nothing of a MediaPipe ``Image`` whose construction
+    an interrupt cut short (Ctrl-C during a live session's model call): its finaliser finds no
+    picture to free and raises AttributeError, which Python would print as a traceback after
+    "facescore: interrupted". Everything else goes to ``previous``."""
+    def hook(unraisable) -> None:
+        finaliser = unraisable.object
+        if (isinstance(unraisable.exc_value, AttributeError)
+                and "_image_ptr" in str(unraisable.exc_value)
+                and getattr(finaliser, "__qualname__", "") == "Image.__del__"
+                and getattr(finaliser, "__module__", "").startswith("mediapipe.")):
+            return
+        previous(unraisable)
+
+    hook.quiets_cut_short_images = True
+    return hook
+
+
 def _create(running_mode: str, num_faces: int, blendshapes: bool, model_path):
     os.environ.setdefault("GLOG_minloglevel", "2")
     with _quiet_stderr():
         _import_mediapipe()
+        if not getattr(sys.unraisablehook, "quiets_cut_short_images", False):
+            sys.unraisablehook = _quiet_cut_short_images(sys.unraisablehook)
         from mediapipe.tasks.python import BaseOptions, vision
 
         options = vision.FaceLandmarkerOptions(
