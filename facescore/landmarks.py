@@ -24,6 +24,7 @@ import importlib.util
 import os
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import cv2
@@ -129,15 +130,15 @@ def _import_mediapipe() -> None:
                     delattr(package, name.rsplit(".", 1)[1])
 
 
-def _quiet_cut_short_images(previous):
+def _quiet_cut_short_images(previous: Callable[[object], object]) -> Callable[[object], None]:
     """A ``sys.unraisablehook`` that says nothing of a MediaPipe ``Image`` whose construction
     an interrupt cut short (Ctrl-C during a live session's model call): its finaliser finds no
     picture to free and raises AttributeError, which Python would print as a traceback after
     "facescore: interrupted". Everything else goes to ``previous``."""
-    def hook(unraisable) -> None:
-        finaliser = unraisable.object
-        if (isinstance(unraisable.exc_value, AttributeError)
-                and "_image_ptr" in str(unraisable.exc_value)
+    def hook(unraisable: object) -> None:
+        finaliser = getattr(unraisable, "object", None)
+        error = getattr(unraisable, "exc_value", None)
+        if (isinstance(error, AttributeError) and "_image_ptr" in str(error)
                 and getattr(finaliser, "__qualname__", "") == "Image.__del__"
                 and getattr(finaliser, "__module__", "").startswith("mediapipe.")):
             return
