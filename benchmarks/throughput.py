@@ -286,16 +286,15 @@ def measure_clip(name: str, video: Path, model_frames: int, repeat: int = 1) -> 
     # least CPU of their runs (a busy spell adds switching, never removes work).
     cpu = {MODEL_ALONE: min(m["cpu_per_frame"] for m in models),
            RAW_MEDIAPIPE: min(r["cpu_per_frame"] for r in raw)}
-    for (what, every), run in runs.items():
-        rows[_stage(what, every)] = run["fps"]
-        cpu[_stage(what, every)] = run["cpu_s"] / run["frames"]
-    frames = runs["whole command", False]["frames"]
-    print(f"\n### {name}: {video.name} ({frames} frames)\n")
-    print(f"fastest of {max(1, repeat)} run(s) each; the slowest in brackets\n")
     slowest = {MODEL_ALONE: min(m["fps"] for m in models),
                RAW_MEDIAPIPE: min(r["fps"] for r in raw)}
     for (what, every), run in runs.items():
-        slowest[_stage(what, every)] = run["slowest_fps"]
+        stage = _stage(what, every)
+        rows[stage], slowest[stage] = run["fps"], run["slowest_fps"]
+        cpu[stage] = run["cpu_s"] / run["frames"]
+    frames = runs["whole command", False]["frames"]
+    print(f"\n### {name}: {video.name} ({frames} frames)\n")
+    print(f"fastest of {max(1, repeat)} run(s) each; the slowest in brackets\n")
     print("| stage | fps | × model alone | CPU ms a frame | cores busy |\n"
           "|---|---:|---:|---:|---:|")
     for stage, fps in rows.items():
