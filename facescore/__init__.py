@@ -54,6 +54,12 @@ if _started_as_command():
 # on a busy machine, loses a great deal (scipy's Delaunay took 1.3 s instead of 1 ms with
 # OpenBLAS threads competing for 2 cores). Set before numpy loads its BLAS.
 _os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+# OpenCV's own thread pool likewise: its calls here are on face-sized pictures (Lucas-Kanade on
+# a dozen points, a crop's resize) inside a pipeline whose decoder threads, landmark worker and
+# measuring threads already keep every core busy, so splitting each call costs hand-offs and
+# shortens nothing (1080p, 60 s: 1.1-1.7 CPU-s less a run and 4-5 % less wall time, the same
+# files byte for byte; docs/throughput.md, stop 36). Read when OpenCV loads, so set before it.
+_os.environ.setdefault("OPENCV_FOR_THREADS_NUM", "1")
 
 __version__ = "0.1.0"
 
