@@ -50,14 +50,15 @@ def test_ruff_clean():
 def test_opencv_and_blas_keep_to_one_thread_unless_told_otherwise():
     """facescore's own threads and processes fill the cores; the libraries' pools would only
     add hand-offs (facescore/__init__.py). A user's own setting is kept."""
-    probe = ("import facescore, cv2, os; "
-             "print(cv2.getNumThreads(), os.environ['OPENBLAS_NUM_THREADS'])")
     env = {k: v for k, v in os.environ.items()
            if k not in ("OPENCV_FOR_THREADS_NUM", "OPENBLAS_NUM_THREADS")}
-    default = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
-                             text=True, check=True, cwd=PACKAGE.parent).stdout.split()
-    assert default == ["1", "1"]
-    told = subprocess.run([sys.executable, "-c", probe],
-                          env={**env, "OPENCV_FOR_THREADS_NUM": "2"}, capture_output=True,
-                          text=True, check=True, cwd=PACKAGE.parent).stdout.split()
-    assert told[0] == "2"
+
+    def threads(**told: str) -> list[str]:
+        probe = ("import facescore, cv2, os; "
+                 "print(cv2.getNumThreads(), os.environ['OPENBLAS_NUM_THREADS'])")
+        return subprocess.run([sys.executable, "-c", probe], env={**env, **told},
+                              capture_output=True, text=True, check=True,
+                              cwd=PACKAGE.parent).stdout.split()
+
+    assert threads() == ["1", "1"]
+    assert threads(OPENCV_FOR_THREADS_NUM="2")[0] == "2"
