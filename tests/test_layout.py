@@ -1,4 +1,5 @@
-"""The codebase keeps its shape: one mediapipe import, no printing outside the CLI, ruff-clean."""
+"""The codebase keeps its shape: one mediapipe import, no printing outside the CLI, ruff-clean,
+and the libraries' thread pools left to facescore's own threads."""
 
 import os
 import re

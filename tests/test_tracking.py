@@ -1,5 +1,8 @@
 """Finding and following the face: small faces, several faces, no face, head roll."""
 
+import sys
+from types import SimpleNamespace
+
 import av
 import cv2
 import numpy as np
@@ -243,12 +246,13 @@ def test_an_image_cut_short_by_ctrl_c_is_finalised_quietly():
     whose finaliser raises AttributeError: the hook facescore puts in place with the model
     says nothing of it (CI once printed its traceback after "facescore: interrupted"), and
     hands any other unraisable exception to the hook before it."""
-    import sys
-    from types import SimpleNamespace
-
     import mediapipe as mp
 
     from facescore.landmarks import _quiet_cut_short_images
+
+    def unraisable(error: BaseException) -> SimpleNamespace:  # as Python hands one to the hook
+        return SimpleNamespace(exc_type=type(error), exc_value=error, exc_traceback=None,
+                               err_msg=None, object=mp.Image.__del__)
 
     cut_short = mp.Image.__new__(mp.Image)  # built, never initialised: as an interrupt leaves it
     with pytest.raises(AttributeError) as raised:
@@ -256,11 +260,9 @@ def test_an_image_cut_short_by_ctrl_c_is_finalised_quietly():
     cut_short._image_ptr = None  # else it raises again when collected
     passed_on: list = []
     hook = _quiet_cut_short_images(passed_on.append)
-    hook(SimpleNamespace(exc_type=AttributeError, exc_value=raised.value, exc_traceback=None,
-                         err_msg=None, object=mp.Image.__del__))
+    hook(unraisable(raised.value))
     assert passed_on == []
-    other = SimpleNamespace(exc_type=ValueError, exc_value=ValueError("x"), exc_traceback=None,
-                            err_msg=None, object=mp.Image.__del__)
+    other = unraisable(ValueError("x"))
     hook(other)
     assert passed_on == [other]
     with FaceTracker():
