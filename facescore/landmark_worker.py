@@ -33,13 +33,16 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import numpy as np
 
 from .concurrency import Handoff, child_environment, process_setting
 from .model import verified_model_path
 from .sources import Frame, SourceInfo, pack_i420, unpack_i420
+
+if TYPE_CHECKING:  # (the child imports it in serve, where it is used)
+    from .model_schedule import Carry
 
 #: Frames handed to the worker before the first result is awaited: enough to keep it busy
 #: while the parent measures, few enough to keep the shared ring small (6 x 3 MB at 1080p).
@@ -178,6 +181,8 @@ class LandmarkWorker:
         self._slots_used = 0  # frames written to the ring (a call may write two)
         #: Answers read for calls of :meth:`track_soon` not yet asked for, by call number.
         self._answers: dict[int, object] = {}
+        #: The same for the skin carried by calls of :meth:`track_carried_soon`.
+        self._carries: dict[int, Carry] = {}
         self._answered = 0
         self._n_faces_seen: int | None = None
 
@@ -240,25 +245,43 @@ class LandmarkWorker:
         answer = self._answer(self._submitted - 1)
         return lambda: answer()[1]
 
-    def track_carried_soon(self, frame: Frame, before: Frame,
-                           source: int) -> Callable[[], tuple[bool, object]]:
+    def track_carried_soon(self, frame: Frame, before: Frame, source: int
+                           ) -> tuple[Callable[[], Carry | None],
+                                      Callable[[], tuple[bool, object]]]:
         """:meth:`track_soon` with the region of interest placed in the child: from the face it
         found in frame number ``source`` (one it modelled earlier), carried by the skin to
-        ``before`` (the frame before this one) as
-        :meth:`facescore.model_schedule.SkinSource.carried_to` carries it. The child then
-        needs nothing from this side to model the frame, so it can be handed over before that
-        earlier face has come back. Calling what this returns waits for ``(carried, face)``;
-        not carried (that frame had no face, or the skin could not be followed), the child
-        left the frame alone: ``(False, None)``."""
+        ``before`` (the frame before this one) by
+        :meth:`facescore.model_schedule.SkinSource.carry`. The child then needs nothing from
+        this side to model the frame, so it can be handed over before that earlier face has
+        come back. Returns ``(carry, answer)``: ``carry()`` waits for that
+        :class:`~facescore.model_schedule.Carry` (sent before the model runs; None where not
+        carried), ``answer()`` for ``(carried, face)``; not carried (that frame had no face,
+        or the skin could not be followed), the child left the frame alone:
+        ``(False, None)``. Ask ``carry()`` first, if at all."""
         self.submit(frame, carry=(before, source), keep=True)
-        return self._answer(self._submitted - 1)
+        ticket = self._submitted - 1
+
+        def carry():
+            while ticket not in self._carries and ticket >= self._answered:
+                self._read_one()
+            return self._carries.pop(ticket, None)
+
+        return carry, self._answer(ticket)
+
+    def _read_one(self) -> None:
+        """The child's next message, kept for the call it belongs to."""
+        kind, _, payload = self._receive()
+        if kind == "carried":  # the skin work of the call answered next, ahead of its answer
+            self._carries[self._answered] = payload
+            return
+        self._answers[self._answered] = (kind == "face", payload)
+        self._answered += 1
 
     def _answer(self, ticket: int) -> Callable[[], tuple[bool, object]]:
         def answer():
             while ticket not in self._answers:
-                kind, _, face = self._receive()
-                self._answers[self._answered] = (kind == "face", face)
-                self._answered += 1
+                self._read_one()
+            self._carries.pop(ticket, None)  # not asked for (the schedule did not need it)
             return self._answers.pop(ticket)
 
         return answer
@@ -388,11 +411,14 @@ def serve(inbox: Connection, outbox: Connection, ring_fd: int) -> None:
             if helper is not None:
                 *before, source = helper
                 kept = sources.get(source)
-                carried = None if kept is None else kept.carried_to(read(*before))
-                if carried is None:
+                carry = None if kept is None else kept.carry(read(*before))
+                if carry is None:
                     outbox.send(("not carried", index, None))
                     continue
-                near = np.ascontiguousarray(carried[:, :2], dtype=np.float32)  # as submit sends
+                # Ahead of the answer: the parent's schedule takes it instead of finding it.
+                outbox.send(("carried", index, carry))
+                near = np.ascontiguousarray(kept.carried(carry)[:, :2],
+                                            dtype=np.float32)  # as submit sends
             face = tracker.track(frame, near)
             outbox.send(("face", index, face))
             if keep and face is not None:  # after the answer: the parent waits for that

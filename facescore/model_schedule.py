@@ -36,7 +36,7 @@ before the face of the key frame before it has come back: ``track_carried_soon``
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import cache
 
 import cv2
@@ -227,29 +227,55 @@ def carried_face(before, after, weight: float, moves: tuple[np.ndarray, np.ndarr
     return replace(linear, points=(1.0 - weight) * moved[0] + weight * moved[1])
 
 
+@dataclass(frozen=True)
+class Carry:
+    """A key face's skin followed to a later frame where the model runs
+    (:meth:`SkinSource.carry`): the work :class:`_Gap` would otherwise do again for the frame
+    before the next key frame.
+
+    Attributes
+    ----------
+    key_picture, picture : 2-D uint8 ndarray
+        The key frame's and the later frame's :meth:`Carrier.picture`.
+    fit : (2, 3) ndarray
+        The similarity the skin made between them, frame px (:meth:`Carrier.similarity`).
+    """
+
+    key_picture: np.ndarray
+    picture: np.ndarray
+    fit: np.ndarray
+
+
 class SkinSource:
     """A modelled face kept so that its landmarks can be carried by the skin to a later frame
     after its own frame is gone (the picture kept is the :class:`Carrier`'s reduced region).
 
-    ``points``: the face's landmarks (frame px); ``frame``: the frame it was modelled on.
+    ``points``: the face's landmarks (frame px); ``frame``: the frame it was modelled on;
+    ``picture``: its :meth:`Carrier.picture`, when made already (:class:`Carry`).
     """
 
-    def __init__(self, points: np.ndarray, frame: Frame):
+    def __init__(self, points: np.ndarray, frame: Frame, picture: np.ndarray | None = None):
         self.points = points
         self.carrier = Carrier(points, frame.shape)
-        self.picture = self.carrier.picture(frame).copy()  # else a view of a reused buffer
+        # (a copy: else a view of a reused buffer)
+        self.picture = self.carrier.picture(frame).copy() if picture is None else picture
 
     def fit_to(self, picture: np.ndarray) -> np.ndarray | None:
         """The similarity (2, 3), frame px, the skin made from the kept frame to a frame whose
         :meth:`Carrier.picture` is ``picture`` (None where it cannot be followed)."""
         return self.carrier.similarity(self.picture, picture, self.points)
 
-    def carried_to(self, frame: Frame) -> np.ndarray | None:
-        """The landmarks moved as the skin moved from the kept frame to ``frame`` (None where
-        it cannot be followed): the worker places a key frame's region with this, the schedule
-        (:meth:`_Gap.carried_to_before`) with the same fit."""
-        fit = self.fit_to(self.carrier.picture(frame))
-        return None if fit is None else moved_points(self.points, fit)
+    def carry(self, frame: Frame) -> Carry | None:
+        """The skin followed from the kept frame to ``frame`` (None where it cannot be): the
+        worker places a key frame's region with it (:meth:`carried`), and hands it to the
+        schedule, whose :meth:`_Gap.carried_to_before` would find the same."""
+        picture = self.carrier.picture(frame)
+        fit = self.fit_to(picture)
+        return None if fit is None else Carry(self.picture, picture, fit)
+
+    def carried(self, carry: Carry) -> np.ndarray:
+        """The landmarks moved as the skin moved (``carry``: from :meth:`carry`)."""
+        return moved_points(self.points, carry.fit)
 
 
 def key_step(fps: float | None) -> int:
@@ -282,15 +308,16 @@ class SparseLandmarker:
         runs while the skin is carried to the frames before it; the model sees the same frames
         in the same order either way.
     track_carried_soon : callable, optional
-        ``track_carried_soon(frame, before, source) -> callable``: as ``track_soon``, the
-        frame's region of interest placed where the model runs, from the face it found in the
-        frame numbered ``source`` carried by the skin to the frame ``before`` (as
-        :meth:`_Gap.carried_to_before` carries it here); calling what it returns waits for
-        ``(carried, face)``, ``carried`` False (and the frame not modelled) where the skin
-        could not be followed or that frame had no face. Given (with ``near``), each key frame
-        goes to the model before the face of the key frame before it has come back, so the
-        model does not wait for this side to place its region; it sees the same frames in the
-        same order, with the same regions.
+        ``track_carried_soon(frame, before, source) -> (carry, answer)``: as ``track_soon``,
+        the frame's region of interest placed where the model runs, from the face it found in
+        the frame numbered ``source`` carried by the skin to the frame ``before`` (as
+        :meth:`_Gap.carried_to_before` carries it here); ``carry()`` waits for that
+        :class:`Carry` (None where the skin could not be followed or that frame had no face),
+        which this side then uses rather than finding it again; ``answer()`` waits for
+        ``(carried, face)``, ``carried`` False (and the frame not modelled) where ``carry()``
+        is None. Given (with ``near``), each key frame goes to the model before the face of
+        the key frame before it has come back, so the model does not wait for this side to
+        place its region; it sees the same frames in the same order, with the same regions.
 
     Feed frames with :meth:`feed` (each call returns the frames now complete, in order) and
     call :meth:`flush` after the last one.
@@ -298,7 +325,8 @@ class SparseLandmarker:
 
     def __init__(self, track: Callable[..., object], step: int, near: bool = False,
                  track_soon: Callable[..., Callable[[], object]] | None = None,
-                 track_carried_soon: Callable[..., Callable[[], tuple[bool, object]]]
+                 track_carried_soon: Callable[..., tuple[Callable[[], Carry | None],
+                                                         Callable[[], tuple[bool, object]]]]
                  | None = None):
         self.track = track
         self.track_soon = track_soon
@@ -383,25 +411,34 @@ class SparseLandmarker:
         out: list[tuple[Frame, object]] = []
         if self._key[1] is None:  # the last key frame had no face: model each frame until one
             if ahead is not None:
-                ahead()  # not modelled (no face to carry from): its answer read and dropped
+                ahead[1]()  # not modelled (no face to carry from): its answer read and dropped
             out = self._close(previous) if previous is not None else []
             for frame in waiting:
                 out += self.feed(frame)
             return out
+        if ahead is not None:
+            # The gap before is finished while the model's side follows the skin to the frame
+            # before this key frame (this key frame is with the model already, so the model
+            # sees the frames in the same order); what it found is not found again here.
+            out = self._close(previous)
+            carry, answer = ahead[0](), ahead[1]
+            gap = self._gap_to(waiting, carry)
+            if carry is None:
+                answer()  # not modelled: the skin could not be followed there either
+            self._open = self._begin(gap, answer if carry is not None else None)
+            return out
         gap = self._gap_to(waiting)
         if previous is not None and not (self.near and gap.carried_to_before() is not None):
-            if ahead is not None:
-                ahead()  # not modelled: the skin could not be followed there either
-                ahead = None
             # The model's crop then follows the last face it found, which must be the face
             # found last in frame order: the gap before is finished first.
             out, previous = self._close(previous), None
-        self._open = self._begin(gap, ahead)
+        self._open = self._begin(gap)
         return out + self._close(previous) if previous is not None else out
 
-    def _gap_to(self, frames: list[Frame]) -> _Gap:
-        """The gap from the current key frame (its face known) to the last of ``frames``."""
-        return _Gap(*self._key, between=frames[:-1], frame=frames[-1])
+    def _gap_to(self, frames: list[Frame], carry: Carry | None = None) -> _Gap:
+        """The gap from the current key frame (its face known) to the last of ``frames``
+        (``carry``: its skin followed to the frame before the last, found already)."""
+        return _Gap(*self._key, between=frames[:-1], frame=frames[-1], carry=carry)
 
     def _begin(self, gap: _Gap, ahead: Callable[[], tuple[bool, object]] | None = None) -> _Gap:
         """``gap``'s last frame handed to the model, its region of interest placed from the face
@@ -452,14 +489,18 @@ class _Gap:
     between them (:class:`SkinSource`, each frame's picture and fit made once)."""
 
     def __init__(self, key_frame: Frame, key_face, key_thumbs: np.ndarray | None, boxes,
-                 between: list[Frame], frame: Frame):
+                 between: list[Frame], frame: Frame, carry: Carry | None = None):
         self.key_frame, self.key_face, self.key_thumbs, self.boxes = (key_frame, key_face,
                                                                       key_thumbs, boxes)
         self.between, self.frame = between, frame
         self.face: Callable[[], object] = lambda: None  # the model's answer for ``frame``
-        self.skin = SkinSource(key_face.points, key_frame)
+        self.skin = SkinSource(key_face.points, key_frame,
+                               None if carry is None else carry.key_picture)
         self._pictures: dict[int, np.ndarray] = {}
         self._from_key: dict[int, np.ndarray | None] = {}
+        if carry is not None:  # the skin followed to the frame before ``frame`` already
+            self._pictures[between[-1].index] = carry.picture
+            self._from_key[between[-1].index] = carry.fit
 
     def picture(self, f: Frame) -> np.ndarray:
         if f.index not in self._pictures:

@@ -10,6 +10,7 @@ import pytest
 from conftest import fast_spec
 
 from facescore.landmark_worker import LandmarkWorker, WorkerError
+from facescore.model_schedule import SkinSource
 from facescore.pipeline import measure_video, wants_landmark_process
 from facescore.sources import Frame, SourceInfo, open_source
 
@@ -54,6 +55,29 @@ def test_answers_asked_for_out_of_order_reach_their_own_calls(phantoms):
     assert np.array_equal(late.points, again[1].points)
     assert not np.array_equal(early.points, late.points)
 
+
+
+def test_the_skin_the_child_carries_is_the_one_the_schedule_would_find(phantoms):
+    """A key frame handed over with its region carried in the child: the child sends the
+    skin it followed (which the schedule then takes instead of following it again) and it
+    is, to the bit, what the schedule finds from the same face and frames; a frame whose
+    source had no face is neither carried nor modelled."""
+    phantom, _ = phantoms.get("astro_0.5", fast_spec(0.5))
+    with open_source(phantom.video) as source:
+        frames = [frame for frame, _ in zip(source, range(5), strict=False)]
+        size = (source.info.height, source.info.width)
+    with LandmarkWorker(size) as worker:
+        key_face = worker.track(frames[0])
+        carry, answer = worker.track_carried_soon(frames[4], frames[3], source=0)
+        carried = carry()
+        modelled, face = answer()
+        nowhere, unanswered = worker.track_carried_soon(frames[4], frames[3], source=99)
+        assert nowhere() is None and unanswered() == (False, None)
+    expected = SkinSource(key_face.points, frames[0]).carry(frames[3])
+    assert modelled and face is not None
+    np.testing.assert_array_equal(carried.fit, expected.fit)
+    np.testing.assert_array_equal(carried.key_picture, expected.key_picture)
+    np.testing.assert_array_equal(carried.picture, expected.picture)
 
 def test_stopping_early_ends_the_child(phantoms):
     phantom, _ = phantoms.get("astro_0.5", fast_spec(0.5))

@@ -143,12 +143,15 @@ class _Remote:
         self._queue.append((ticket, job))
 
         def answer():
-            while ticket not in self._done:
-                handed, run = self._queue.pop(0)
-                self._done[handed] = run()
+            self._run_until(ticket)
             return self._done.pop(ticket)
 
         return answer
+
+    def _run_until(self, ticket: int) -> None:
+        while ticket not in self._done:
+            handed, run = self._queue.pop(0)
+            self._done[handed] = run()
 
     def track(self, frame: Frame, near=None):
         return self.track_soon(frame, near)()
@@ -157,12 +160,22 @@ class _Remote:
         return self._hand(lambda: self._run(frame, near))
 
     def track_carried_soon(self, frame: Frame, before: Frame, source: int):
+        found = {}
+
         def carried():
             kept = self._sources.get(source)
-            near = None if kept is None else kept.carried_to(before)
-            return (False, None) if near is None else (True, self._run(frame, near))
+            found["carry"] = carry = None if kept is None else kept.carry(before)
+            return (False, None) if carry is None else (True, self._run(frame,
+                                                                        kept.carried(carry)))
 
-        return self._hand(carried)
+        answer = self._hand(carried)
+        ticket = self._handed - 1
+
+        def carry():
+            self._run_until(ticket)
+            return found["carry"]
+
+        return carry, answer
 
 
 @pytest.mark.parametrize("case", ["blink", "skin_not_followed", "face_lost"])
