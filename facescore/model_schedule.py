@@ -409,23 +409,24 @@ class SparseLandmarker:
         if previous is not None:
             self._set_key(previous.frame, previous.face())
         out: list[tuple[Frame, object]] = []
+        carry_soon, answer = ahead if ahead is not None else (None, None)
         if self._key[1] is None:  # the last key frame had no face: model each frame until one
-            if ahead is not None:
-                ahead[1]()  # not modelled (no face to carry from): its answer read and dropped
+            if answer is not None:
+                answer()  # not modelled (no face to carry from): its answer read and dropped
             out = self._close(previous) if previous is not None else []
             for frame in waiting:
                 out += self.feed(frame)
             return out
-        if ahead is not None:
-            # The gap before is finished while the model's side follows the skin to the frame
-            # before this key frame (this key frame is with the model already, so the model
-            # sees the frames in the same order); what it found is not found again here.
+        if carry_soon is not None:
+            # This key frame is with the model already, so finishing the gap before first
+            # keeps the model's order; meanwhile the model's side follows the skin to the
+            # frame before this key frame, which is then not followed again here.
             out = self._close(previous)
-            carry, answer = ahead[0](), ahead[1]
-            gap = self._gap_to(waiting, carry)
+            carry = carry_soon()
             if carry is None:
                 answer()  # not modelled: the skin could not be followed there either
-            self._open = self._begin(gap, answer if carry is not None else None)
+                answer = None
+            self._open = self._begin(self._gap_to(waiting, carry), answer)
             return out
         gap = self._gap_to(waiting)
         if previous is not None and not (self.near and gap.carried_to_before() is not None):
