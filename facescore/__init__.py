@@ -58,7 +58,9 @@ _os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 # a dozen points, a crop's resize) inside a pipeline whose decoder threads, landmark worker and
 # measuring threads already keep every core busy, so splitting each call costs hand-offs and
 # shortens nothing (1080p, 60 s: 1.1-1.7 CPU-s less a run and 4-5 % less wall time, the same
-# files byte for byte; docs/throughput.md, stop 36). Read when OpenCV loads, so set before it.
+# files byte for byte; docs/throughput.md, stop 36). Read when OpenCV loads, so set before it
+# (and inherited by the landmark worker); not cv2.setNumThreads, with which a forked batch
+# worker waits forever on its parent's pool. A value the user set is kept.
 _os.environ.setdefault("OPENCV_FOR_THREADS_NUM", "1")
 
 __version__ = "0.1.0"

@@ -1024,12 +1024,6 @@ def run() -> None:
     exit with its status."""
     import os
 
-    # OpenCV on one thread (read when cv2 loads, later; the landmark worker inherits it): its
-    # pool's hand-offs cost CPU the decoder and the model need, and the measuring's images are
-    # small. The whole command on 1080p exams ran 1.5-4 % faster (10 of 11 paired runs; the
-    # tables are identical to the bit). Not cv2.setNumThreads: in a forked batch worker it
-    # waits forever on the parent's pool. A value the user set is kept.
-    os.environ.setdefault("OPENCV_FOR_THREADS_NUM", "1")
     try:
         status = main()
         sys.stdout.flush()
