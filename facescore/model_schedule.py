@@ -176,8 +176,8 @@ class Carrier:
                    ) -> np.ndarray | None:
         """The similarity (2, 3), frame px, taking the skin at :data:`CARRY_POINTS` of
         ``points`` (landmarks in ``source``, a :meth:`picture`) to where it is in ``target``;
-        forward-backward checked, fitted twice (the second time without the points the first
-        fit leaves furthest off). None where too few points hold."""
+        forward-backward checked, and fitted again without the points the first fit leaves
+        furthest off, where it leaves any. None where too few points hold."""
         if min(source.shape) < 8 or source.shape != target.shape:
             return None
         start = self._reduced(points[list(CARRY_POINTS), :2])

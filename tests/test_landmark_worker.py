@@ -56,7 +56,6 @@ def test_answers_asked_for_out_of_order_reach_their_own_calls(phantoms):
     assert not np.array_equal(early.points, late.points)
 
 
-
 def test_the_skin_the_child_carries_is_the_one_the_schedule_would_find(phantoms):
     """A key frame handed over with its region carried in the child: the child sends the
     skin it followed (which the schedule then takes instead of following it again) and it
@@ -78,6 +77,7 @@ def test_the_skin_the_child_carries_is_the_one_the_schedule_would_find(phantoms)
     np.testing.assert_array_equal(carried.fit, expected.fit)
     np.testing.assert_array_equal(carried.key_picture, expected.key_picture)
     np.testing.assert_array_equal(carried.picture, expected.picture)
+
 
 def test_stopping_early_ends_the_child(phantoms):
     phantom, _ = phantoms.get("astro_0.5", fast_spec(0.5))

@@ -305,7 +305,6 @@ def test_frames_between_are_carried_by_their_pixels():
     assert np.abs(near - face0.points[:, :2] - [2.5, 0]).max() < 0.5
 
 
-
 def test_the_skin_is_followed_past_a_patch_that_moved_on_its_own():
     """The skin's similarity: a picture shifted by (3, -2) px is found shifted so; where the
     patch around one of the followed points moved 6 px further on its own (a twitch under
@@ -336,6 +335,7 @@ def test_the_skin_is_followed_past_a_patch_that_moved_on_its_own():
         fit = carrier.similarity(picture(0, texture), picture(1, target), points)
         assert np.abs(fit[:, :2] - np.eye(2)).max() < 0.01
         assert np.abs(fit[:, 2] - [3.0, -2.0]).max() < 0.15
+
 
 def _raw_rows(read: np.ndarray, anchors: np.ndarray) -> pd.DataFrame:
     """Raw rows of 9 frames at 30 fps: a reading ramping 1 px a frame, a flag true on even
